@@ -1,0 +1,36 @@
+"""delphi: run Delphi consensus studies."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .config import check_production, load_config
+from .extensions import csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: config, extensions, blueprints, commands; no side effects."""
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, test_config)
+    check_production(app)
+    logging.getLogger("delphi").setLevel(app.config["LOG_LEVEL"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from . import auth, cli, errors, security, studies
+
+    security.init_app(app)
+    errors.init_app(app)
+    auth.init_app(app)
+    studies.init_app(app)
+    cli.init_app(app)
+    return app

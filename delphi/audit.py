@@ -1,0 +1,33 @@
+"""Record who did what: one audit event per state change, in the same transaction."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .extensions import db
+from .models import AuditEvent, Facilitator, Study
+
+log = logging.getLogger("delphi.audit")
+
+
+def actor_label(actor: Facilitator | str | None) -> str:
+    """Name an actor: a facilitator by email, or a label such as ``cli`` or ``system``."""
+    if isinstance(actor, Facilitator):
+        return f"facilitator:{actor.email}"
+    return actor or "system"
+
+
+def record(actor: Facilitator | str | None, action: str, study: Study | None = None,
+           **detail: Any) -> AuditEvent:
+    """Add an audit event to the session (the caller commits)."""
+    event = AuditEvent(
+        study_id=study.id if study is not None else None,
+        actor=actor_label(actor),
+        action=action,
+        detail=detail,
+    )
+    db.session.add(event)
+    # Details never hold tokens or ratings; they are safe to log.
+    log.info("%s %s study=%s %s", event.actor, action, study.slug if study else "-", detail)
+    return event

@@ -1,0 +1,221 @@
+"""The ``delphi`` command: Flask's commands plus the platform's own, thin over operations."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate import upgrade
+from werkzeug.serving import run_simple
+
+from .analyze_cli import analyze_command
+from .config import ConfigError
+from .extensions import db
+from .models import DomainError, IllegalTransition
+from .studies import operations as ops
+from .surveys import SurveyError, dump_survey, load_survey_file
+
+SHIPPED_SURVEYS = Path(__file__).resolve().parent.parent / "surveys"
+DEMO_EMAIL = "demo@example.org"
+
+
+def _cli_app() -> Flask:
+    from . import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_cli_app, add_version_option=True,
+             load_dotenv=False, set_debug_flag=False)
+def main() -> None:
+    """Run Delphi consensus studies.
+
+    Settings come from DELPHI_* environment variables (see docs/settings.md).
+    Try it with `delphi demo`.
+    """
+
+
+def init_app(app: Flask) -> None:
+    """Bind the commands that work on a study's database to ``app.cli``."""
+    for command in APP_COMMANDS:
+        app.cli.add_command(command)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _study_or_fail(slug: str):
+    study = ops.find_study(slug)
+    if study is None:
+        _fail(f"there is no study with the slug {slug!r}")
+    return study
+
+
+def _commit_or_fail(action: Any) -> Any:
+    """Run a use case, commit once, and turn domain errors into a clean message."""
+    try:
+        result = action()
+        db.session.commit()
+        return result
+    except (DomainError, IllegalTransition, SurveyError) as exc:
+        db.session.rollback()
+        _fail(str(exc))
+
+
+@click.command("create-facilitator")
+@click.argument("email")
+@click.option("--name", default="", help="The facilitator's name, as shown to colleagues.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+@with_appcontext
+def create_facilitator_command(email: str, name: str, password_stdin: bool) -> None:
+    """Create a facilitator account (the password is asked for, never an argument)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _commit_or_fail(lambda: ops.create_facilitator(email, password, name))
+    click.echo(f"Created facilitator {email.strip().lower()}.")
+
+
+@click.command("add-facilitator")
+@click.argument("study")
+@click.argument("email")
+@with_appcontext
+def add_facilitator_command(study: str, email: str) -> None:
+    """Give an existing facilitator access to STUDY."""
+    target = _study_or_fail(study)
+    facilitator = ops.find_facilitator(email)
+    if facilitator is None:
+        _fail(f"there is no facilitator with the email {email}; create one first")
+    _commit_or_fail(lambda: ops.add_facilitator_to_study(target, facilitator, "cli"))
+    click.echo(f"{facilitator.email} is now a facilitator of {target.slug}.")
+
+
+@click.command("import-survey")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--owner", metavar="EMAIL", help="Facilitator who gets access to the study.")
+@click.option("--update", is_flag=True,
+              help="Replace the definition of an existing draft study with the same slug.")
+@with_appcontext
+def import_survey_command(file: Path, owner: str | None, update: bool) -> None:
+    """Create a study from a survey definition FILE (YAML; see docs/survey-format.md)."""
+    try:
+        definition = load_survey_file(file)
+    except SurveyError as exc:
+        _fail("the survey file is not valid:\n" + str(exc))
+    facilitator = None
+    if owner:
+        facilitator = ops.find_facilitator(owner)
+        if facilitator is None:
+            _fail(f"there is no facilitator with the email {owner}")
+    existing = ops.find_study(definition.slug)
+    if existing is not None and update:
+        study = _commit_or_fail(lambda: ops.update_survey(existing, definition, "cli"))
+        click.echo(f"Updated study {study.slug}: {len(study.items)} statements.")
+        return
+    study = _commit_or_fail(lambda: ops.import_survey(definition, "cli", facilitator))
+    click.echo(f"Imported study {study.slug}: {len(study.sections)} sections, "
+               f"{len(study.items)} statements, {len(study.groups)} groups.")
+
+
+@click.command("export-survey")
+@click.argument("study")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write to this file instead of standard output.")
+@with_appcontext
+def export_survey_command(study: str, out: Path | None) -> None:
+    """Write STUDY's current definition in the survey file format."""
+    text = dump_survey(ops.study_definition(_study_or_fail(study)))
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {out}.")
+
+
+@click.command("import-panel")
+@click.argument("study")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_panel_command(study: str, file: Path) -> None:
+    """Add the panellists listed in a CSV FILE (name,email,group[,extra columns]) to STUDY."""
+    target = _study_or_fail(study)
+    try:
+        added = ops.import_panel(target, file.read_bytes(), "cli")
+    except ops.PanelImportError as exc:
+        db.session.rollback()
+        lines = "\n".join(f"  {file}: {e}" for e in exc.errors)
+        _fail(f"nothing was imported; fix these rows:\n{lines}")
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Added {len(added)} panellists to {target.slug}.")
+
+
+@main.command("demo", with_appcontext=False)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def demo_command(port: int, host: str) -> None:
+    """Start the platform on a local SQLite database with the IMPACT example study."""
+    from . import create_app
+
+    os.environ["DELPHI_DEMO"] = "true"
+    os.environ.setdefault("DELPHI_BASE_URL", f"http://{host}:{port}")
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        password = _prepare_demo()
+        database = db.engine.url.render_as_string(hide_password=True)
+    click.echo(
+        f"\n  delphi demo is running at http://{host}:{port}/\n"
+        f"  Log in as {DEMO_EMAIL} with the password {password}\n"
+        f"  Database: {database}\n"
+        "  No SMTP server is set, so emails stay in the outbox page of the study.\n"
+        "  Stop with Ctrl+C.\n"
+    )
+    # app.run() refuses to serve from inside a flask CLI command; serve directly.
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _prepare_demo() -> str:
+    """Load the IMPACT study and a demo facilitator with a fresh password; return it."""
+    password = secrets.token_urlsafe(12)
+    facilitator = ops.find_facilitator(DEMO_EMAIL)
+    if facilitator is None:
+        facilitator = ops.create_facilitator(DEMO_EMAIL, password, "Demo facilitator")
+    else:
+        facilitator.set_password(password)
+    definition = load_survey_file(SHIPPED_SURVEYS / "impact-paediatric-car-t.yaml")
+    study = ops.find_study(definition.slug)
+    if study is None:
+        study = ops.import_survey(definition, "demo", facilitator)
+        demo_panel = SHIPPED_SURVEYS / "impact-demo-panel.csv"
+        if demo_panel.exists():
+            ops.import_panel(study, demo_panel.read_bytes(), "demo")
+    elif not facilitator.can_access(study):
+        ops.add_facilitator_to_study(study, facilitator, "demo", role="owner")
+    db.session.commit()
+    current_app.logger.info("demo ready")
+    return password
+
+
+APP_COMMANDS = [
+    create_facilitator_command,
+    add_facilitator_command,
+    import_survey_command,
+    export_survey_command,
+    import_panel_command,
+]
+main.add_command(analyze_command)

@@ -1,0 +1,108 @@
+"""Configuration: defaults in code, then the instance config file, then ``DELPHI_*`` variables.
+
+Every setting is documented in ``docs/settings.md``; a test fails when one is not.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from flask import Flask
+
+INSTANCE_CONFIG_FILE = "delphi.cfg"
+
+# Each default is the value used when neither the instance file nor the environment
+# sets it.  Names are the ``DELPHI_`` environment variables without the prefix.
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,  # None: SQLite file delphi.sqlite in the instance folder
+    "BASE_URL": None,
+    "DEBUG": False,
+    "DEMO": False,
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_USER": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
+    "SMTP_TIMEOUT": 20,
+    "MAIL_FROM": "delphi@localhost",
+    "MAIL_BATCH_SIZE": 100,
+    "MAIL_MAX_ATTEMPTS": 8,
+    "MAIL_LEASE_SECONDS": 120,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_FORM_PARTS": 2000,
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_WINDOW_SECONDS": 900,
+    "TOKEN_MAX_MISSES": 20,
+    "TOKEN_WINDOW_SECONDS": 900,
+    "SESSION_IDLE_MINUTES": 120,
+    "SESSION_ABSOLUTE_HOURS": 12,
+    "SECURE_COOKIES": None,  # None: on unless DEBUG, DEMO or TESTING
+    "LOG_LEVEL": "INFO",
+}
+
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "BASE_URL", "DATABASE_URL")
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the platform; the message says what to set."""
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill ``app.config`` from defaults, the instance file and the environment (or tests)."""
+    app.config.from_mapping(DEFAULTS)
+    if test_config is None:
+        app.config.from_pyfile(INSTANCE_CONFIG_FILE, silent=True)
+        app.config.from_prefixed_env("DELPHI")
+    else:
+        app.config.from_mapping(test_config)
+    _derive(app)
+
+
+def _derive(app: Flask) -> None:
+    """Set the Flask and extension settings that follow from ours."""
+    cfg = app.config
+    url = cfg["DATABASE_URL"] or _default_sqlite_url(app)
+    cfg["SQLALCHEMY_DATABASE_URI"] = url
+    cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    if url.startswith("postgresql"):
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("pool_pre_ping", True)
+    relaxed = bool(cfg["DEBUG"] or cfg["DEMO"] or cfg.get("TESTING"))
+    secure = cfg["SECURE_COOKIES"]
+    if secure is None:
+        secure = not relaxed
+    cfg["SESSION_COOKIE_SECURE"] = bool(secure)
+    cfg["SESSION_COOKIE_NAME"] = "__Host-delphi" if secure else "delphi_session"
+    cfg["SESSION_COOKIE_HTTPONLY"] = True
+    cfg["SESSION_COOKIE_SAMESITE"] = "Lax"
+    cfg["REMEMBER_COOKIE_DURATION"] = 0
+    cfg["PERMANENT_SESSION_LIFETIME"] = int(cfg["SESSION_ABSOLUTE_HOURS"]) * 3600
+    cfg["WTF_CSRF_TIME_LIMIT"] = None  # the session's own lifetime bounds the token
+    cfg["MAX_FORM_PARTS"] = int(cfg["MAX_FORM_PARTS"])
+
+
+def _default_sqlite_url(app: Flask) -> str:
+    # Flask-SQLAlchemy resolves a relative SQLite path inside the instance folder
+    # (and creates that folder when it binds the engine).
+    return "sqlite:///delphi.sqlite"
+
+
+def check_production(app: Flask) -> None:
+    """Refuse to serve outside debug, demo or tests when a required setting is missing."""
+    cfg = app.config
+    if cfg["DEBUG"] or cfg["DEMO"] or cfg.get("TESTING"):
+        if not cfg["SECRET_KEY"]:
+            # A throwaway key: sessions end when the process does.  Said, not silent.
+            app.logger.warning("DELPHI_SECRET_KEY is not set; using a random key for this run")
+            cfg["SECRET_KEY"] = secrets.token_hex(32)
+        return
+    missing = [name for name in REQUIRED_IN_PRODUCTION if not cfg.get(name)]
+    if missing:
+        names = ", ".join(f"DELPHI_{name}" for name in missing)
+        raise ConfigError(
+            f"cannot start: {names} not set. Set them in the environment or in "
+            f"{os.path.join(app.instance_path, INSTANCE_CONFIG_FILE)} (see docs/settings.md); "
+            "for a local try-out run `delphi demo`."
+        )

@@ -1,0 +1,39 @@
+"""Error pages: every error is a page that says what happened, never a traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+MESSAGES = {
+    400: "The request could not be understood. Go back and try again.",
+    403: "You do not have access to this page.",
+    404: "There is nothing here. If you followed a personal link, it may have expired or "
+    "been replaced by a newer one: ask the study team for a new link.",
+    405: "This page cannot be used that way.",
+    413: "What you sent is too large.",
+    429: "Too many attempts. Wait a few minutes and try again.",
+}
+
+
+def init_app(app: Flask) -> None:
+    """Render HTTP errors and CSRF failures with the site's layout."""
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+
+
+def _http_error(error: HTTPException):
+    code = error.code or 500
+    message = MESSAGES.get(code) or error.description or "Something went wrong."
+    if isinstance(error, InternalServerError):
+        message = "Something went wrong on our side. Nothing you sent was half-saved; try again."
+    return render_template("error.html", code=code, message=message), code
+
+
+def _csrf_error(error: CSRFError):
+    message = (
+        "The form had expired or came from elsewhere, so nothing was saved. "
+        "Reload the page and send it again."
+    )
+    return render_template("error.html", code=400, message=message), 400

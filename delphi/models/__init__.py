@@ -1,0 +1,60 @@
+"""Typed SQLAlchemy models, by aggregate; import them from here."""
+
+from .accounts import Facilitator, StudyMembership
+from .audit import AuditEvent, ThrottleCounter
+from .mail import MailStatus, OutboxMessage
+from .rounds import (
+    AccessToken,
+    Invitation,
+    Rating,
+    Response,
+    ResponseState,
+    Round,
+    RoundItem,
+    RoundResult,
+    RoundState,
+    Suggestion,
+)
+from .study import (
+    ConsensusSettings,
+    Item,
+    ItemOrigin,
+    ItemStatus,
+    Panellist,
+    Section,
+    StakeholderGroup,
+    Study,
+    StudyState,
+)
+from .types import DomainError, IllegalTransition, utcnow
+
+__all__ = [
+    "AccessToken",
+    "AuditEvent",
+    "ConsensusSettings",
+    "DomainError",
+    "Facilitator",
+    "IllegalTransition",
+    "Invitation",
+    "Item",
+    "ItemOrigin",
+    "ItemStatus",
+    "MailStatus",
+    "OutboxMessage",
+    "Panellist",
+    "Rating",
+    "Response",
+    "ResponseState",
+    "Round",
+    "RoundItem",
+    "RoundResult",
+    "RoundState",
+    "Section",
+    "StakeholderGroup",
+    "Study",
+    "StudyMembership",
+    "StudyState",
+    "Suggestion",
+    "ThrottleCounter",
+    "utcnow",
+]

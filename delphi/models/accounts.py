@@ -1,0 +1,115 @@
+"""Facilitators and their membership of studies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from .study import Study
+
+# argon2-cffi's defaults are the RFC 9106 "low memory" profile of argon2id.
+_hasher = PasswordHasher()
+# A hash of a password nobody has, verified when the account is unknown so that a
+# login for an unknown email costs the same as one for a known email.
+_DUMMY_HASH = _hasher.hash("no account has this password")
+
+MIN_PASSWORD_LENGTH = 10
+
+
+class Facilitator(db.Model):
+    """A member of a study's steering committee who logs in with email and password."""
+
+    __tablename__ = "facilitator"
+    __table_args__ = (sa.CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    session_epoch: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    memberships: Mapped[list[StudyMembership]] = relationship(
+        back_populates="facilitator", cascade="all, delete-orphan"
+    )
+
+    def set_password(self, password: str) -> None:
+        """Hash and store a new password, ending every existing session."""
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        self.password_hash = _hasher.hash(password)
+        self.session_epoch = (self.session_epoch or 0) + 1
+
+    def check_password(self, password: str) -> bool:
+        """Return whether ``password`` matches, rehashing when the parameters changed."""
+        try:
+            _hasher.verify(self.password_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        if _hasher.check_needs_rehash(self.password_hash):
+            self.password_hash = _hasher.hash(password)
+        return True
+
+    @staticmethod
+    def spend_equal_time(password: str) -> None:
+        """Verify against a dummy hash so unknown accounts take as long as known ones."""
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+
+    # Flask-Login protocol; the epoch in the id makes logout-everywhere a counter bump.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_enabled
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_epoch}"
+
+    def end_all_sessions(self) -> None:
+        """Invalidate every session of this facilitator."""
+        self.session_epoch = (self.session_epoch or 0) + 1
+
+    def can_access(self, study: Study) -> bool:
+        """Return whether this facilitator is on the study's steering committee."""
+        return any(m.study_id == study.id for m in self.memberships)
+
+
+class StudyMembership(db.Model):
+    """A facilitator's seat on one study's steering committee."""
+
+    __tablename__ = "study_membership"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "facilitator_id"),
+        sa.CheckConstraint("role IN ('owner', 'member')", name="role_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    facilitator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("facilitator.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(16), default="member")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    facilitator: Mapped[Facilitator] = relationship(back_populates="memberships")
+    study: Mapped[Study] = relationship(back_populates="memberships")

@@ -1,0 +1,238 @@
+"""Rounds, the personal links that open them, and the panel's answers."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .types import IllegalTransition, UTCDateTime, enum_column, utcnow
+
+if TYPE_CHECKING:
+    from .study import Item, Panellist, Study
+
+
+class RoundState(enum.StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Round(db.Model):
+    """One round of rating; draft, then open for votes, then closed for good."""
+
+    __tablename__ = "round"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "number"),
+        sa.CheckConstraint("number >= 1", name="number_positive"),
+        sa.CheckConstraint("state = 'draft' OR opened_at IS NOT NULL", name="opened_when_open"),
+        sa.CheckConstraint("state <> 'closed' OR closed_at IS NOT NULL", name="closed_has_time"),
+        sa.CheckConstraint(
+            "closes_at IS NULL OR opened_at IS NULL OR closes_at > opened_at",
+            name="closes_after_opening",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column()
+    state: Mapped[RoundState] = mapped_column(
+        enum_column(RoundState, "round_state"), default=RoundState.DRAFT
+    )
+    allow_suggestions: Mapped[bool] = mapped_column(default=False)
+    ask_reason_on_band_change: Mapped[bool] = mapped_column(default=True)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="rounds")
+    round_items: Mapped[list[RoundItem]] = relationship(
+        back_populates="round", cascade="all, delete-orphan", order_by="RoundItem.position"
+    )
+    invitations: Mapped[list[Invitation]] = relationship(
+        back_populates="round", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is RoundState.OPEN
+
+    def open(self, now: datetime, closes_at: datetime | None) -> None:
+        """Open a draft round for votes."""
+        if self.state is not RoundState.DRAFT:
+            raise IllegalTransition(f"round {self.number} is {self.state}, not draft")
+        if closes_at is not None and closes_at <= now:
+            raise IllegalTransition("the closing time must be in the future")
+        self.state = RoundState.OPEN
+        self.opened_at = now
+        self.closes_at = closes_at
+
+    def close(self, now: datetime) -> None:
+        """Stop accepting votes for good."""
+        if self.state is not RoundState.OPEN:
+            raise IllegalTransition(f"round {self.number} is {self.state}, not open")
+        self.state = RoundState.CLOSED
+        self.closed_at = now
+
+    def is_past_deadline(self, now: datetime) -> bool:
+        return self.closes_at is not None and now >= self.closes_at
+
+    @property
+    def items(self) -> list[Item]:
+        return [ri.item for ri in self.round_items]
+
+
+class RoundItem(db.Model):
+    """An item frozen into a round's questionnaire, in order."""
+
+    __tablename__ = "round_item"
+    __table_args__ = (sa.UniqueConstraint("round_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    round: Mapped[Round] = relationship(back_populates="round_items")
+    item: Mapped[Item] = relationship()
+
+
+class Invitation(db.Model):
+    """A panellist's invitation to one round; its links are access tokens."""
+
+    __tablename__ = "invitation"
+    __table_args__ = (sa.UniqueConstraint("round_id", "panellist_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    panellist_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("panellist.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    round: Mapped[Round] = relationship(back_populates="invitations")
+    panellist: Mapped[Panellist] = relationship()
+    tokens: Mapped[list[AccessToken]] = relationship(
+        back_populates="invitation", cascade="all, delete-orphan"
+    )
+
+
+class AccessToken(db.Model):
+    """One personal link: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "access_token"
+    __table_args__ = (sa.CheckConstraint("length(token_hash) = 64", name="hash_is_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("invitation.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    invitation: Mapped[Invitation] = relationship(back_populates="tokens")
+
+
+class ResponseState(enum.StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+
+
+class Response(db.Model):
+    """A panellist's answer sheet for one round: a draft until submitted."""
+
+    __tablename__ = "response"
+    __table_args__ = (
+        sa.UniqueConstraint("round_id", "panellist_id"),
+        sa.CheckConstraint(
+            "state = 'draft' OR submitted_at IS NOT NULL", name="submitted_has_time"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    panellist_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("panellist.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[ResponseState] = mapped_column(
+        enum_column(ResponseState, "response_state"), default=ResponseState.DRAFT
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ratings: Mapped[list[Rating]] = relationship(
+        back_populates="response", cascade="all, delete-orphan"
+    )
+
+
+class Rating(db.Model):
+    """One panellist's answer to one item in one round: a scale point, UTS, or a comment only."""
+
+    __tablename__ = "rating"
+    __table_args__ = (
+        sa.UniqueConstraint("panellist_id", "item_id", "round_id"),
+        sa.CheckConstraint("value IS NULL OR NOT is_uts", name="value_or_uts"),
+        sa.CheckConstraint("value IS NULL OR (value >= 0 AND value <= 100)", name="value_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("response.id", ondelete="CASCADE"), index=True
+    )
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    panellist_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("panellist.id", ondelete="CASCADE"), index=True
+    )
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    value: Mapped[int | None] = mapped_column()
+    is_uts: Mapped[bool] = mapped_column(default=False)
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    change_reason: Mapped[str] = mapped_column(sa.Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    response: Mapped[Response] = relationship(back_populates="ratings")
+
+    @property
+    def answer(self) -> int | str | None:
+        """The value in the long format: an integer, ``"UTS"`` or None."""
+        return "UTS" if self.is_uts else self.value
+
+
+class Suggestion(db.Model):
+    """A panellist's proposal of a new statement or a rewording of one."""
+
+    __tablename__ = "suggestion"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    panellist_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("panellist.id", ondelete="CASCADE"), index=True
+    )
+    item_id: Mapped[int | None] = mapped_column(sa.ForeignKey("item.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resulting_item_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("item.id", ondelete="SET NULL")
+    )
+
+
+class RoundResult(db.Model):
+    """The statistics of a closed round, computed once at close and stored."""
+
+    __tablename__ = "round_result"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("round.id", ondelete="CASCADE"), unique=True
+    )
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

@@ -1,0 +1,369 @@
+"""A study and what it is made of: settings, groups, sections, items and its panel."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from ..consensus.scales import SCALES, Scale, get_scale
+from ..extensions import db
+from .types import IllegalTransition, UTCDateTime, enum_column, utcnow
+
+if TYPE_CHECKING:
+    from .accounts import StudyMembership
+    from .rounds import Round
+
+
+class StudyState(enum.StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+STUDY_TRANSITIONS = {
+    StudyState.DRAFT: {StudyState.RUNNING},
+    StudyState.RUNNING: {StudyState.FINISHED},
+    StudyState.FINISHED: set(),
+}
+
+RULES = ("comet", "percent", "iqr", "rand")
+UTS_RULES = ("exclude", "include")
+GROUP_RULES = ("pooled", "all", "any")
+PERCENTILE_METHODS = (
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "linear",
+    "median_unbiased",
+    "normal_unbiased",
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Study(db.Model):
+    """A Delphi study: its statements, scale, consensus settings, panel and rounds."""
+
+    __tablename__ = "study"
+    __table_args__ = (
+        sa.CheckConstraint(_in("scale_key", tuple(SCALES)), name="scale_known"),
+        sa.CheckConstraint("min_group_size >= 1", name="min_group_size_positive"),
+        sa.CheckConstraint("slug <> ''", name="slug_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    plain_language: Mapped[str] = mapped_column(sa.Text, default="")
+    method: Mapped[str] = mapped_column(sa.String(120), default="modified e-Delphi")
+    state: Mapped[StudyState] = mapped_column(
+        enum_column(StudyState, "study_state"), default=StudyState.DRAFT
+    )
+    scale_key: Mapped[str] = mapped_column(sa.String(24), default="grade-1-9")
+    allow_uts: Mapped[bool] = mapped_column(default=True)
+    feedback_by_group: Mapped[bool] = mapped_column(default=True)
+    min_group_size: Mapped[int] = mapped_column(default=3)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    consensus: Mapped[ConsensusSettings] = relationship(
+        back_populates="study", cascade="all, delete-orphan", uselist=False
+    )
+    groups: Mapped[list[StakeholderGroup]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", order_by="StakeholderGroup.position"
+    )
+    sections: Mapped[list[Section]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", order_by="Section.position"
+    )
+    items: Mapped[list[Item]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", order_by="Item.position"
+    )
+    panellists: Mapped[list[Panellist]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", order_by="Panellist.id"
+    )
+    memberships: Mapped[list[StudyMembership]] = relationship(
+        back_populates="study", cascade="all, delete-orphan"
+    )
+    rounds: Mapped[list[Round]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", order_by="Round.number"
+    )
+
+    @property
+    def scale(self) -> Scale:
+        return get_scale(self.scale_key)
+
+    def move_to(self, new_state: StudyState) -> None:
+        """Change state along the study lifecycle, raising on an illegal move."""
+        if new_state not in STUDY_TRANSITIONS[self.state]:
+            raise IllegalTransition(f"a study cannot go from {self.state} to {new_state}")
+        self.state = new_state
+
+    @property
+    def current_round(self) -> Round | None:
+        return self.rounds[-1] if self.rounds else None
+
+    def group_by_key_or_name(self, value: str) -> StakeholderGroup | None:
+        """Find a stakeholder group by its key or its name, ignoring case."""
+        wanted = value.strip().casefold()
+        for group in self.groups:
+            if wanted in (group.key.casefold(), group.name.casefold()):
+                return group
+        return None
+
+
+class ConsensusSettings(db.Model):
+    """The consensus criteria fixed before round 1; immutable once ``locked_at`` is set."""
+
+    __tablename__ = "consensus_settings"
+    __table_args__ = (
+        sa.CheckConstraint(_in("primary_rule", RULES), name="primary_rule_known"),
+        sa.CheckConstraint(_in("uts_rule", UTS_RULES), name="uts_rule_known"),
+        sa.CheckConstraint(_in("group_rule", GROUP_RULES), name="group_rule_known"),
+        sa.CheckConstraint(_in("percentile_method", PERCENTILE_METHODS), name="percentile_known"),
+        sa.CheckConstraint("comet_agree_pct BETWEEN 1 AND 100", name="comet_agree_range"),
+        sa.CheckConstraint("comet_disagree_pct BETWEEN 1 AND 100", name="comet_disagree_range"),
+        sa.CheckConstraint("percent_threshold BETWEEN 1 AND 100", name="percent_range"),
+        sa.CheckConstraint("iqr_max >= 0", name="iqr_max_nonnegative"),
+        sa.CheckConstraint("stability_pp BETWEEN 1 AND 100", name="stability_range"),
+    )
+
+    LOCKED_FIELDS = (
+        "primary_rule",
+        "comet_agree_pct",
+        "comet_disagree_pct",
+        "percent_threshold",
+        "iqr_max",
+        "iqr_median_min",
+        "uts_rule",
+        "percentile_method",
+        "group_rule",
+        "stability_pp",
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("study.id", ondelete="CASCADE"), unique=True
+    )
+    primary_rule: Mapped[str] = mapped_column(sa.String(16), default="comet")
+    comet_agree_pct: Mapped[int] = mapped_column(default=70)
+    comet_disagree_pct: Mapped[int] = mapped_column(default=15)
+    percent_threshold: Mapped[int] = mapped_column(default=75)
+    iqr_max: Mapped[int] = mapped_column(default=1)
+    iqr_median_min: Mapped[int | None] = mapped_column()
+    uts_rule: Mapped[str] = mapped_column(sa.String(16), default="exclude")
+    percentile_method: Mapped[str] = mapped_column(sa.String(32), default="linear")
+    group_rule: Mapped[str] = mapped_column(sa.String(16), default="pooled")
+    stability_pp: Mapped[int] = mapped_column(default=15)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    study: Mapped[Study] = relationship(back_populates="consensus")
+
+    @property
+    def is_locked(self) -> bool:
+        return self.locked_at is not None
+
+    def lock(self, when: datetime) -> None:
+        """Fix the settings for the rest of the study."""
+        if self.locked_at is not None:
+            raise IllegalTransition("the consensus settings are already locked")
+        self.locked_at = when
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as plain values, in the order the survey file uses."""
+        return {name: getattr(self, name) for name in self.LOCKED_FIELDS}
+
+    def describe(self) -> str:
+        """One plain sentence saying what the primary rule means."""
+        scale = self.study.scale
+        agree = scale.agree_band.label
+        disagree = scale.disagree_band.label
+        uts = (
+            "Answers of 'unable to score' are left out of every percentage"
+            if self.uts_rule == "exclude"
+            else "Answers of 'unable to score' count in every percentage"
+        )
+        rule = {
+            "comet": (
+                f"A statement reaches consensus in when at least {self.comet_agree_pct}% of the "
+                f"panel rate it {agree} and fewer than {self.comet_disagree_pct}% rate it "
+                f"{disagree}; consensus out is the mirror image."
+            ),
+            "percent": (
+                f"A statement reaches consensus when at least {self.percent_threshold}% of the "
+                f"panel rate it {agree}."
+            ),
+            "iqr": (
+                f"A statement reaches consensus when the interquartile range of its ratings "
+                f"is at most {self.iqr_max}"
+                + (f" and its median is at least {self.iqr_median_min}." if self.iqr_median_min
+                   else ".")
+            ),
+            "rand": (
+                "Statements are classed by the RAND/UCLA method: median 7-9 appropriate, "
+                "1-3 inappropriate, 4-6 or disagreement (IPR > IPRAS) uncertain."
+            ),
+        }[self.primary_rule]
+        groups = {
+            "pooled": "The whole panel is counted together.",
+            "all": "Every stakeholder group must reach consensus on its own.",
+            "any": "Consensus in any one stakeholder group is enough.",
+        }[self.group_rule]
+        return f"{rule} {uts}. {groups}"
+
+
+class StakeholderGroup(db.Model):
+    """A stakeholder group of the panel, such as paediatric rheumatologists or parents."""
+
+    __tablename__ = "stakeholder_group"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "key"),
+        sa.UniqueConstraint("study_id", "name"),
+        sa.CheckConstraint("key <> ''", name="key_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+
+    study: Mapped[Study] = relationship(back_populates="groups")
+    panellists: Mapped[list[Panellist]] = relationship(back_populates="group")
+
+
+class Section(db.Model):
+    """A titled part of the questionnaire."""
+
+    __tablename__ = "section"
+    __table_args__ = (sa.UniqueConstraint("study_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+
+    study: Mapped[Study] = relationship(back_populates="sections")
+    items: Mapped[list[Item]] = relationship(back_populates="section", order_by="Item.position")
+
+
+class ItemStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DROPPED = "dropped"
+    SUPERSEDED = "superseded"
+
+
+class ItemOrigin(enum.StrEnum):
+    PROPOSED = "proposed"
+    SUGGESTED = "suggested"
+    REWORDED = "reworded"
+    MERGED = "merged"
+    SPLIT = "split"
+
+
+class Item(db.Model):
+    """A statement the panel rates; a rewording is a new version whose parent is the old one."""
+
+    __tablename__ = "item"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "key", "version"),
+        sa.CheckConstraint("version >= 1", name="version_positive"),
+        sa.CheckConstraint("key <> ''", name="key_not_empty"),
+        sa.CheckConstraint("text <> ''", name="text_not_empty"),
+        sa.CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    section_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("section.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(sa.String(64))
+    version: Mapped[int] = mapped_column(default=1)
+    text: Mapped[str] = mapped_column(sa.Text)
+    plain_text: Mapped[str] = mapped_column(sa.Text, default="")
+    rationale: Mapped[str] = mapped_column(sa.Text, default="")
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("item.id", ondelete="SET NULL"), index=True
+    )
+    origin: Mapped[ItemOrigin] = mapped_column(
+        enum_column(ItemOrigin, "item_origin"), default=ItemOrigin.PROPOSED
+    )
+    status: Mapped[ItemStatus] = mapped_column(
+        enum_column(ItemStatus, "item_status"), default=ItemStatus.ACTIVE
+    )
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="items")
+    section: Mapped[Section] = relationship(back_populates="items")
+    parent: Mapped[Item | None] = relationship(remote_side="Item.id")
+
+    @property
+    def label(self) -> str:
+        return self.key if self.version == 1 else f"{self.key} v{self.version}"
+
+
+class Panellist(db.Model):
+    """An expert on the panel, reached only through personal links sent by email."""
+
+    __tablename__ = "panellist"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "email"),
+        sa.UniqueConstraint("study_id", "pseudonym"),
+        sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("stakeholder_group.id", ondelete="RESTRICT"), index=True
+    )
+    pseudonym: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    attributes: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="panellists")
+    group: Mapped[StakeholderGroup] = relationship(back_populates="panellists")
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_changes_to_locked_settings(session: Session, _context: Any, _instances: Any) -> None:
+    """Locked consensus settings never change: the rule was fixed before round 1."""
+    for obj in session.dirty:
+        if not isinstance(obj, ConsensusSettings):
+            continue
+        state = sa.inspect(obj)
+        history = state.attrs.locked_at.history
+        locked_before = history.deleted[0] if history.deleted else (
+            None if history.added else obj.locked_at
+        )
+        if locked_before is None:
+            continue
+        changed = [name for name in ConsensusSettings.LOCKED_FIELDS + ("locked_at",)
+                   if state.attrs[name].history.has_changes()]
+        if changed:
+            raise IllegalTransition(
+                f"the consensus settings were locked at {locked_before:%Y-%m-%d %H:%M} UTC "
+                f"and cannot change ({', '.join(changed)})"
+            )
+    for obj in session.deleted:
+        if isinstance(obj, ConsensusSettings) and obj.locked_at is not None:
+            if obj.study not in session.deleted:
+                raise IllegalTransition("locked consensus settings cannot be deleted")

@@ -1,0 +1,117 @@
+"""Security headers, session timeouts, safe redirects and database-backed throttles."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, request, session
+
+from .extensions import db
+from .models import ThrottleCounter, utcnow
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; object-src 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    """Register the header and session hooks."""
+    app.after_request(_security_headers)
+    app.before_request(_session_timeouts)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if request.endpoint != "static":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _session_timeouts() -> None:
+    """End a session idle for too long or older than the absolute limit."""
+    if request.endpoint == "static" or not session:
+        return
+    now = int(utcnow().timestamp())
+    idle = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    absolute = int(current_app.config["SESSION_ABSOLUTE_HOURS"]) * 3600
+    started = session.get("_started", now)
+    seen = session.get("_seen", now)
+    if now - seen > idle or now - started > absolute:
+        session.clear()
+        return
+    session["_started"] = started
+    if now - seen > 30:  # rewrite the cookie at most every half minute
+        session["_seen"] = now
+    session.setdefault("_seen", now)
+    session.permanent = True
+
+
+def start_fresh_session() -> None:
+    """Drop everything in the session and start its clocks again (after a login or a link)."""
+    session.clear()
+    now = int(utcnow().timestamp())
+    session["_started"] = now
+    session["_seen"] = now
+    session.permanent = True
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Accept only local paths for ``next=`` redirects."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+def client_address() -> str:
+    """The address the request came from (set ProxyFix in front of a proxy)."""
+    return request.remote_addr or "unknown"
+
+
+def is_throttled(scope: str, key: str, limit: int, window_seconds: int) -> bool:
+    """Return whether ``key`` has reached ``limit`` failures within the window."""
+    row = db.session.scalar(
+        sa.select(ThrottleCounter).where(ThrottleCounter.scope == scope, ThrottleCounter.key == key)
+    )
+    if row is None:
+        return False
+    if utcnow() - row.window_started_at > timedelta(seconds=window_seconds):
+        return False
+    return row.count >= limit
+
+
+def record_failure(scope: str, key: str, window_seconds: int) -> None:
+    """Count one failure for ``key``, starting a new window when the old one ran out."""
+    now = utcnow()
+    row = db.session.scalar(
+        sa.select(ThrottleCounter).where(ThrottleCounter.scope == scope, ThrottleCounter.key == key)
+    )
+    if row is None:
+        db.session.add(ThrottleCounter(scope=scope, key=key, count=1, window_started_at=now))
+    elif now - row.window_started_at > timedelta(seconds=window_seconds):
+        row.count = 1
+        row.window_started_at = now
+    else:
+        row.count += 1
+    db.session.flush()
+
+
+def clear_failures(scope: str, key: str) -> None:
+    """Forget the failures of ``key`` (after a success)."""
+    db.session.execute(
+        sa.delete(ThrottleCounter).where(ThrottleCounter.scope == scope, ThrottleCounter.key == key)
+    )

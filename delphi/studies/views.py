@@ -1,0 +1,82 @@
+"""Facilitator pages: the list of one's studies and each study's page."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from ..auth.forms import EmptyForm
+from ..extensions import db
+from ..models import DomainError, Panellist, Study, StudyMembership
+from .forms import PanelUploadForm
+from .operations import PanelImportError, import_panel
+
+bp = Blueprint("studies", __name__)
+
+MAX_PANEL_UPLOAD = 2 * 1024 * 1024
+
+
+@bp.before_request
+@login_required
+def _require_login() -> None:
+    """Every page of the console needs a logged-in facilitator."""
+
+
+def get_study_or_404(slug: str) -> Study:
+    """The study with ``slug`` if the current facilitator is on its committee, else 404."""
+    study = db.session.scalar(
+        sa.select(Study)
+        .join(StudyMembership)
+        .where(Study.slug == slug, StudyMembership.facilitator_id == current_user.id)
+    )
+    if study is None:
+        abort(404)
+    return study
+
+
+@bp.route("/")
+def index():
+    studies = db.session.scalars(
+        sa.select(Study)
+        .join(StudyMembership)
+        .where(StudyMembership.facilitator_id == current_user.id)
+        .order_by(Study.created_at.desc())
+    ).all()
+    return render_template("studies/index.html", studies=studies)
+
+
+@bp.route("/studies/<slug>/")
+def detail(slug: str):
+    study = get_study_or_404(slug)
+    return render_template("studies/detail.html", study=study, form=EmptyForm())
+
+
+@bp.route("/studies/<slug>/panel", methods=["GET", "POST"])
+def panel(slug: str):
+    study = get_study_or_404(slug)
+    form = PanelUploadForm()
+    errors: list[str] = []
+    if form.validate_on_submit():
+        data = form.file.data.read(MAX_PANEL_UPLOAD + 1)
+        if len(data) > MAX_PANEL_UPLOAD:
+            errors = ["The file is larger than 2 MB."]
+        else:
+            try:
+                added = import_panel(study, data, current_user._get_current_object())
+            except PanelImportError as exc:
+                db.session.rollback()
+                errors = [str(e) for e in exc.errors]
+            except DomainError as exc:
+                db.session.rollback()
+                errors = [str(exc)]
+            else:
+                db.session.commit()
+                flash(f"{len(added)} panellists were added.", "info")
+                return redirect(url_for("studies.panel", slug=study.slug))
+    panellists = db.session.scalars(
+        sa.select(Panellist).where(Panellist.study_id == study.id).order_by(Panellist.id)
+    ).all()
+    status = 400 if errors or form.errors else 200
+    return render_template("studies/panel.html", study=study, form=form, errors=errors,
+                           panellists=panellists), status

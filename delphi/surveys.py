@@ -1,0 +1,359 @@
+"""Survey definition files: parse and validate YAML into a definition, and write one back.
+
+The format is documented in ``docs/survey-format.md``.  Errors name the file, the
+path of the bad field and what is wrong, e.g.
+``surveys/impact.yaml: sections[1].items[4].text: required``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .consensus.scales import SCALES
+from .models.study import GROUP_RULES, PERCENTILE_METHODS, RULES, UTS_RULES
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_TEXT = 5000
+
+
+class SurveyError(ValueError):
+    """A survey file that cannot be used; ``problems`` lists each ``path: message``."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class GroupDef:
+    key: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ItemDef:
+    key: str
+    text: str
+    rationale: str
+    plain_text: str = ""
+
+
+@dataclass(frozen=True)
+class SectionDef:
+    key: str
+    title: str
+    description: str
+    items: tuple[ItemDef, ...]
+
+
+@dataclass(frozen=True)
+class SurveyDefinition:
+    slug: str
+    title: str
+    description: str
+    method: str
+    plain_language: str
+    scale_key: str
+    allow_uts: bool
+    consensus: dict[str, Any]
+    feedback_by_group: bool
+    min_group_size: int
+    groups: tuple[GroupDef, ...]
+    sections: tuple[SectionDef, ...]
+
+
+CONSENSUS_DEFAULTS: dict[str, Any] = {
+    "primary_rule": "comet",
+    "comet_agree_pct": 70,
+    "comet_disagree_pct": 15,
+    "percent_threshold": 75,
+    "iqr_max": 1,
+    "iqr_median_min": None,
+    "uts_rule": "exclude",
+    "percentile_method": "linear",
+    "group_rule": "pooled",
+    "stability_pp": 15,
+}
+
+
+@dataclass
+class _Checker:
+    """Walks a parsed document and collects every problem with its path."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}" if path else message)
+
+    def mapping(self, value: Any, path: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(path, f"must be a mapping, got {_kind(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else str(key)
+                self.fail(where, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def text(self, doc: dict[str, Any], key: str, path: str, *, required: bool = True,
+             limit: int = MAX_TEXT, pattern: re.Pattern[str] | None = None) -> str:
+        where = f"{path}.{key}" if path else key
+        value = doc.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.fail(where, "required")
+            return ""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.fail(where, f"must be text, got {_kind(value)}")
+            return ""
+        text = str(value).strip()
+        if len(text) > limit:
+            self.fail(where, f"is {len(text)} characters long; at most {limit} are allowed")
+        if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
+            self.fail(where, "contains a control character")
+        if pattern is not None and not pattern.match(text):
+            self.fail(where, f"{text!r} is not valid (letters, digits, '.', '_' or '-')")
+        return text
+
+    def integer(self, doc: dict[str, Any], key: str, path: str, default: int | None,
+                low: int, high: int) -> int | None:
+        where = f"{path}.{key}"
+        value = doc.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(where, f"must be a whole number, got {value!r}")
+            return default
+        if not low <= value <= high:
+            self.fail(where, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def choice(self, doc: dict[str, Any], key: str, path: str, default: str,
+               options: tuple[str, ...]) -> str:
+        value = doc.get(key, default)
+        if value not in options:
+            self.fail(f"{path}.{key}", f"{value!r} is not one of: {', '.join(options)}")
+            return default
+        return value
+
+    def boolean(self, doc: dict[str, Any], key: str, path: str, default: bool) -> bool:
+        value = doc.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"{path}.{key}", f"must be true or false, got {value!r}")
+            return default
+        return value
+
+    def sequence(self, doc: dict[str, Any], key: str, path: str) -> list[Any]:
+        where = f"{path}.{key}" if path else key
+        value = doc.get(key)
+        if value is None:
+            self.fail(where, "required")
+            return []
+        if not isinstance(value, list):
+            self.fail(where, f"must be a list, got {_kind(value)}")
+            return []
+        if not value:
+            self.fail(where, "must not be empty")
+        return value
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
+        type(value), "nothing" if value is None else type(value).__name__
+    )
+
+
+def load_survey_file(path: str | Path) -> SurveyDefinition:
+    """Read and validate a survey file, raising SurveyError naming the file."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise SurveyError(source, [f"cannot be read: {exc.strerror or exc}"]) from None
+    return parse_survey(raw, source)
+
+
+def parse_survey(raw: bytes | str, source: str) -> SurveyDefinition:
+    """Validate survey text; every problem is listed, not only the first."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SurveyError(source, [f"is not UTF-8 text (byte {exc.start})"]) from None
+    try:
+        doc = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SurveyError(source, [f"{where}YAML syntax error: {problem}"]) from None
+    check = _Checker()
+    definition = _definition(check, doc)
+    if check.problems:
+        raise SurveyError(source, check.problems)
+    assert definition is not None
+    return definition
+
+
+TOP_KEYS = {"slug", "title", "description", "method", "plain_language", "scale", "consensus",
+            "feedback", "groups", "sections"}
+
+
+def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
+    if doc is None:
+        check.fail("", "the file is empty")
+        return None
+    top = check.mapping(doc, "", TOP_KEYS)
+    if not top:
+        return None
+    scale = check.mapping(top.get("scale", {}), "scale", {"key", "unable_to_score"})
+    scale_key = scale.get("key", "grade-1-9")
+    if scale_key not in SCALES:
+        check.fail("scale.key", f"{scale_key!r} is not one of: {', '.join(SCALES)}")
+    feedback = check.mapping(top.get("feedback", {}), "feedback", {"by_group", "min_group_size"})
+    return SurveyDefinition(
+        slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE),
+        title=check.text(top, "title", "", limit=300),
+        description=check.text(top, "description", "", required=False),
+        method=check.text(top, "method", "", required=False, limit=120) or "modified e-Delphi",
+        plain_language=check.text(top, "plain_language", "", required=False),
+        scale_key=scale_key,
+        allow_uts=check.boolean(scale, "unable_to_score", "scale", True),
+        consensus=_consensus(check, top.get("consensus", {})),
+        feedback_by_group=check.boolean(feedback, "by_group", "feedback", True),
+        min_group_size=check.integer(feedback, "min_group_size", "feedback", 3, 1, 1000) or 3,
+        groups=_groups(check, top),
+        sections=_sections(check, top),
+    )
+
+
+def _consensus(check: _Checker, value: Any) -> dict[str, Any]:
+    allowed = {"primary_rule", "comet", "percent", "iqr", "uts", "percentile_method",
+               "group_rule", "stability_pp"}
+    doc = check.mapping(value, "consensus", allowed)
+    comet = check.mapping(doc.get("comet", {}), "consensus.comet", {"agree_pct", "disagree_pct"})
+    percent = check.mapping(doc.get("percent", {}), "consensus.percent", {"threshold"})
+    iqr = check.mapping(doc.get("iqr", {}), "consensus.iqr", {"max_iqr", "median_min"})
+    d = CONSENSUS_DEFAULTS
+    return {
+        "primary_rule": check.choice(doc, "primary_rule", "consensus", d["primary_rule"], RULES),
+        "comet_agree_pct": check.integer(comet, "agree_pct", "consensus.comet", 70, 1, 100),
+        "comet_disagree_pct": check.integer(comet, "disagree_pct", "consensus.comet", 15, 1, 100),
+        "percent_threshold": check.integer(percent, "threshold", "consensus.percent", 75, 1, 100),
+        "iqr_max": check.integer(iqr, "max_iqr", "consensus.iqr", 1, 0, 100),
+        "iqr_median_min": check.integer(iqr, "median_min", "consensus.iqr", None, 0, 100),
+        "uts_rule": check.choice(doc, "uts", "consensus", d["uts_rule"], UTS_RULES),
+        "percentile_method": check.choice(
+            doc, "percentile_method", "consensus", d["percentile_method"], PERCENTILE_METHODS
+        ),
+        "group_rule": check.choice(doc, "group_rule", "consensus", d["group_rule"], GROUP_RULES),
+        "stability_pp": check.integer(doc, "stability_pp", "consensus", 15, 1, 100),
+    }
+
+
+def _groups(check: _Checker, top: dict[str, Any]) -> tuple[GroupDef, ...]:
+    groups: list[GroupDef] = []
+    seen_keys: set[str] = set()
+    seen_names: set[str] = set()
+    for i, raw in enumerate(check.sequence(top, "groups", "")):
+        path = f"groups[{i}]"
+        doc = check.mapping(raw, path, {"key", "name", "description"})
+        group = GroupDef(
+            key=check.text(doc, "key", path, limit=64, pattern=KEY_RE),
+            name=check.text(doc, "name", path, limit=200),
+            description=check.text(doc, "description", path, required=False),
+        )
+        if group.key and group.key.casefold() in seen_keys:
+            check.fail(f"{path}.key", f"{group.key!r} is used by an earlier group")
+        if group.name and group.name.casefold() in seen_names:
+            check.fail(f"{path}.name", f"{group.name!r} is used by an earlier group")
+        seen_keys.add(group.key.casefold())
+        seen_names.add(group.name.casefold())
+        groups.append(group)
+    return tuple(groups)
+
+
+def _sections(check: _Checker, top: dict[str, Any]) -> tuple[SectionDef, ...]:
+    sections: list[SectionDef] = []
+    section_keys: set[str] = set()
+    item_keys: set[str] = set()
+    for i, raw in enumerate(check.sequence(top, "sections", "")):
+        path = f"sections[{i}]"
+        doc = check.mapping(raw, path, {"key", "title", "description", "items"})
+        key = check.text(doc, "key", path, required=False, limit=64, pattern=KEY_RE)
+        key = key or f"section-{i + 1}"
+        if key in section_keys:
+            check.fail(f"{path}.key", f"{key!r} is used by an earlier section")
+        section_keys.add(key)
+        items = []
+        for j, raw_item in enumerate(check.sequence(doc, "items", path)):
+            item_path = f"{path}.items[{j}]"
+            item_doc = check.mapping(raw_item, item_path, {"key", "text", "plain_text",
+                                                           "rationale"})
+            item = ItemDef(
+                key=check.text(item_doc, "key", item_path, limit=64, pattern=KEY_RE),
+                text=check.text(item_doc, "text", item_path),
+                rationale=check.text(item_doc, "rationale", item_path),
+                plain_text=check.text(item_doc, "plain_text", item_path, required=False),
+            )
+            if item.key and item.key in item_keys:
+                check.fail(f"{item_path}.key", f"{item.key!r} is used by an earlier item")
+            item_keys.add(item.key)
+            items.append(item)
+        sections.append(SectionDef(
+            key=key,
+            title=check.text(doc, "title", path, limit=300),
+            description=check.text(doc, "description", path, required=False),
+            items=tuple(items),
+        ))
+    return tuple(sections)
+
+
+def dump_survey(definition: SurveyDefinition) -> str:
+    """Write a definition in the survey file format."""
+    c = definition.consensus
+    doc: dict[str, Any] = {
+        "slug": definition.slug,
+        "title": definition.title,
+        "description": definition.description,
+        "method": definition.method,
+        "plain_language": definition.plain_language,
+        "scale": {"key": definition.scale_key, "unable_to_score": definition.allow_uts},
+        "consensus": {
+            "primary_rule": c["primary_rule"],
+            "comet": {"agree_pct": c["comet_agree_pct"], "disagree_pct": c["comet_disagree_pct"]},
+            "percent": {"threshold": c["percent_threshold"]},
+            "iqr": {"max_iqr": c["iqr_max"]}
+            | ({"median_min": c["iqr_median_min"]} if c["iqr_median_min"] is not None else {}),
+            "uts": c["uts_rule"],
+            "percentile_method": c["percentile_method"],
+            "group_rule": c["group_rule"],
+            "stability_pp": c["stability_pp"],
+        },
+        "feedback": {"by_group": definition.feedback_by_group,
+                     "min_group_size": definition.min_group_size},
+        "groups": [_without_empty(g.__dict__) for g in definition.groups],
+        "sections": [
+            _without_empty({
+                "key": s.key,
+                "title": s.title,
+                "description": s.description,
+                "items": [_without_empty(item.__dict__, keep=("key", "text", "rationale"))
+                          for item in s.items],
+            })
+            for s in definition.sections
+        ],
+    }
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _without_empty(values: dict[str, Any], keep: tuple[str, ...] = ("key",)) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v not in ("", None) or k in keep}

@@ -1,0 +1,49 @@
+"""A facilitator can neither read nor change another facilitator's study."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+
+from .conftest import csrf_token, login
+
+
+def _facilitator_rules(app: Flask):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("studies.") and "slug" in rule.arguments:
+            yield rule
+
+
+def _fill(rule, slug: str) -> str:
+    values = {}
+    for name in rule.arguments:
+        converter = rule._converters[name].__class__.__name__
+        values[name] = slug if name == "slug" else (1 if "Integer" in converter else "x")
+    return rule.build(values)[1]
+
+
+def test_every_study_route_answers_404_for_another_facilitators_study(app, client, factory):
+    mine = factory.study(owner=factory.facilitator("me@example.org"))
+    theirs = factory.study(owner=factory.facilitator("them@example.org"))
+    factory.panel(theirs)
+    login(client, "me@example.org")
+    token = csrf_token(client, f"/studies/{mine.slug}/panel")
+    rules = list(_facilitator_rules(app))
+    assert len(rules) >= 2
+    for rule in rules:
+        url = _fill(rule, theirs.slug)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, data={"csrf_token": token})
+            assert response.status_code in (403, 404), (method, url, response.status_code)
+            body = response.get_data(as_text=True)
+            assert theirs.title not in body
+            assert not re.search(r"expert\d+\.\d@example\.org", body)
+
+
+@pytest.mark.parametrize("path", ["/", "/studies/whatever/", "/studies/whatever/panel"])
+def test_console_pages_need_a_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
