@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +17,12 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
+from . import mail
 from .analyze_cli import analyze_command
 from .config import ConfigError
-from .extensions import db
+from .extensions import db, write_transaction
 from .models import DomainError, IllegalTransition
+from .rounds import operations as round_ops
 from .studies import operations as ops
 from .surveys import SurveyError, dump_survey, load_survey_file
 
@@ -64,8 +69,9 @@ def _study_or_fail(slug: str):
 def _commit_or_fail(action: Any) -> Any:
     """Run a use case, commit once, and turn domain errors into a clean message."""
     try:
-        result = action()
-        db.session.commit()
+        with write_transaction():
+            result = action()
+            db.session.commit()
         return result
     except (DomainError, IllegalTransition, SurveyError) as exc:
         db.session.rollback()
@@ -185,8 +191,20 @@ def demo_command(port: int, host: str) -> None:
         "  No SMTP server is set, so emails stay in the outbox page of the study.\n"
         "  Stop with Ctrl+C.\n"
     )
+    threading.Thread(target=_demo_jobs, args=(app,), daemon=True).start()
     # app.run() refuses to serve from inside a flask CLI command; serve directly.
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _demo_jobs(app: Flask) -> None:
+    """Close rounds at their deadline while the demo runs (a mail worker does it in production)."""
+    while True:
+        time.sleep(30)
+        with app.app_context():
+            try:
+                periodic_jobs()
+            except Exception:  # keep the demo alive; the error is logged
+                app.logger.exception("periodic jobs failed")
 
 
 def _prepare_demo() -> str:
@@ -211,7 +229,86 @@ def _prepare_demo() -> str:
     return password
 
 
+def _parse_when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"{value!r} is not an ISO-8601 date and time, e.g. 2026-12-01T17:00Z")
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@click.command("launch-round")
+@click.argument("study")
+@click.option("--closes-at", metavar="ISO-8601",
+              help="When the round closes by itself, e.g. 2026-12-01T17:00Z (UTC if no zone).")
+@with_appcontext
+def launch_round_command(study: str, closes_at: str | None) -> None:
+    """Open STUDY's next round: freeze its statements and queue one invitation per panellist."""
+    target = _study_or_fail(study)
+    when = _parse_when(closes_at)
+    rnd = _commit_or_fail(lambda: round_ops.launch_round(target, "cli", when))
+    click.echo(f"Round {rnd.number} of {target.slug} is open: {len(rnd.round_items)} statements, "
+               f"{len(rnd.invitations)} invitations queued. Deliver them with `delphi send-mail`.")
+
+
+@click.command("close-round")
+@click.argument("study")
+@with_appcontext
+def close_round_command(study: str) -> None:
+    """Close STUDY's open round and compute its statistics."""
+    target = _study_or_fail(study)
+    rnd = _commit_or_fail(lambda: round_ops.close_round(target, "cli"))
+    click.echo(f"Round {rnd.number} of {target.slug} is closed; its results are stored.")
+
+
+@click.command("remind")
+@click.argument("study")
+@with_appcontext
+def remind_command(study: str) -> None:
+    """Queue a reminder to every panellist of the open round who has not submitted."""
+    target = _study_or_fail(study)
+    count = _commit_or_fail(lambda: round_ops.remind(target, "cli"))
+    click.echo(f"{count} reminders queued.")
+
+
+def periodic_jobs() -> None:
+    """Close the rounds whose deadline has passed."""
+    closed = round_ops.close_due_rounds()
+    db.session.commit()
+    for study, rnd in closed:
+        current_app.logger.info("closed round %s of %s at its deadline", rnd.number, study.slug)
+
+
+@click.command("send-mail")
+@click.option("--loop", is_flag=True, help="Keep running, delivering new mail as it comes.")
+@click.option("--interval", default=5.0, show_default=True,
+              help="Seconds between passes with --loop.")
+@with_appcontext
+def send_mail_command(loop: bool, interval: float) -> None:
+    """Deliver the outbox over SMTP (and close rounds whose deadline passed)."""
+    if not mail.smtp_configured():
+        click.echo("DELPHI_SMTP_HOST is not set: messages stay in the outbox.", err=True)
+    try:
+        mail.run_worker(once=not loop, interval=interval, jobs=periodic_jobs)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
+@click.command("close-due-rounds")
+@with_appcontext
+def close_due_rounds_command() -> None:
+    """Close every open round whose deadline has passed (send-mail --loop does this too)."""
+    periodic_jobs()
+
+
 APP_COMMANDS = [
+    launch_round_command,
+    close_round_command,
+    remind_command,
+    send_mail_command,
+    close_due_rounds_command,
     create_facilitator_command,
     add_facilitator_command,
     import_survey_command,

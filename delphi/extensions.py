@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from flask_login import LoginManager
@@ -52,6 +55,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """Turn on WAL, foreign keys and a busy timeout on every SQLite connection."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
+    # Python's sqlite3 module opens a transaction only before a write, so a read-check-
+    # write (is the round still open? then save) would not be atomic.  Let SQLAlchemy
+    # emit BEGIN itself (see _sqlite_begin): the snapshot then starts at the first read,
+    # and a write after someone else's commit fails (and is retried) instead of racing.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         # In-memory databases cannot use WAL; SQLite answers "memory" and carries on.
@@ -61,3 +69,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+_write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn: Any) -> None:
+    """Start SQLite transactions at BEGIN, or BEGIN IMMEDIATE inside ``write_transaction``."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """Run the block in a fresh transaction that means to write.
+
+    On SQLite it takes the write lock at the start (waiting up to the busy timeout),
+    so its reads are current and it cannot fail half-way because another writer
+    committed first; other databases rely on their own row locks.
+    """
+    db.session.commit()  # end any read-only transaction the request has open
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)

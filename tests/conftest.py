@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 
 from delphi import create_app
 from delphi.extensions import db
 
+from .browser import browser, live_server  # noqa: F401 - fixtures for the browser tests
 from .factories import Factory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,17 +59,6 @@ def _empty_all_tables() -> None:
     db.session.commit()
 
 
-@pytest.fixture
-def app(_app: Flask) -> Iterator[Flask]:
-    """The app with an empty database and an application context."""
-    _app.config.update(LOGIN_MAX_FAILURES=5, TOKEN_MAX_MISSES=20, SMTP_HOST=None)
-    with _app.app_context():
-        _empty_all_tables()
-        yield _app
-        db.session.rollback()
-        db.session.remove()
-
-
 class FreshContextClient(FlaskClient):
     """Each request gets its own app context, ``g`` and database session, as in production.
 
@@ -77,15 +67,34 @@ class FreshContextClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # End the test's own transaction around the request, as separate processes
+        # would: what the test wrote is visible to the request, and what the request
+        # wrote is visible to the test afterwards.
+        outer = has_app_context()
+        if outer:
+            db.session.commit()
         with self.application.app_context():
             response = super().open(*args, **kwargs)
-        db.session.expire_all()
+        if outer:
+            db.session.commit()
+            db.session.expire_all()
         return response
 
 
 @pytest.fixture
+def app(_app: Flask) -> Iterator[Flask]:
+    """The app with an empty database and an application context."""
+    _app.config.update(LOGIN_MAX_FAILURES=5, TOKEN_MAX_MISSES=20, SMTP_HOST=None)
+    _app.test_client_class = FreshContextClient
+    with _app.app_context():
+        _empty_all_tables()
+        yield _app
+        db.session.rollback()
+        db.session.remove()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    app.test_client_class = FreshContextClient
     return app.test_client()
 
 
@@ -102,7 +111,7 @@ def factory(app: Flask) -> Factory:
 @pytest.fixture(autouse=True)
 def _no_network(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any test that opens SMTP or an outside connection without asking for it."""
-    if request.node.get_closest_marker("smtp") or request.node.get_closest_marker("browser"):
+    if "smtp" in request.fixturenames or request.node.get_closest_marker("browser"):
         return
 
     def refuse(*_args: object, **_kwargs: object) -> None:
@@ -142,3 +151,18 @@ def _csrf_from(html: str) -> str:
 def csrf_token(client: FlaskClient, url: str) -> str:
     """The CSRF token of the form on the page at ``url``."""
     return _csrf_from(client.get(url).get_data(as_text=True))
+
+
+@pytest.fixture
+def smtp(app: Flask):
+    """A real SMTP server on localhost, with the app configured to deliver to it."""
+    from .smtp_server import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port)
+    try:
+        yield server.inbox
+    finally:
+        server.stop()
+        app.config.update(SMTP_HOST=None)

@@ -1,0 +1,139 @@
+"""The ``stability``, ``panel`` and ``attrition_bias`` sections of the analysis."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .batch import band_count, safe_divide
+from .encode import paired_tables
+from .output import bools, floats, ints, rows
+from .panel import alpha_from_counts, fleiss_kappa, icc, kendall_w_codes
+from .response import attrition_batch
+from .stability import change_is_stable, chi2_rows, stability_batch
+
+if TYPE_CHECKING:
+    from .analyze import Analysis
+
+
+def agree_mask(a: Analysis) -> np.ndarray:
+    """Return which scale indexes lie in the agree band."""
+    scale = a.settings.scale_obj
+    return np.array([v in scale.agree_band for v in scale.points])
+
+
+def _band_counts(a: Analysis, batch_rows: np.ndarray) -> np.ndarray:
+    """Return the counts in each band of the scale for the given batch rows."""
+    scale, counts = a.settings.scale_obj, a.batch.counts[batch_rows]
+    return np.stack([band_count(counts, scale, band.low, band.high) for band in scale.bands],
+                    axis=1)
+
+
+def _pair_selection(a: Analysis, first: int, second: int) -> tuple[np.ndarray, ...]:
+    """Return the (slot, item) cells present in both rounds, ordered by item then group."""
+    _, n_slots, n_items = a.shape
+    invited = a.batch.n_invited.reshape(a.shape)
+    present = (invited[first] > 0) & (invited[second] > 0)
+    order = np.arange(n_slots * n_items).reshape(n_slots, n_items).T.ravel()
+    cells = order[present.T.ravel()]
+    slot, item = np.unravel_index(cells, (n_slots, n_items))
+    return cells, slot, item
+
+
+def _pair_rows(a: Analysis, first: int, second: int) -> list[dict[str, Any]]:
+    """Return the stability objects of one pair of consecutive rounds."""
+    _, n_slots, n_items = a.shape
+    cells, slot, item = _pair_selection(a, first, second)
+    levels = a.codes.levels
+    tables = paired_tables(a.codes, first, second).reshape(-1, levels, levels)[cells]
+    st = stability_batch(tables, agree_mask(a), a.settings)
+    before, after = (r * n_slots * n_items + cells for r in (first, second))
+    b, t, paired = a.batch, a.table, st.n_paired > 0
+    agree, dens = (b.n_agree[before], b.n_agree[after]), (b.n_denominator[before],
+                                                          b.n_denominator[after])
+    pct_from, pct_to = (safe_divide(100 * n, d) for n, d in zip(agree, dens, strict=True))
+    stable = change_is_stable(agree, dens, a.settings.stability_pp)
+    chi2, df, chi2_p = chi2_rows(_band_counts(a, before), _band_counts(a, after))
+    return rows({
+        "item": [t.items[i] for i in item.tolist()],
+        "group": [t.groups[g - 1] if g else None for g in slot.tolist()],
+        "from_round": [t.rounds[first]] * len(cells), "to_round": [t.rounds[second]] * len(cells),
+        "n_paired": ints(st.n_paired), "n_changed": ints(st.n_changed),
+        "pct_changed": floats(st.pct_changed), "mean_abs_change": floats(st.mean_abs_change),
+        "pct_agree_from": floats(pct_from), "pct_agree_to": floats(pct_to),
+        "delta_pct_agree": floats(pct_to - pct_from),
+        "delta_pct_7_9": floats(pct_to - pct_from),
+        "pct_stable": bools(stable, (dens[0] > 0) & (dens[1] > 0)),
+        "scheibe_net_change": floats(st.scheibe),
+        "scheibe_stable": bools(st.scheibe_stable, paired),
+        "wilcoxon_n": ints(st.wilcoxon_n), "wilcoxon_v": floats(st.wilcoxon_v, paired),
+        "wilcoxon_z": floats(st.wilcoxon_z), "wilcoxon_p": floats(st.wilcoxon_p),
+        "mcnemar_b": ints(st.mcnemar_b), "mcnemar_c": ints(st.mcnemar_c),
+        "mcnemar_p": floats(st.mcnemar_p, paired), "kappa_quadratic": floats(st.kappa),
+        "chi2": floats(chi2), "chi2_df": ints(df), "chi2_p": floats(chi2_p),
+    })
+
+
+def stability_rows(a: Analysis) -> list[dict[str, Any]]:
+    """Return stability objects for every pair of consecutive rounds."""
+    out: list[dict[str, Any]] = []
+    for first in range(len(a.table.rounds) - 1):
+        out.extend(_pair_rows(a, first, first + 1))
+    return out
+
+
+def _optional(value: float | None) -> float | None:
+    """Return a plain float or None."""
+    return None if value is None else float(value)
+
+
+def _panel_round(a: Analysis, r: int) -> dict[str, Any]:
+    """Return the panel-level agreement of round index ``r``."""
+    scale, k = a.settings.scale_obj, a.codes.levels
+    items = np.flatnonzero(a.cells.invited[r, 0] > 0)
+    codes = a.codes.values[r][items]
+    complete = codes[:, (codes < k).all(axis=0)] if len(items) else codes
+    kendall = kendall_w_codes(complete.astype(np.int64), k)
+    counts = a.cells.ratings[r, 0][items]
+    per_item = counts.sum(axis=1)
+    points = np.arange(scale.low, scale.high + 1)
+    equal = len(items) > 0 and per_item.min() >= 2 and (per_item == per_item[0]).all()
+    intraclass = icc(complete + scale.low)
+    return {
+        "round": a.table.rounds[r], "n_items": int(len(items)),
+        "n_panellists": int((codes < k).any(axis=0).sum()), "n_complete": int(complete.shape[1]),
+        "kendall_w": _optional(kendall.w), "kendall_w_chi2": _optional(kendall.chi2),
+        "kendall_w_df": kendall.df, "kendall_w_p": _optional(kendall.p),
+        "krippendorff_alpha_ordinal": alpha_from_counts(counts, points, "ordinal").alpha,
+        "krippendorff_alpha_interval": alpha_from_counts(counts, points, "interval").alpha,
+        "fleiss_kappa": fleiss_kappa(counts).kappa if equal else None,
+        "icc_a1": intraclass.icc_a1, "icc_c1": intraclass.icc_c1,
+    }
+
+
+def panel_rows(a: Analysis) -> list[dict[str, Any]]:
+    """Return one panel object per round."""
+    return [_panel_round(a, r) for r in range(len(a.table.rounds))]
+
+
+def attrition_rows(a: Analysis) -> list[dict[str, Any]]:
+    """Return the attrition-bias objects (first vs last round), empty with a single round."""
+    t = a.table
+    if len(t.rounds) < 2:
+        return []
+    at = attrition_batch(a.codes, agree_mask(a), a.settings.scale_obj.low,
+                         a.settings.uts == "include")
+    sel = np.flatnonzero(a.cells.invited[0, 0] > 0)
+    return rows({
+        "item": [t.items[k] for k in sel.tolist()],
+        "from_round": [t.rounds[0]] * len(sel), "to_round": [t.rounds[-1]] * len(sel),
+        "n_stayed": ints(at.n_stayed[sel]), "n_dropped": ints(at.n_dropped[sel]),
+        "median_stayed": floats(at.median_stayed[sel]),
+        "median_dropped": floats(at.median_dropped[sel]),
+        "median_diff": floats(at.median_dropped[sel] - at.median_stayed[sel]),
+        "pct_agree_stayed": floats(at.pct_agree_stayed[sel]),
+        "pct_agree_dropped": floats(at.pct_agree_dropped[sel]),
+        "pct_agree_diff": floats(at.pct_agree_dropped[sel] - at.pct_agree_stayed[sel]),
+        "mann_whitney_u": floats(at.u[sel]), "mann_whitney_p": floats(at.p[sel]),
+    })

@@ -1,0 +1,219 @@
+"""Consensus rules (a registry), the per-group combination and the sensitivity view.
+
+A verdict is a code: IN (1), NONE (0) or OUT (-1); each rule names its codes
+(RAND: appropriate / uncertain / inappropriate).  Every rule has an exact
+path on one ``ItemStatistics`` and a vectorised one on an ``ItemBatch``;
+both test thresholds on integers or exact rationals, never on floats.
+A new rule is one subclass of ``Rule`` added to ``RULES`` (and its tests).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .rand import CLASS_LABELS
+
+if TYPE_CHECKING:
+    from .batch import ItemBatch
+    from .items import ItemStatistics
+    from .scales import Scale
+    from .settings import Number, Settings
+
+IN, NONE, OUT = 1, 0, -1
+NOT_APPLICABLE = 9
+CONSENSUS_LABELS = {IN: "consensus_in", NONE: "no_consensus", OUT: "consensus_out"}
+
+
+def share_at_least(count: Any, pct: Number, den: Any) -> Any:
+    """Return whether count/den >= pct% (ints or arrays), as 100*q*count >= p*den for pct = p/q."""
+    f = Fraction(pct)
+    return 100 * f.denominator * count >= f.numerator * den
+
+
+def _code(is_in: bool, is_out: bool) -> int:
+    """Return IN or OUT when exactly one holds, else NONE."""
+    return IN if is_in and not is_out else OUT if is_out and not is_in else NONE
+
+
+def _codes(is_in: np.ndarray, is_out: np.ndarray, defined: np.ndarray) -> np.ndarray:
+    """Vectorised ``_code``, NONE where the item has no ratings."""
+    return np.where(defined & is_in & ~is_out, IN, np.where(defined & is_out & ~is_in, OUT, NONE))
+
+
+class Rule:
+    """A consensus rule: how to decide one item, exactly and for many items at once."""
+
+    key: ClassVar[str]
+    name: ClassVar[str]
+    labels: ClassVar[dict[int, str]] = CONSENSUS_LABELS
+
+    def applies_to(self, scale: Scale) -> bool:
+        """Return whether the rule is defined on ``scale``."""
+        return True
+
+    def exact(self, stats: ItemStatistics, settings: Settings) -> int:
+        """Return the verdict code of one item."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def vectorised(self, batch: ItemBatch, settings: Settings) -> np.ndarray:
+        """Return the verdict code of every row of ``batch``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def describe(self, settings: Settings) -> str:
+        """Return one sentence stating the rule and its parameters."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
+class CometRule(Rule):
+    """COMET: in when >= A% rate in the agree band and < D% in the disagree band; out mirrors."""
+
+    key, name = "comet", "COMET"
+
+    def exact(self, stats: ItemStatistics, settings: Settings) -> int:
+        a, d, den = settings.comet_agree_pct, settings.comet_disagree_pct, stats.n_denominator
+        if den == 0:
+            return NONE
+        agree, disagree = stats.n_agree, stats.n_disagree
+        is_in = share_at_least(agree, a, den) and not share_at_least(disagree, d, den)
+        is_out = share_at_least(disagree, a, den) and not share_at_least(agree, d, den)
+        return _code(is_in, is_out)
+
+    def vectorised(self, batch: ItemBatch, settings: Settings) -> np.ndarray:
+        a, d, den = settings.comet_agree_pct, settings.comet_disagree_pct, batch.n_denominator
+        agree, disagree = batch.n_agree, batch.n_disagree
+        is_in = share_at_least(agree, a, den) & ~share_at_least(disagree, d, den)
+        is_out = share_at_least(disagree, a, den) & ~share_at_least(agree, d, den)
+        return _codes(is_in, is_out, den > 0)
+
+    def describe(self, settings: Settings) -> str:
+        return (f"COMET {settings.comet_agree_pct}/{settings.comet_disagree_pct}: consensus in "
+                f"when at least {settings.comet_agree_pct}% rate in the agree band and fewer "
+                f"than {settings.comet_disagree_pct}% in the disagree band; out is the mirror.")
+
+
+class PercentRule(Rule):
+    """Percent agreement: in when >= T% rate in the agree band, out when >= T% disagree."""
+
+    key, name = "percent", "Percent agreement"
+
+    def exact(self, stats: ItemStatistics, settings: Settings) -> int:
+        t, den = settings.percent_threshold, stats.n_denominator
+        if den == 0:
+            return NONE
+        return _code(share_at_least(stats.n_agree, t, den),
+                     share_at_least(stats.n_disagree, t, den))
+
+    def vectorised(self, batch: ItemBatch, settings: Settings) -> np.ndarray:
+        t, den = settings.percent_threshold, batch.n_denominator
+        return _codes(share_at_least(batch.n_agree, t, den),
+                      share_at_least(batch.n_disagree, t, den), den > 0)
+
+    def describe(self, settings: Settings) -> str:
+        t = settings.percent_threshold
+        return (f"Percent agreement {t}%: consensus in when at least {t}% rate in the agree "
+                f"band, out when at least {t}% rate in the disagree band.")
+
+
+def _iqr_median_bounds(settings: Settings) -> tuple[Number, Number]:
+    """Return (least median for in, greatest median for out) of the IQR rule."""
+    scale = settings.scale_obj
+    if settings.iqr_median_min is None:
+        return scale.agree_band.low, scale.disagree_band.high
+    return settings.iqr_median_min, scale.low + scale.high - settings.iqr_median_min
+
+
+class IqrRule(Rule):
+    """IQR: agreement when IQR <= k; in when the median is high enough, out when low enough."""
+
+    key, name = "iqr", "Interquartile range"
+
+    def exact(self, stats: ItemStatistics, settings: Settings) -> int:
+        if stats.iqr is None or stats.median is None or stats.iqr > settings.iqr_max:
+            return NONE
+        high, low = _iqr_median_bounds(settings)
+        return _code(stats.median >= high, stats.median <= low)
+
+    def vectorised(self, batch: ItemBatch, settings: Settings) -> np.ndarray:
+        high, low = _iqr_median_bounds(settings)
+        agreed = batch.iqr.le(settings.iqr_max) & batch.has_ratings
+        return _codes(batch.median.ge(high), batch.median.le(low), agreed)
+
+    def describe(self, settings: Settings) -> str:
+        high, low = _iqr_median_bounds(settings)
+        return (f"IQR <= {settings.iqr_max} ({settings.percentile_method} percentiles): "
+                f"consensus in with a median of at least {high}, out with at most {low}.")
+
+
+class RandRule(Rule):
+    """RAND/UCLA: appropriate / uncertain / inappropriate by median and IPR vs IPRAS (1-9)."""
+
+    key, name = "rand", "RAND/UCLA"
+    labels = CLASS_LABELS
+
+    def applies_to(self, scale: Scale) -> bool:
+        return (scale.low, scale.high) == (1, 9)
+
+    def exact(self, stats: ItemStatistics, settings: Settings) -> int:
+        if stats.rand is None:
+            return NONE
+        return {v: k for k, v in CLASS_LABELS.items()}[stats.rand.rand_class]
+
+    def vectorised(self, batch: ItemBatch, settings: Settings) -> np.ndarray:
+        assert batch.rand is not None
+        return np.where(batch.has_ratings, batch.rand.rand_class, NONE)
+
+    def describe(self, settings: Settings) -> str:
+        return (f"RAND/UCLA ({settings.percentile_method} percentiles): disagreement when "
+                "IPR > IPRAS = 2.35 + 1.5*|5 - IPRCP|; else median 7-9 appropriate, "
+                "1-3 inappropriate, otherwise uncertain.")
+
+
+RULES: dict[str, Rule] = {r.key: r for r in (CometRule(), PercentRule(), IqrRule(), RandRule())}
+
+
+def applicable_rules(scale: Scale) -> dict[str, Rule]:
+    """Return the registered rules defined on ``scale``."""
+    return {key: rule for key, rule in RULES.items() if rule.applies_to(scale)}
+
+
+def item_verdicts(stats: ItemStatistics, settings: Settings) -> dict[str, str | None]:
+    """Return one item's verdict label under every rule (None where a rule does not apply)."""
+    scale = settings.scale_obj
+    return {
+        key: rule.labels[rule.exact(stats, settings)] if rule.applies_to(scale) else None
+        for key, rule in RULES.items()
+    }
+
+
+def combine_groups(codes: np.ndarray, eligible: np.ndarray, group_rule: str) -> np.ndarray:
+    """Combine per-group codes (groups x items) by ``all`` or ``any`` over eligible groups.
+
+    all: IN (OUT) when every eligible group is IN (OUT); any: IN when some group
+    is IN and none is OUT, and the mirror; otherwise, or with no eligible group, NONE.
+    """
+    n_eligible = eligible.sum(axis=0)
+    n_in = ((codes == IN) & eligible).sum(axis=0)
+    n_out = ((codes == OUT) & eligible).sum(axis=0)
+    if group_rule == "all":
+        is_in, is_out = n_in == n_eligible, n_out == n_eligible
+    elif group_rule == "any":
+        is_in, is_out = (n_in > 0) & (n_out == 0), (n_out > 0) & (n_in == 0)
+    else:
+        raise ValueError(f"unknown group rule {group_rule!r}")
+    return _codes(is_in, is_out, n_eligible > 0)
+
+
+def groups_disagree(codes: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Return, per item, whether eligible groups reach different verdicts."""
+    high = np.where(eligible, codes, -2).max(axis=0)
+    low = np.where(eligible, codes, 2).min(axis=0)
+    return (eligible.sum(axis=0) > 1) & (high != low)
+
+
+def rule_dependent(codes_by_rule: list[np.ndarray]) -> np.ndarray:
+    """Return, per item, whether the verdict (in / none / out) differs between rules."""
+    stacked = np.stack(codes_by_rule)
+    return (stacked != stacked[0]).any(axis=0)

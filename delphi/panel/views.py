@@ -1,0 +1,185 @@
+"""Panellist pages: the personal link, the voting page and the receipt."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import ValidationError, validate_csrf
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .. import tokens
+from ..extensions import db, write_transaction
+from ..models import AccessToken, Invitation, ResponseState, RoundState, utcnow
+from ..security import client_address, is_throttled, record_failure
+from .answers import Answer, AnswerSheet, parse_sheet
+from .feedback import feedback_for
+from .operations import RoundClosed, current_response, load_answers, save_sheet
+
+bp = Blueprint("panel", __name__)
+
+SESSION_KEY = "panel"
+TOKEN_SCOPE = "token-address"  # noqa: S105 - a throttle scope name, not a secret
+CSRF_EXPIRED = ("Your page had been open too long to save safely, so nothing was saved yet. "
+                "Your answers are still below: press Save again.")
+KEEP_ON_EXCHANGE = ("_user_id", "_fresh", "_id", "_started", "_seen")
+
+
+@bp.route("/p/<token>")
+def open_link(token: str):
+    """Exchange a personal link for a session and move to an address without the secret.
+
+    Nothing in the database changes here: mail scanners open links before people do.
+    """
+    cfg = current_app.config
+    address = client_address()
+    window = int(cfg["TOKEN_WINDOW_SECONDS"])
+    if is_throttled(TOKEN_SCOPE, address, int(cfg["TOKEN_MAX_MISSES"]), window):
+        abort(429)
+    invitation = tokens.find_invitation(token)
+    if invitation is None:
+        record_failure(TOKEN_SCOPE, address, window)
+        db.session.commit()
+        abort(404)
+    access = db.session.scalar(
+        db.select(AccessToken).where(AccessToken.token_hash == tokens.hash_token(token))
+    )
+    kept = {k: session[k] for k in KEEP_ON_EXCHANGE if k in session}
+    session.clear()
+    session.update(kept)
+    session[SESSION_KEY] = {"invitation": invitation.id, "token": access.id}
+    session.permanent = True
+    return redirect(url_for("panel.vote"))
+
+
+def current_invitation() -> Invitation:
+    """The invitation of this browser's panellist session, or a 403 page."""
+    data = session.get(SESSION_KEY)
+    if not isinstance(data, dict):
+        abort(403)
+    invitation = db.session.get(Invitation, data.get("invitation"))
+    access = db.session.get(AccessToken, data.get("token"))
+    if invitation is None or access is None or access.invitation_id != invitation.id:
+        abort(403)
+    if access.revoked_at is not None or invitation.revoked_at is not None:
+        session.pop(SESSION_KEY, None)
+        abort(403)
+    return invitation
+
+
+@bp.errorhandler(403)
+def _no_session(_error):
+    return render_template("panel/no_session.html"), 403
+
+
+def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
+          status: int = 200, suggestion: str | None = None, rewords: dict[int, str] | None = None):
+    rnd = invitation.round
+    study = rnd.study
+    items = rnd.items
+    response = current_response(invitation)
+    now = utcnow()
+    is_open = rnd.state is RoundState.OPEN and not rnd.is_past_deadline(now)
+    if suggestion is None or rewords is None:
+        saved = {s.item_id: s.text for s in _suggestions(invitation)}
+        suggestion = saved.get(None, "") if suggestion is None else suggestion
+        rewords = {k: v for k, v in saved.items() if k is not None} if rewords is None \
+            else rewords
+    return render_template(
+        "panel/vote.html", invitation=invitation, round=rnd, study=study, items=items,
+        sections=[s for s in study.sections if any(i.section_id == s.id for i in items)],
+        answers=answers, errors=errors, feedback=feedback_for(invitation, items),
+        response=response, is_open=is_open, scale=study.scale, suggestion=suggestion,
+        rewords=rewords, submitted=response is not None and response.state is
+        ResponseState.SUBMITTED,
+    ), status
+
+
+def _suggestions(invitation: Invitation):
+    from ..models import Suggestion
+
+    return db.session.scalars(
+        db.select(Suggestion).where(Suggestion.round_id == invitation.round_id,
+                                    Suggestion.panellist_id == invitation.panellist_id)
+    ).all()
+
+
+@bp.route("/vote", methods=["GET"])
+def vote():
+    invitation = current_invitation()
+    return _page(invitation, load_answers(invitation), {})
+
+
+@bp.route("/vote", methods=["POST"])
+def save():
+    invitation = current_invitation()
+    rnd = invitation.round
+    study = rnd.study
+    sheet = parse_sheet(request.form, rnd.items, study.scale, study.allow_uts, rnd.id,
+                        rnd.allow_suggestions)
+    wants_json = sheet.action == "autosave"
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        sheet.errors["csrf_token"] = CSRF_EXPIRED
+    if sheet.errors:
+        return _refused(invitation, sheet, 400, wants_json)
+    try:
+        response = _save_with_retry(invitation, sheet)
+    except RoundClosed as exc:
+        sheet.errors["round"] = str(exc)
+        return _refused(invitation, sheet, 409, wants_json)
+    if wants_json:
+        return jsonify(saved_at=response.updated_at.isoformat(), answered=sheet.answered)
+    if sheet.action == "submit":
+        return redirect(url_for("panel.receipt"))
+    flash(f"Saved: {sheet.answered} of {len(sheet.answers)} statements rated. You can come "
+          "back to this page with your personal link until the round closes.", "info")
+    return redirect(url_for("panel.vote"))
+
+
+def _refused(invitation: Invitation, sheet: AnswerSheet, status: int, wants_json: bool):
+    db.session.rollback()
+    if wants_json:
+        return jsonify(errors=sheet.errors), status
+    return _page(invitation, sheet.answers, sheet.errors, status, sheet.suggestion,
+                 {k: a.reword for k, a in sheet.answers.items()})
+
+
+def _save_with_retry(invitation: Invitation, sheet: AnswerSheet):
+    """Save and commit; a concurrent save of the same sheet makes the second one retry once."""
+    for attempt in (1, 2):
+        try:
+            with write_transaction():
+                invitation = db.session.get(Invitation, invitation.id)
+                response = save_sheet(invitation, sheet)
+                db.session.commit()
+            return response
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            invitation = db.session.get(Invitation, invitation.id)
+    raise AssertionError("unreachable")
+
+
+@bp.route("/vote/receipt")
+def receipt():
+    invitation = current_invitation()
+    response = current_response(invitation)
+    if response is None or response.state is not ResponseState.SUBMITTED:
+        return redirect(url_for("panel.vote"))
+    answers = load_answers(invitation)
+    answered = sum(1 for a in answers.values() if a.value is not None or a.is_uts)
+    return render_template("panel/receipt.html", invitation=invitation, round=invitation.round,
+                           study=invitation.round.study, response=response, answered=answered,
+                           total=len(invitation.round.round_items))

@@ -1,0 +1,267 @@
+"""Round use cases: they flush and never commit; the caller commits once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import audit, mail
+from ..consensus.analyze import analyze
+from ..consensus.settings import Settings
+from ..extensions import db
+from ..models import (
+    DomainError,
+    Invitation,
+    Item,
+    ItemStatus,
+    Panellist,
+    Rating,
+    Response,
+    ResponseState,
+    Round,
+    RoundItem,
+    RoundResult,
+    RoundState,
+    StakeholderGroup,
+    Study,
+    StudyState,
+    utcnow,
+)
+
+
+def analysis_settings(study: Study) -> Settings:
+    """The statistics engine's settings for a study's consensus settings."""
+    c = study.consensus
+    return Settings(
+        scale=study.scale_key, primary_rule=c.primary_rule, comet_agree_pct=c.comet_agree_pct,
+        comet_disagree_pct=c.comet_disagree_pct, percent_threshold=c.percent_threshold,
+        iqr_max=c.iqr_max, iqr_median_min=c.iqr_median_min, uts=c.uts_rule,
+        percentile_method=c.percentile_method, group_rule=c.group_rule,
+        stability_pp=c.stability_pp, min_group_size=study.min_group_size,
+    )
+
+
+def open_round(study: Study) -> Round | None:
+    """The study's open round, if any."""
+    current = study.current_round
+    return current if current is not None and current.state is RoundState.OPEN else None
+
+
+def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
+                 now: datetime | None = None, allow_suggestions: bool | None = None) -> Round:
+    """Open the next round: freeze its items, lock the settings (round 1), invite the panel."""
+    now = now or utcnow()
+    current = study.current_round
+    if current is not None and current.state is not RoundState.CLOSED:
+        raise DomainError(f"round {current.number} is still {current.state}; close it first")
+    if study.state is StudyState.FINISHED:
+        raise DomainError("the study is finished; no more rounds can be launched")
+    items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
+    panellists = [p for p in study.panellists if p.is_active]
+    if not items:
+        raise DomainError("the study has no active statements to rate")
+    if not panellists:
+        raise DomainError("the panel is empty: import the panellists first")
+    number = 1 if current is None else current.number + 1
+    rnd = Round(study=study, number=number,
+                allow_suggestions=number == 1 if allow_suggestions is None else allow_suggestions)
+    db.session.add(rnd)
+    try:
+        rnd.open(now, closes_at)
+    except Exception as exc:
+        raise DomainError(str(exc)) from None
+    for position, item in enumerate(items):
+        db.session.add(RoundItem(round=rnd, item=item, position=position))
+    if number == 1:
+        study.consensus.lock(now)
+        study.move_to(StudyState.RUNNING)
+    db.session.flush()
+    for panellist in panellists:
+        invitation = Invitation(round=rnd, panellist=panellist)
+        db.session.add(invitation)
+        db.session.flush()
+        mail.queue("invitation", panellist, study, f"invitation:{rnd.id}:{panellist.id}",
+                   invitation)
+    db.session.flush()
+    audit.record(actor, "round.launched", study, round=number, items=len(items),
+                 invitations=len(panellists),
+                 closes_at=closes_at.isoformat() if closes_at else None)
+    return rnd
+
+
+def close_round(study: Study, actor: object, now: datetime | None = None) -> Round:
+    """Stop accepting votes, atomically, then compute and store the round's statistics."""
+    now = now or utcnow()
+    rnd = open_round(study)
+    if rnd is None:
+        raise DomainError("no round is open")
+    # A conditional update: of two concurrent closes only one changes the row, and on
+    # PostgreSQL it waits for votes holding a share lock on the round to commit.
+    closed = db.session.execute(
+        sa.update(Round).where(Round.id == rnd.id, Round.state == RoundState.OPEN)
+        .values(state=RoundState.CLOSED, closed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if closed != 1:
+        raise DomainError(f"round {rnd.number} was closed already")
+    db.session.refresh(rnd)
+    store_results(study, rnd)
+    audit.record(actor, "round.closed", study, round=rnd.number,
+                 responded=sum(1 for _ in _submitted(rnd)))
+    return rnd
+
+
+def _submitted(rnd: Round) -> Iterator[int]:
+    yield from db.session.scalars(
+        sa.select(Response.panellist_id).where(Response.round_id == rnd.id,
+                                               Response.state == ResponseState.SUBMITTED)
+    )
+
+
+def close_due_rounds(now: datetime | None = None) -> list[tuple[Study, Round]]:
+    """Close every open round whose deadline has passed."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        sa.select(Round).where(Round.state == RoundState.OPEN, Round.closes_at <= now)
+    ).all()
+    closed = []
+    for rnd in due:
+        closed.append((rnd.study, close_round(rnd.study, "system:deadline", now)))
+    return closed
+
+
+def study_records(study: Study, up_to: int) -> list[tuple[int, str, str, str, Any]]:
+    """The long-format records of every round up to ``up_to``: the input of ``analyze``.
+
+    Invited panellists who submitted nothing appear with an empty rating; only
+    submitted answer sheets count.
+    """
+    rows = db.session.execute(
+        sa.select(Round.number, Item.key, Item.version, Panellist.pseudonym,
+                  StakeholderGroup.key, Rating.value, Rating.is_uts)
+        .select_from(Rating)
+        .join(Response, Rating.response_id == Response.id)
+        .join(Round, Rating.round_id == Round.id)
+        .join(Item, Rating.item_id == Item.id)
+        .join(Panellist, Rating.panellist_id == Panellist.id)
+        .join(StakeholderGroup, Panellist.group_id == StakeholderGroup.id)
+        .where(Round.study_id == study.id, Round.number <= up_to,
+               Response.state == ResponseState.SUBMITTED)
+    ).all()
+    answered: dict[tuple[int, str, str], Any] = {}
+    groups: dict[str, str] = {}
+    for number, key, version, pseudonym, group, value, is_uts in rows:
+        answer = "UTS" if is_uts else value
+        answered[(number, item_label(key, version), pseudonym)] = answer
+        groups[pseudonym] = group
+    invited = db.session.execute(
+        sa.select(Round.number, Panellist.pseudonym, StakeholderGroup.key, Round.id)
+        .select_from(Invitation)
+        .join(Round, Invitation.round_id == Round.id)
+        .join(Panellist, Invitation.panellist_id == Panellist.id)
+        .join(StakeholderGroup, Panellist.group_id == StakeholderGroup.id)
+        .where(Round.study_id == study.id, Round.number <= up_to)
+    ).all()
+    items_by_round = _round_item_labels(study, up_to)
+    records = []
+    for number, pseudonym, group, _round_id in invited:
+        for label in items_by_round.get(number, []):
+            records.append((number, label, pseudonym, group,
+                            answered.get((number, label, pseudonym))))
+    return records
+
+
+def _round_item_labels(study: Study, up_to: int) -> dict[int, list[str]]:
+    rows = db.session.execute(
+        sa.select(Round.number, Item.key, Item.version)
+        .select_from(RoundItem)
+        .join(Round, RoundItem.round_id == Round.id)
+        .join(Item, RoundItem.item_id == Item.id)
+        .where(Round.study_id == study.id, Round.number <= up_to)
+        .order_by(Round.number, RoundItem.position)
+    ).all()
+    labels: dict[int, list[str]] = {}
+    for number, key, version in rows:
+        labels.setdefault(number, []).append(item_label(key, version))
+    return labels
+
+
+def item_label(key: str, version: int) -> str:
+    """How an item is named in exports and analyses: its key, plus the version after a reword."""
+    return key if version == 1 else f"{key}.v{version}"
+
+
+def store_results(study: Study, rnd: Round) -> RoundResult:
+    """Compute and store the statistics of ``rnd``, with stability against the round before."""
+    records = study_records(study, rnd.number)
+    result = analyze(records, analysis_settings(study))
+    stored = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == rnd.id))
+    if stored is None:
+        stored = RoundResult(round_id=rnd.id, data=result)
+        db.session.add(stored)
+    else:
+        stored.data = result
+        stored.computed_at = utcnow()
+    db.session.flush()
+    return stored
+
+
+def remind(study: Study, actor: object, now: datetime | None = None) -> int:
+    """Queue a reminder to every invited panellist of the open round who has not submitted."""
+    rnd = open_round(study)
+    if rnd is None:
+        raise DomainError("no round is open")
+    now = now or utcnow()
+    submitted = set(_submitted(rnd))
+    count = 0
+    batch = now.strftime("%Y%m%dT%H%M%S")
+    for invitation in rnd.invitations:
+        if invitation.panellist_id in submitted or invitation.revoked_at is not None:
+            continue
+        queued = mail.queue("reminder", invitation.panellist, study,
+                            f"reminder:{rnd.id}:{invitation.panellist_id}:{batch}", invitation)
+        count += queued is not None
+    db.session.flush()
+    audit.record(actor, "round.reminded", study, round=rnd.number, reminders=count)
+    return count
+
+
+def find_invitation(rnd: Round, panellist: Panellist) -> Invitation:
+    invitation = db.session.scalar(
+        sa.select(Invitation).where(Invitation.round_id == rnd.id,
+                                    Invitation.panellist_id == panellist.id)
+    )
+    if invitation is None:
+        raise DomainError(f"{panellist.pseudonym} has no invitation to round {rnd.number}")
+    return invitation
+
+
+def revoke_links(invitation: Invitation, actor: object) -> None:
+    """Make every link of an invitation stop working."""
+    now = utcnow()
+    for token in invitation.tokens:
+        if token.revoked_at is None:
+            token.revoked_at = now
+    invitation.revoked_at = now
+    db.session.flush()
+    audit.record(actor, "invitation.revoked", invitation.round.study,
+                 round=invitation.round.number, panellist=invitation.panellist.pseudonym)
+
+
+def reissue_link(invitation: Invitation, actor: object) -> None:
+    """Revoke the old links and email the panellist a new one."""
+    rnd = invitation.round
+    if rnd.state is not RoundState.OPEN:
+        raise DomainError(f"round {rnd.number} is not open")
+    revoke_links(invitation, actor)
+    invitation.revoked_at = None
+    now = utcnow()
+    mail.queue("invitation", invitation.panellist, rnd.study,
+               f"invitation:{rnd.id}:{invitation.panellist_id}:reissue:{now.timestamp()}",
+               invitation)
+    db.session.flush()
+    audit.record(actor, "invitation.reissued", rnd.study, round=rnd.number,
+                 panellist=invitation.panellist.pseudonym)

@@ -1,0 +1,213 @@
+"""Console pages for rounds: launch, close, remind, progress, personal links and the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
+
+from .. import mail
+from ..auth.forms import EmptyForm
+from ..extensions import db, write_transaction
+from ..models import (
+    DomainError,
+    IllegalTransition,
+    Invitation,
+    OutboxMessage,
+    Panellist,
+    Response,
+    ResponseState,
+    Round,
+    RoundResult,
+)
+from ..studies.views import get_study_or_404
+from ..tokens import link_for, mint_token
+from . import operations as ops
+from .forms import LaunchRoundForm
+
+bp = Blueprint("rounds", __name__, url_prefix="/studies/<slug>")
+
+
+@bp.before_request
+@login_required
+def _require_login() -> None:
+    """Every page here needs a logged-in facilitator."""
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+def _run(action: Any, success: str, slug: str, target: str | None = None):
+    """Run a use case on a POST with a valid CSRF token, commit once, report the outcome."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write_transaction():
+            result = action()
+            db.session.commit()
+    except (DomainError, IllegalTransition) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(target or url_for("rounds.index", slug=slug))
+    flash(success.format(result=result), "info")
+    return redirect(target or url_for("rounds.index", slug=slug))
+
+
+@bp.route("/rounds/")
+def index(slug: str):
+    study = get_study_or_404(slug)
+    rounds = [_progress(r) for r in study.rounds]
+    return render_template("rounds/index.html", study=study, rounds=rounds,
+                           open_round=ops.open_round(study), launch_form=LaunchRoundForm(),
+                           form=EmptyForm())
+
+
+def _progress(rnd: Round) -> dict[str, Any]:
+    """Invited and submitted counts per stakeholder group, and who has not answered."""
+    submitted = set(db.session.scalars(
+        sa.select(Response.panellist_id).where(Response.round_id == rnd.id,
+                                               Response.state == ResponseState.SUBMITTED)))
+    started = set(db.session.scalars(
+        sa.select(Response.panellist_id).where(Response.round_id == rnd.id)))
+    invitations = db.session.scalars(
+        sa.select(Invitation).where(Invitation.round_id == rnd.id)
+        .options(joinedload(Invitation.panellist).joinedload(Panellist.group))
+    ).all()
+    groups: dict[str, dict[str, int]] = {}
+    waiting = []
+    for invitation in invitations:
+        name = invitation.panellist.group.name
+        row = groups.setdefault(name, {"invited": 0, "submitted": 0})
+        row["invited"] += 1
+        if invitation.panellist_id in submitted:
+            row["submitted"] += 1
+        else:
+            waiting.append((invitation.panellist, invitation.panellist_id in started))
+    return {"round": rnd, "invited": len(invitations), "submitted": len(submitted),
+            "groups": groups, "waiting": waiting}
+
+
+@bp.route("/rounds/launch", methods=["POST"])
+def launch(slug: str):
+    study = get_study_or_404(slug)
+    form = LaunchRoundForm()
+    if not form.validate_on_submit():
+        flash("The closing time is not a valid date and time.", "error")
+        return redirect(url_for("rounds.index", slug=slug))
+    closes_at = form.closes_at.data.replace(tzinfo=UTC) if form.closes_at.data else None
+    return _run(lambda: ops.launch_round(study, _actor(), closes_at),
+                "Round {result.number} is open; the invitations are in the outbox.", slug)
+
+
+@bp.route("/rounds/close", methods=["POST"])
+def close(slug: str):
+    study = get_study_or_404(slug)
+    return _run(lambda: ops.close_round(study, _actor()),
+                "Round {result.number} is closed and its results are computed.", slug)
+
+
+@bp.route("/rounds/remind", methods=["POST"])
+def remind(slug: str):
+    study = get_study_or_404(slug)
+    return _run(lambda: ops.remind(study, _actor()),
+                "{result} reminders are in the outbox.", slug)
+
+
+def _invitation_or_404(study, pseudonym: str) -> Invitation:
+    rnd = ops.open_round(study)
+    panellist = db.session.scalar(
+        sa.select(Panellist).where(Panellist.study_id == study.id,
+                                   Panellist.pseudonym == pseudonym))
+    if rnd is None or panellist is None:
+        abort(404)
+    return ops.find_invitation(rnd, panellist)
+
+
+@bp.route("/panellists/<pseudonym>/reissue", methods=["POST"])
+def reissue(slug: str, pseudonym: str):
+    study = get_study_or_404(slug)
+    invitation = _invitation_or_404(study, pseudonym)
+    return _run(lambda: ops.reissue_link(invitation, _actor()),
+                f"A new link for {pseudonym} is in the outbox; the old links no longer work.",
+                slug)
+
+
+@bp.route("/panellists/<pseudonym>/revoke", methods=["POST"])
+def revoke(slug: str, pseudonym: str):
+    study = get_study_or_404(slug)
+    invitation = _invitation_or_404(study, pseudonym)
+    return _run(lambda: ops.revoke_links(invitation, _actor()),
+                f"The links of {pseudonym} no longer work.", slug)
+
+
+@bp.route("/rounds/<int:number>/results")
+def results(slug: str, number: int):
+    study = get_study_or_404(slug)
+    rnd = db.session.scalar(sa.select(Round).where(Round.study_id == study.id,
+                                                   Round.number == number))
+    if rnd is None:
+        abort(404)
+    stored = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == rnd.id))
+    rows = [r for r in stored.data["items"] if r["round"] == number] if stored else []
+    return render_template("rounds/results.html", study=study, round=rnd, result=stored,
+                           rows=rows)
+
+
+@bp.route("/outbox")
+def outbox(slug: str):
+    study = get_study_or_404(slug)
+    messages = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.study_id == study.id)
+        .order_by(OutboxMessage.id.desc()).limit(500)
+    ).all()
+    counts = dict(db.session.execute(
+        sa.select(OutboxMessage.status, sa.func.count())
+        .where(OutboxMessage.study_id == study.id).group_by(OutboxMessage.status)).all())
+    return render_template("rounds/outbox.html", study=study, messages=messages,
+                           counts={k.value: v for k, v in counts.items()},
+                           smtp=mail.smtp_configured(), form=EmptyForm())
+
+
+def _message_or_404(study, message_id: int) -> OutboxMessage:
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.study_id != study.id:
+        abort(404)
+    return message
+
+
+@bp.route("/outbox/<int:message_id>/resend", methods=["POST"])
+def resend(slug: str, message_id: int):
+    study = get_study_or_404(slug)
+    message = _message_or_404(study, message_id)
+    return _run(lambda: mail.resend(message), f"The message to {message.to_address} is queued "
+                "again.", slug, url_for("rounds.outbox", slug=slug))
+
+
+@bp.route("/outbox/<int:message_id>/preview", methods=["POST"])
+def preview(slug: str, message_id: int):
+    """Show a message as it would be delivered, with a fresh personal link (no SMTP set)."""
+    study = get_study_or_404(slug)
+    message = _message_or_404(study, message_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if mail.smtp_configured():
+        flash("Email is delivered over SMTP here; messages are not shown with their links.",
+              "error")
+        return redirect(url_for("rounds.outbox", slug=slug))
+    invitation = db.session.get(Invitation, message.invitation_id) \
+        if message.invitation_id else None
+    link = link_for(mint_token(invitation)) if invitation and invitation.revoked_at is None \
+        else None
+    rendered = mail.render(message, link)
+    from .. import audit
+
+    audit.record(_actor(), "outbox.link_shown", study, message=message.id,
+                 panellist=message.panellist_id)
+    db.session.commit()
+    return render_template("rounds/message.html", study=study, message=message,
+                           rendered=rendered, link=link)

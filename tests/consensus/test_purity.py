@@ -1,0 +1,48 @@
+"""The statistics core and the analyze command import neither Flask nor SQLAlchemy."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = ("flask", "flask_sqlalchemy", "flask_migrate", "flask_wtf", "flask_login",
+             "sqlalchemy", "werkzeug")
+SOURCES = [*sorted((ROOT / "delphi" / "consensus").glob("*.py")),
+           ROOT / "delphi" / "analyze_cli.py"]
+
+# delphi/__init__.py is the app factory and imports Flask itself, so the import check
+# stands in an empty parent package and measures what these modules pull in on their own.
+PROBE = """
+import sys, types
+parent = types.ModuleType("delphi")
+parent.__path__ = [sys.argv[1]]
+sys.modules["delphi"] = parent
+import delphi.consensus, delphi.analyze_cli
+print(",".join(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def _imported_names(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+def test_sources_import_no_web_or_database_library():
+    for path in SOURCES:
+        for name in _imported_names(path):
+            assert name.split(".")[0] not in FORBIDDEN, f"{path.name} imports {name}"
+            assert not name.startswith("delphi."), f"{path.name} imports {name}: use the core only"
+
+
+def test_importing_the_core_loads_neither_flask_nor_sqlalchemy():
+    loaded = subprocess.run(  # noqa: S603 - this interpreter on a fixed probe, no user input
+        [sys.executable, "-c", PROBE, str(ROOT / "delphi")],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout.strip().split(",")
+    assert not set(loaded) & set(FORBIDDEN), loaded
+    assert "numpy" in loaded and "scipy" in loaded

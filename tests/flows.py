@@ -1,0 +1,78 @@
+"""Helpers that act as facilitators and panellists do, for the flow tests."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from delphi import mail
+from delphi.extensions import db
+from delphi.models import OutboxMessage, Rating, Response, Round, Study
+from delphi.rounds import operations as round_ops
+from delphi.tokens import link_for, mint_token
+
+BASE = "https://delphi.test"
+
+
+def launch(study: Study, closes_at: datetime | None = None) -> Round:
+    rnd = round_ops.launch_round(study, "test", closes_at)
+    db.session.commit()
+    return rnd
+
+
+def close(study: Study) -> Round:
+    rnd = round_ops.close_round(study, "test")
+    db.session.commit()
+    return rnd
+
+
+def link_for_panellist(study: Study, panellist_id: int) -> str:
+    """A fresh personal link to the open round, as the worker would mint for an email."""
+    rnd = round_ops.open_round(study)
+    invitation = next(i for i in rnd.invitations if i.panellist_id == panellist_id)
+    link = link_for(mint_token(invitation))
+    db.session.commit()
+    return link
+
+
+def path_of(link: str) -> str:
+    assert link.startswith(BASE + "/p/"), link
+    return link[len(BASE):]
+
+
+def open_link(client: FlaskClient, link: str):
+    response = client.get(path_of(link))
+    assert response.status_code == 302, response.status_code
+    return response
+
+
+def page_fields(client: FlaskClient) -> dict[str, str]:
+    html = client.get("/vote").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    rnd = re.search(r'name="round" value="(\d+)"', html).group(1)
+    return {"csrf_token": token, "round": rnd}
+
+
+def vote(client: FlaskClient, ratings: dict[int, int | str], action: str = "submit",
+         extra: dict[str, str] | None = None):
+    """Post the voting form with ``ratings`` (item id -> value or 'uts')."""
+    data = page_fields(client)
+    data["action"] = action
+    for item_id, value in ratings.items():
+        data[f"rating-{item_id}"] = str(value)
+    data.update(extra or {})
+    return client.post("/vote", data=data)
+
+
+def deliver() -> mail.BatchResult:
+    return mail.deliver_batch()
+
+
+def counts() -> tuple[int, int, int]:
+    """(responses, ratings, outbox messages): what a refused request must leave unchanged."""
+    return (db.session.scalar(sa.select(sa.func.count()).select_from(Response)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(Rating)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)))

@@ -1,0 +1,163 @@
+"""Round lifecycle from the console and the CLI: launch, close, remind, deadlines."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from delphi.extensions import db
+from delphi.models import (
+    AuditEvent,
+    DomainError,
+    ItemStatus,
+    MailStatus,
+    OutboxMessage,
+    RoundResult,
+    RoundState,
+    StudyState,
+    utcnow,
+)
+from delphi.rounds import operations as round_ops
+
+from .conftest import csrf_token, login
+from .flows import close, launch, link_for_panellist, open_link, vote
+
+
+def test_launch_freezes_items_locks_settings_and_queues_one_invitation_each(factory):
+    study = factory.study()
+    panel = factory.panel(study)
+    rnd = launch(study, utcnow() + timedelta(days=14))
+    assert rnd.state is RoundState.OPEN and rnd.number == 1
+    assert [i.key for i in rnd.items] == ["a-01", "a-02", "b-01"]
+    assert study.consensus.locked_at is not None
+    assert study.state is StudyState.RUNNING
+    messages = db.session.scalars(sa.select(OutboxMessage)).all()
+    assert sorted(m.to_address for m in messages) == sorted(p.email for p in panel)
+    assert all(m.kind == "invitation" and m.status is MailStatus.PENDING for m in messages)
+    # an item added to the study afterwards does not enter the running round
+    study.items[0].status = ItemStatus.DROPPED
+    db.session.commit()
+    assert len(rnd.items) == 3
+
+
+def test_launch_is_refused_while_a_round_is_open_or_without_a_panel(factory):
+    study = factory.study()
+    with pytest.raises(DomainError, match="panel is empty"):
+        round_ops.launch_round(study, "test")
+    db.session.rollback()
+    factory.panel(study)
+    launch(study)
+    with pytest.raises(DomainError, match="still open"):
+        round_ops.launch_round(study, "test")
+
+
+def test_queue_has_a_dedupe_key_so_relaunching_never_sends_twice(factory):
+    from delphi import mail
+
+    study = factory.study()
+    panellist = factory.panel(study, per_group=1)[0]
+    rnd = launch(study)
+    invitation = rnd.invitations[0]
+    again = mail.queue("invitation", panellist, study, f"invitation:{rnd.id}:{panellist.id}",
+                       invitation)
+    assert again is None
+
+
+def test_close_stores_the_results_once_and_refuses_a_second_close(factory, client):
+    study = factory.study()
+    panel = factory.panel(study)
+    launch(study)
+    for p in panel[:4]:
+        open_link(client, link_for_panellist(study, p.id))
+        assert vote(client, {i.id: 8 for i in study.items}).status_code == 302
+    rnd = close(study)
+    assert rnd.state is RoundState.CLOSED
+    result = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == rnd.id))
+    pooled = [r for r in result.data["items"] if r["group"] is None]
+    assert {r["item"] for r in pooled} == {"a-01", "a-02", "b-01"}
+    assert all(r["n_valid"] == 4 and r["median"] == 8 for r in pooled)
+    assert all(r["n_invited"] == 6 for r in pooled)
+    with pytest.raises(DomainError, match="no round is open"):
+        round_ops.close_round(study, "test")
+
+
+def test_a_round_closes_by_itself_at_its_deadline(factory, runner):
+    study = factory.study()
+    factory.panel(study)
+    rnd = launch(study, utcnow() + timedelta(hours=1))
+    assert round_ops.close_due_rounds(utcnow()) == []
+    closed = round_ops.close_due_rounds(utcnow() + timedelta(hours=2))
+    db.session.commit()
+    assert [r.number for _, r in closed] == [1]
+    assert rnd.state is RoundState.CLOSED
+    actors = db.session.scalars(sa.select(AuditEvent.actor).where(
+        AuditEvent.action == "round.closed")).all()
+    assert actors == ["system:deadline"]
+
+
+def test_remind_queues_only_to_those_who_have_not_submitted(factory, client):
+    study = factory.study()
+    panel = factory.panel(study)
+    launch(study)
+    open_link(client, link_for_panellist(study, panel[0].id))
+    vote(client, {i.id: 7 for i in study.items})
+    open_link(client, link_for_panellist(study, panel[1].id))
+    vote(client, {study.items[0].id: 7}, action="save")  # a draft only: still reminded
+    count = round_ops.remind(study, "test")
+    db.session.commit()
+    reminded = db.session.scalars(sa.select(OutboxMessage.to_address).where(
+        OutboxMessage.kind == "reminder")).all()
+    assert count == 5
+    assert panel[0].email not in reminded and panel[1].email in reminded
+
+
+def test_the_cli_launches_reminds_and_closes(factory, runner):
+    study = factory.study()
+    factory.panel(study)
+    result = runner.invoke(args=["launch-round", study.slug, "--closes-at", "2099-01-01T17:00Z"])
+    assert result.exit_code == 0, result.output
+    assert "6 invitations queued" in result.output
+    result = runner.invoke(args=["launch-round", study.slug])
+    assert result.exit_code == 1 and "still open" in result.output
+    result = runner.invoke(args=["remind", study.slug])
+    assert result.exit_code == 0 and "6 reminders queued" in result.output
+    result = runner.invoke(args=["close-round", study.slug])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["launch-round", study.slug, "--closes-at", "yesterday"])
+    assert result.exit_code == 1 and "ISO-8601" in result.output
+
+
+def test_console_buttons_launch_remind_and_close(client, factory):
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
+    factory.panel(study)
+    login(client, owner.email)
+    url = f"/studies/{study.slug}/rounds/"
+    page = client.get(url).get_data(as_text=True)
+    assert "Launch round 1" in page and "locks the consensus settings" in page
+    token = csrf_token(client, url)
+    response = client.post(f"/studies/{study.slug}/rounds/launch",
+                           data={"csrf_token": token, "closes_at": "2099-03-01T12:00"},
+                           follow_redirects=True)
+    assert "Round 1 is open" in response.get_data(as_text=True)
+    response = client.post(f"/studies/{study.slug}/rounds/remind", data={"csrf_token": token},
+                           follow_redirects=True)
+    assert "6 reminders are in the outbox" in response.get_data(as_text=True)
+    response = client.post(f"/studies/{study.slug}/rounds/close", data={"csrf_token": token},
+                           follow_redirects=True)
+    assert "Round 1 is closed" in response.get_data(as_text=True)
+    results = client.get(f"/studies/{study.slug}/rounds/1/results")
+    assert results.status_code == 200
+    assert "a-01" in results.get_data(as_text=True)
+
+
+def test_console_buttons_need_post_with_csrf(client, factory):
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
+    factory.panel(study)
+    login(client, owner.email)
+    assert client.get(f"/studies/{study.slug}/rounds/launch").status_code == 405
+    assert client.post(f"/studies/{study.slug}/rounds/launch").status_code == 400
+    assert study.rounds == []

@@ -1,0 +1,403 @@
+"""Personal links and the voting page: the exchange, drafts, submission and bad input."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.datastructures import MultiDict
+
+from delphi.extensions import db, write_transaction
+from delphi.models import (
+    AuditEvent,
+    Invitation,
+    Rating,
+    Response,
+    ResponseState,
+    RoundState,
+    Suggestion,
+    utcnow,
+)
+from delphi.rounds import operations as round_ops
+
+from .flows import (
+    close,
+    counts,
+    launch,
+    link_for_panellist,
+    open_link,
+    page_fields,
+    path_of,
+    vote,
+)
+
+
+@pytest.fixture
+def running(factory):
+    """A small study with six panellists and round 1 open."""
+    study = factory.study()
+    panel = factory.panel(study)
+    launch(study, utcnow() + timedelta(days=7))
+    return study, panel
+
+
+def test_the_link_becomes_a_session_and_the_address_loses_the_secret(client, running):
+    study, panel = running
+    link = link_for_panellist(study, panel[0].id)
+    response = open_link(client, link)
+    assert response.headers["Location"] == "/vote"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    page = client.get("/vote")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "First statement" in html and path_of(link) not in html
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_scanner_opening_the_link_changes_nothing(client, running):
+    study, panel = running
+    link = link_for_panellist(study, panel[0].id)
+    before = (counts(), db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)))
+    client.get(path_of(link))
+    client.get("/vote")
+    client.head(path_of(link))
+    after = (counts(), db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)))
+    assert before == after
+    invitation = db.session.scalar(sa.select(Invitation).where(
+        Invitation.panellist_id == panel[0].id))
+    assert invitation.first_opened_at is None
+
+
+def test_wrong_revoked_and_closed_links_get_the_same_404(client, running, factory):
+    study, panel = running
+    good = link_for_panellist(study, panel[0].id)
+    revoked = link_for_panellist(study, panel[1].id)
+    invitation = db.session.scalar(sa.select(Invitation).where(
+        Invitation.panellist_id == panel[1].id))
+    round_ops.revoke_links(invitation, "test")
+    db.session.commit()
+    pages = [client.get("/p/" + "x" * 43), client.get(path_of(revoked))]
+    close(study)
+    pages.append(client.get(path_of(good)))
+    assert [p.status_code for p in pages] == [404, 404, 404]
+    assert len({p.get_data() for p in pages}) == 1
+
+
+def test_a_session_from_a_revoked_link_stops_working(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    invitation = db.session.scalar(sa.select(Invitation).where(
+        Invitation.panellist_id == panel[0].id))
+    round_ops.revoke_links(invitation, "test")
+    db.session.commit()
+    page = client.get("/vote")
+    assert page.status_code == 403
+    assert "open your personal link again" in page.get_data(as_text=True)
+
+
+def test_repeated_wrong_links_from_one_address_are_throttled(app, client, running):
+    study, panel = running
+    app.config["TOKEN_MAX_MISSES"] = 3
+    for _ in range(3):
+        assert client.get("/p/wrong-token-guess").status_code == 404
+    good = link_for_panellist(study, panel[0].id)
+    assert client.get(path_of(good)).status_code == 429
+
+
+def test_the_token_never_reaches_the_logs(client, running, caplog):
+    study, panel = running
+    link = link_for_panellist(study, panel[0].id)
+    secret = path_of(link)[3:]
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("werkzeug").info('127.0.0.1 - - "GET %s HTTP/1.1" 302 -', path_of(link))
+    open_link(client, link)
+    vote(client, {i.id: 7 for i in study.items})
+    assert secret not in caplog.text
+    assert "/p/[redacted]" in caplog.text
+
+
+def test_a_draft_is_kept_and_comes_back_from_a_new_link(client, app, running):
+    study, panel = running
+    items = study.items
+    open_link(client, link_for_panellist(study, panel[0].id))
+    response = vote(client, {items[0].id: 8, items[1].id: "uts"}, action="save",
+                    extra={f"comment-{items[0].id}": "Needs a paediatric cut-off"})
+    assert response.status_code == 302
+    later = app.test_client()
+    open_link(later, link_for_panellist(study, panel[0].id))
+    html = later.get("/vote").get_data(as_text=True)
+    assert f'name="rating-{items[0].id}" value="8" checked' in html
+    assert f'name="rating-{items[1].id}" value="uts" checked' in html
+    assert "Needs a paediatric cut-off" in html
+    saved = db.session.scalar(sa.select(Response))
+    assert saved.state is ResponseState.DRAFT
+
+
+def test_submit_shows_a_receipt_and_allows_changes_until_the_close(client, running):
+    study, panel = running
+    items = study.items
+    open_link(client, link_for_panellist(study, panel[0].id))
+    response = vote(client, {items[0].id: 8, items[1].id: 3})
+    assert response.headers["Location"] == "/vote/receipt"
+    receipt = client.get("/vote/receipt").get_data(as_text=True)
+    assert "2 of 3 statements rated" in receipt
+    assert vote(client, {items[0].id: 9, items[1].id: 3, items[2].id: 5}).status_code == 302
+    values = dict(db.session.execute(sa.select(Rating.item_id, Rating.value)).all())
+    assert values == {items[0].id: 9, items[1].id: 3, items[2].id: 5}
+    close(study)
+    page = client.get("/vote").get_data(as_text=True)
+    assert "This round has closed" in page and "Submit my answers" not in page
+
+
+def test_autosave_answers_json(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    response = vote(client, {study.items[0].id: 6}, action="autosave")
+    assert response.status_code == 200
+    assert response.get_json()["answered"] == 1
+
+
+def test_suggestions_are_kept_in_round_one(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    vote(client, {}, action="save", extra={
+        "suggestion": "Add a statement on school attendance",
+        f"reword-{study.items[0].id}": "First statement, reworded"})
+    texts = sorted(db.session.scalars(sa.select(Suggestion.text)).all())
+    assert texts == ["Add a statement on school attendance", "First statement, reworded"]
+
+
+def _bad(client, study, field_values, status=400):
+    before = counts()
+    data = page_fields(client) | {"action": "submit"}
+    response = client.post("/vote", data=MultiDict(list(data.items()) + field_values))
+    assert response.status_code == status, response.get_data(as_text=True)[-2000:]
+    assert counts() == before
+    return response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("10", "&#39;10&#39; is not a point of the scale (1-9 or unable to score)"),
+    ("0", "is not a point of the scale"),
+    ("-1", "is not a point of the scale"),
+    ("\u0667", "is not a point of the scale"),  # Arabic-Indic seven
+    ("７", "is not a point of the scale"),  # full-width seven
+    ("7.0", "is not a point of the scale"),
+    (" 7 x", "is not a point of the scale"),
+])
+def test_out_of_scale_values_are_refused_with_a_message(client, running, value, message):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    item = study.items[0]
+    html = _bad(client, study, [(f"rating-{item.id}", value), (f"rating-{study.items[1].id}",
+                                                               "8")])
+    assert message in html
+    assert f"statement {item.key}" in html
+    assert 'value="8" checked' in html  # what was typed is shown again, not lost
+
+
+def test_unknown_and_foreign_items_are_refused(client, running, factory):
+    study, panel = running
+    other = factory.study()
+    open_link(client, link_for_panellist(study, panel[0].id))
+    html = _bad(client, study, [("rating-999999", "7")])
+    assert "is not a statement of this round" in html
+    html = _bad(client, study, [(f"rating-{other.items[0].id}", "7")])
+    assert "is not a statement of this round" in html
+    html = _bad(client, study, [("rating-abc", "7")])
+    assert "is not a statement of this round" in html
+
+
+def test_duplicated_fields_are_refused(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    item = study.items[0]
+    html = _bad(client, study, [(f"rating-{item.id}", "7"), (f"rating-{item.id}", "3")])
+    assert "was sent more than once" in html
+
+
+def test_a_tampered_round_field_is_refused(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    data = page_fields(client) | {"action": "submit", "round": "12345",
+                                  f"rating-{study.items[0].id}": "7"}
+    before = counts()
+    response = client.post("/vote", data=data)
+    assert response.status_code == 400
+    assert "belongs to another round" in response.get_data(as_text=True)
+    assert counts() == before
+
+
+def test_an_unknown_action_and_control_characters_are_refused(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    item = study.items[0]
+    html = _bad(client, study, [(f"comment-{item.id}", "bad\x00byte")])
+    assert "control character" in html
+    data = page_fields(client) | {"action": "delete-everything"}
+    assert client.post("/vote", data=data).status_code == 400
+
+
+def test_an_expired_csrf_token_keeps_everything_typed(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    item = study.items[0]
+    data = page_fields(client) | {"action": "submit", "csrf_token": "expired",
+                                  f"rating-{item.id}": "6",
+                                  f"comment-{item.id}": "typed on the train"}
+    before = counts()
+    response = client.post("/vote", data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "press Save again" in html
+    assert 'value="6" checked' in html and "typed on the train" in html
+    assert counts() == before
+
+
+def test_an_oversized_body_gets_413(app, client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    data = page_fields(client) | {"action": "save",
+                                  f"comment-{study.items[0].id}": "x" * (2 * 1024 * 1024)}
+    before = counts()
+    assert client.post("/vote", data=data).status_code == 413
+    assert counts() == before
+
+
+def test_too_many_form_parts_get_413(app, client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    data = page_fields(client) | {f"x{i}": "1" for i in range(3000)}
+    before = counts()
+    response = client.post("/vote", data=data, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert counts() == before
+    assert io  # multipart is where Werkzeug counts parts
+
+
+def test_a_vote_after_the_close_is_refused(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    fields = page_fields(client)
+    close(study)
+    before = counts()
+    data = fields | {"action": "submit", f"rating-{study.items[0].id}": "7"}
+    response = client.post("/vote", data=data)
+    assert response.status_code == 409
+    assert "has closed; your answers could not be saved" in response.get_data(as_text=True)
+    assert counts() == before
+
+
+def test_a_vote_after_the_deadline_but_before_the_close_job_is_refused(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    fields = page_fields(client)
+    rnd = study.rounds[0]
+    rnd.closes_at = utcnow() - timedelta(seconds=1)
+    rnd.opened_at = utcnow() - timedelta(days=1)
+    db.session.commit()
+    before = counts()
+    response = client.post("/vote", data=fields | {"action": "submit",
+                                                   f"rating-{study.items[0].id}": "7"})
+    assert response.status_code == 409
+    assert "closed at its deadline" in response.get_data(as_text=True)
+    assert counts() == before
+
+
+def test_a_vote_meant_for_another_round_is_refused(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    old_fields = page_fields(client)
+    vote(client, {i.id: 7 for i in study.items})
+    close(study)
+    launch(study)
+    open_link(client, link_for_panellist(study, panel[0].id))
+    before = counts()
+    response = client.post("/vote", data=old_fields | {"action": "submit"})
+    assert response.status_code == 400
+    assert "belongs to another round" in response.get_data(as_text=True)
+    assert counts() == before
+
+
+def test_only_the_panellists_own_answers_are_reachable(client, app, running):
+    study, panel = running
+    other = app.test_client()
+    open_link(other, link_for_panellist(study, panel[1].id))
+    vote(other, {study.items[0].id: 2}, action="save",
+         extra={f"comment-{study.items[0].id}": "secret opinion"})
+    open_link(client, link_for_panellist(study, panel[0].id))
+    html = client.get("/vote").get_data(as_text=True)
+    assert "secret opinion" not in html and panel[1].email not in html
+    assert 'value="2" checked' not in html
+
+
+def _concurrently(app, study, panellist_id, action_a, action_b):
+    clients = [app.test_client(), app.test_client()]
+    for c in clients:
+        open_link(c, link_for_panellist(study, panellist_id))
+    fields = [page_fields(c) for c in clients]
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run(c, f, action):
+        barrier.wait()
+        results.append(action(c, f))
+
+    threads = [threading.Thread(target=run, args=(clients[0], fields[0], action_a)),
+               threading.Thread(target=run, args=(clients[1], fields[1], action_b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def test_concurrent_double_submits_leave_exactly_one(app, running):
+    study, panel = running
+    ratings = {f"rating-{i.id}": "7" for i in study.items}
+
+    def submit(c, f):
+        return c.post("/vote", data=f | ratings | {"action": "submit"}).status_code
+
+    results = _concurrently(app, study, panel[0].id, submit, submit)
+    assert sorted(results) == [302, 302]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Response)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == 3
+
+
+def test_a_submit_racing_the_close_either_lands_before_it_or_is_refused(app, running):
+    study, panel = running
+    ratings = {f"rating-{i.id}": "7" for i in study.items}
+    outcome = {}
+    study_id = study.id  # never touch the test's own objects from another thread
+
+    def submit(c, f):
+        outcome["vote"] = c.post("/vote", data=f | ratings | {"action": "submit"}).status_code
+        return outcome["vote"]
+
+    def closer(c, f):
+        with app.app_context(), write_transaction():
+            from delphi.models import Study
+
+            fresh = db.session.get(Study, study_id)
+            round_ops.close_round(fresh, "test")
+            db.session.commit()
+        return "closed"
+
+    _concurrently(app, study, panel[0].id, submit, closer)
+    db.session.expire_all()
+    rnd = study.rounds[0]
+    assert rnd.state is RoundState.CLOSED
+    saved = db.session.scalars(sa.select(Rating)).all()
+    result = round_ops.analyze(round_ops.study_records(study, 1),
+                               round_ops.analysis_settings(study))
+    counted = sum(r["n_valid"] for r in result["items"] if r["group"] is None)
+    if outcome["vote"] == 302:
+        assert len(saved) == 3 and all(r.updated_at <= rnd.closed_at for r in saved)
+    else:
+        assert outcome["vote"] in (403, 409) and saved == []
+    assert counted == len(saved)
