@@ -1,41 +1,20 @@
-"""delphi: run Delphi consensus studies."""
+"""delphi: run Delphi consensus studies.
+
+Importing the package loads nothing heavy: the statistics engine
+(``delphi.consensus``) stays free of Flask and SQLAlchemy even when imported
+through here.
+"""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from .config import check_production, load_config
-from .extensions import csrf, db, login_manager, migrate
-from .logs import install_log_redaction
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: config, extensions, blueprints, commands; no side effects."""
-    app = Flask(__name__, instance_relative_config=True)
-    load_config(app, test_config)
-    check_production(app)
-    logging.getLogger("delphi").setLevel(app.config["LOG_LEVEL"])
-    install_log_redaction()
+    from .app import build_app
 
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
-    csrf.init_app(app)
-    login_manager.init_app(app)
-
-    from . import auth, cli, errors, filters, panel, rounds, security, studies
-
-    security.init_app(app)
-    errors.init_app(app)
-    filters.init_app(app)
-    auth.init_app(app)
-    studies.init_app(app)
-    rounds.init_app(app)
-    panel.init_app(app)
-    cli.init_app(app)
-    return app
+    return build_app(test_config)

@@ -76,16 +76,17 @@ def _render(result: dict, fmt: str, settings: Settings) -> str:
               show_default=True, metavar="AGREE/DISAGREE",
               help="COMET thresholds in %: at least AGREE in the agree band, fewer than "
                    "DISAGREE in the disagree band.")
-@click.option("--percent-threshold", default=_default(DEFAULTS.percent_threshold),
+@click.option("--percent-threshold", metavar="NUMBER", default=_default(DEFAULTS.percent_threshold),
               show_default=True, help="Percent-agreement rule: % in the agree band needed.")
-@click.option("--iqr-max", default=_default(DEFAULTS.iqr_max), show_default=True,
+@click.option("--iqr-max", metavar="NUMBER", default=_default(DEFAULTS.iqr_max), show_default=True,
               help="IQR rule: the largest interquartile range that counts as agreement.")
-@click.option("--iqr-median-min", default=None,
+@click.option("--iqr-median-min", metavar="NUMBER", default=None,
               help="IQR rule: least median for consensus in (out mirrors it); default the agree "
                    "band's lowest point.")
-@click.option("--stability-pp", default=_default(DEFAULTS.stability_pp), show_default=True,
+@click.option("--stability-pp", metavar="NUMBER", default=_default(DEFAULTS.stability_pp),
+              show_default=True,
               help="Stable when % agreement changes by less than this many percentage points.")
-@click.option("--scheibe-threshold", default=_default(DEFAULTS.scheibe_threshold),
+@click.option("--scheibe-threshold", metavar="NUMBER", default=_default(DEFAULTS.scheibe_threshold),
               show_default=True, help="Stable when Scheibe's net change is below this fraction.")
 @click.option("--min-group-size", type=int, default=DEFAULTS.min_group_size, show_default=True,
               help="Groups with fewer valid ratings are left out of the all/any group rules.")
@@ -113,10 +114,19 @@ def analyze_command(ratings: Path, fmt: str, out: Path | None, **options: object
         result = analyze(records, settings)
     except RatingsFileError as error:
         raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"{ratings.name}: cannot read: {error.strerror}") from None
     except ValueError as error:
         raise click.ClickException(f"{ratings.name}: {error}") from None
-    text = _render(result, fmt, settings)
+    _write(_render(result, fmt, settings), out)
+
+
+def _write(text: str, out: Path | None) -> None:
+    """Print ``text``, or write it to ``out``, as a usage-level error when that fails."""
     if out is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror}") from None

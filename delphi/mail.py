@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app, render_template
 
-from .extensions import db
+from .extensions import db, write_transaction
 from .models import Invitation, MailStatus, OutboxMessage, Panellist, Study, utcnow
 from .tokens import link_for, mint_token
 
@@ -117,11 +117,12 @@ def claim_due(limit: int, now: datetime | None = None) -> list[int]:
     )
     query = (sa.select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(limit)
              .with_for_update(skip_locked=True))
-    rows = db.session.scalars(query).all()
-    for row in rows:
-        row.status = MailStatus.SENDING
-        row.lease_until = now + lease
-    db.session.commit()
+    with write_transaction():  # SQLite: one claimer at a time; PostgreSQL: SKIP LOCKED
+        rows = db.session.scalars(query).all()
+        for row in rows:
+            row.status = MailStatus.SENDING
+            row.lease_until = now + lease
+        db.session.commit()
     return [row.id for row in rows]
 
 
@@ -186,24 +187,28 @@ def deliver_batch(sender: Sender | None = None, limit: int | None = None) -> Bat
 
 
 def _deliver_one(message_id: int, sender: Sender, result: BatchResult) -> None:
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or message.status is not MailStatus.SENDING:
-        return
-    try:
+    with write_transaction():
+        message = db.session.get(OutboxMessage, message_id)
+        if message is None or message.status is not MailStatus.SENDING:
+            db.session.rollback()
+            return
         email = build_email(message, render(message, link_for_message(message)))
         db.session.commit()  # the new link's hash is stored before the secret leaves
+    try:
         sender.send(email)
     except (smtplib.SMTPException, OSError) as exc:
-        db.session.rollback()
-        _record_failure(db.session.get(OutboxMessage, message_id), exc, result)
         sender.close()
+        with write_transaction():
+            _record_failure(db.session.get(OutboxMessage, message_id), exc, result)
         return
-    message.status = MailStatus.SENT
-    message.sent_at = utcnow()
-    message.attempts += 1
-    message.lease_until = None
-    message.last_error = ""
-    db.session.commit()
+    with write_transaction():
+        message = db.session.get(OutboxMessage, message_id)
+        message.status = MailStatus.SENT
+        message.sent_at = utcnow()
+        message.attempts += 1
+        message.lease_until = None
+        message.last_error = ""
+        db.session.commit()
     result.sent += 1
 
 

@@ -66,6 +66,7 @@ class SurveyDefinition:
     consensus: dict[str, Any]
     feedback_by_group: bool
     min_group_size: int
+    ask_reason_on_band_change: bool
     groups: tuple[GroupDef, ...]
     sections: tuple[SectionDef, ...]
 
@@ -218,7 +219,16 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
     scale_key = scale.get("key", "grade-1-9")
     if scale_key not in SCALES:
         check.fail("scale.key", f"{scale_key!r} is not one of: {', '.join(SCALES)}")
-    feedback = check.mapping(top.get("feedback", {}), "feedback", {"by_group", "min_group_size"})
+    consensus = _consensus(check, top.get("consensus", {}))
+    median_min = consensus["iqr_median_min"]
+    if scale_key in SCALES and median_min is not None:
+        scale = SCALES[scale_key]
+        if not scale.low <= median_min <= scale.high:
+            check.fail("consensus.iqr.median_min",
+                       f"must be a point of the {scale.name} scale ({scale.low}-{scale.high}), "
+                       f"got {median_min}")
+    feedback = check.mapping(top.get("feedback", {}), "feedback",
+                             {"by_group", "min_group_size", "ask_reason"})
     return SurveyDefinition(
         slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE),
         title=check.text(top, "title", "", limit=300),
@@ -227,9 +237,10 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
         plain_language=check.text(top, "plain_language", "", required=False),
         scale_key=scale_key,
         allow_uts=check.boolean(scale, "unable_to_score", "scale", True),
-        consensus=_consensus(check, top.get("consensus", {})),
+        consensus=consensus,
         feedback_by_group=check.boolean(feedback, "by_group", "feedback", True),
         min_group_size=check.integer(feedback, "min_group_size", "feedback", 3, 1, 1000) or 3,
+        ask_reason_on_band_change=check.boolean(feedback, "ask_reason", "feedback", True),
         groups=_groups(check, top),
         sections=_sections(check, top),
     )
@@ -339,7 +350,8 @@ def dump_survey(definition: SurveyDefinition) -> str:
             "stability_pp": c["stability_pp"],
         },
         "feedback": {"by_group": definition.feedback_by_group,
-                     "min_group_size": definition.min_group_size},
+                     "min_group_size": definition.min_group_size,
+                     "ask_reason": definition.ask_reason_on_band_change},
         "groups": [_without_empty(g.__dict__) for g in definition.groups],
         "sections": [
             _without_empty({

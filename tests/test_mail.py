@@ -176,3 +176,33 @@ def test_a_crlf_in_a_title_cannot_add_a_mail_header(smtp, factory):
     assert message["Bcc"] is None
     assert "\n" not in message["Subject"]
     assert all(len(r) == 1 for r in smtp.envelopes)
+
+
+def test_two_workers_at_once_send_each_message_exactly_once(app, smtp, factory):
+    import threading
+
+    study = factory.study()
+    factory.panel(study, per_group=10)
+    launch(study)
+    app.config["MAIL_BATCH_SIZE"] = 3
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def worker():
+        try:
+            with app.app_context():
+                barrier.wait()
+                while mail.deliver_batch().sent:
+                    pass
+        except Exception as exc:  # reported below, not swallowed
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    received = sorted(r[0] for r in smtp.envelopes)
+    assert received == sorted(m.to_address for m in _messages())
+    assert len(received) == len(set(received)) == 20

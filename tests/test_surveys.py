@@ -72,6 +72,8 @@ def test_update_replaces_a_draft_study_definition(app, runner, tmp_path):
          "scale.key: 'grade-1-10' is not one of"),
         (lambda s: s.replace("agree_pct: 70", "agree_pct: 170"),
          "consensus.comet.agree_pct: must be between 1 and 100, got 170"),
+        (lambda s: s.replace("consensus: {", "consensus: {iqr: {median_min: 10}, "),
+         "consensus.iqr.median_min: must be a point of the GRADE 1-9 importance scale (1-9)"),
         (lambda s: s.replace("primary_rule: comet", "primary_rule: majority"),
          "consensus.primary_rule: 'majority' is not one of"),
         (lambda s: s.replace("key: a-02", "key: a-01"),
@@ -128,6 +130,7 @@ def test_survey_format_doc_names_every_key():
     for key in ("slug", "title", "description", "method", "plain_language", "scale",
                 "unable_to_score", "consensus", "primary_rule", "agree_pct", "disagree_pct",
                 "threshold", "max_iqr", "median_min", "uts", "percentile_method", "group_rule",
-                "stability_pp", "feedback", "by_group", "min_group_size", "groups", "sections",
+                "stability_pp", "feedback", "by_group", "min_group_size", "ask_reason", "groups",
+                "sections",
                 "items", "key", "text", "plain_text", "rationale"):
         assert f"`{key}`" in doc, key

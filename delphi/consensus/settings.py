@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -20,8 +21,8 @@ ZERO_METHODS = ("wilcox", "pratt", "zsplit")
 METADATA_KEYS = frozenset({"software", "software_version", "numpy_version", "scipy_version"})
 
 MAX_DENOMINATOR = 10**6
-_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
-_RATIO = re.compile(r"^[0-9]+/[1-9][0-9]*$")
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_RATIO = re.compile(r"^-?[0-9]+/[1-9][0-9]*$")
 
 
 class SettingsError(ValueError):
@@ -51,22 +52,13 @@ def parse_number(key: str, value: object) -> Number:
 
 def number_to_json(value: Number) -> int | str:
     """Return an int as itself and a Fraction as an exact decimal or ``a/b`` string."""
-    if isinstance(value, int) or value.denominator == 1:
-        return int(value)
-    den = value.denominator
-    while den % 2 == 0:
-        den //= 2
-    while den % 5 == 0:
-        den //= 5
-    if den != 1:
-        return f"{value.numerator}/{value.denominator}"
-    places = 0
-    while (value * 10**places).denominator != 1:
-        places += 1
-    scaled = abs(value.numerator * 10**places // value.denominator)
-    digits = str(scaled).rjust(places + 1, "0")
-    sign = "-" if value < 0 else ""
-    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+    f = Fraction(value)
+    if f.denominator == 1:
+        return int(f)
+    places = next((k for k in range(40) if (f * 10**k).denominator == 1), None)
+    if places is None:  # not a terminating decimal, e.g. 200/3
+        return f"{f.numerator}/{f.denominator}"
+    return format(Decimal(int(f * 10**places)).scaleb(-places), "f")
 
 
 def _check_range(key: str, value: Number, low: Number, high: Number | None) -> None:

@@ -54,58 +54,51 @@ class RatingsTable:
             return cls((), (), (), (), np.zeros(0, np.int64), np.zeros((0, 0, 0), np.int16))
         if set(map(len, rows)) != {5}:
             raise ValueError("a record is (round, item, panellist, group, rating)")
-        rounds, items, panellists, groups, ratings = (
-            tuple(map(itemgetter(k), rows)) for k in range(5)
-        )
-        _check_types(rounds, items, panellists, groups)
-        item_index = {item: k for k, item in enumerate(dict.fromkeys(items))}
-        panellist_index = {p: k for k, p in enumerate(dict.fromkeys(panellists))}
-        group_names = _groups_of(panellists, groups, panellist_index)
-        round_values, round_pos = np.unique(np.array(rounds, dtype=np.int64), return_inverse=True)
-        shape = (len(round_values), len(item_index), len(panellist_index))
-        flat = np.ravel_multi_index((round_pos, _positions(items, item_index),
-                                     _positions(panellists, panellist_index)), shape)
-        _reject_repeats(flat, shape, round_values, tuple(item_index), tuple(panellist_index))
+        columns = [tuple(map(itemgetter(k), rows)) for k in range(5)]
+        rounds, round_pos = _index(columns[0], "round", (int,), ordered=True)
+        items, item_pos = _index(columns[1], "item", (str,))
+        panellists, panellist_pos = _index(columns[2], "panellist", (str,))
+        groups, group_pos = _index(columns[3], "group", (str, type(None)))
+        shape = (len(rounds), len(items), len(panellists))
+        flat = np.ravel_multi_index((round_pos, item_pos, panellist_pos), shape)
+        _reject_repeats(flat, shape, rounds, items, panellists)
         values = np.full(shape, ABSENT_CODE, dtype=np.int16)
-        values.reshape(-1)[flat] = _rating_codes(ratings)
-        names = tuple(sorted({g for g in group_names if g is not None}))
-        index = {g: k for k, g in enumerate(names)}
+        values.reshape(-1)[flat] = _rating_codes(columns[4])
+        names = sorted(g for g in groups if g is not None)
+        renumber = np.array([NO_GROUP if g is None else names.index(g) for g in groups])
         return cls(
-            rounds=tuple(int(r) for r in round_values), items=tuple(item_index),
-            panellists=tuple(panellist_index), groups=names,
-            group_of=np.array([NO_GROUP if g is None else index[g] for g in group_names],
-                              dtype=np.int64),
-            values=values,
+            rounds=tuple(rounds), items=tuple(items), panellists=tuple(panellists),
+            groups=tuple(names), values=values,
+            group_of=renumber[_group_of(panellist_pos, group_pos, panellists, groups)],
         )
 
 
-def _positions(names: tuple[str, ...], index: dict[str, int]) -> np.ndarray:
-    """Return the index of every name."""
-    return np.fromiter(map(index.__getitem__, names), dtype=np.int64, count=len(names))
+def _index(column: tuple, name: str, types: tuple[type, ...],
+           ordered: bool = False) -> tuple[list, np.ndarray]:
+    """Return a column's distinct values (first appearance, or sorted) and each row's index."""
+    distinct = list(dict.fromkeys(column))
+    for value in distinct:
+        if type(value) not in types:
+            expected = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+            raise ValueError(f"{name} {value!r} is not {expected}")
+    if ordered:
+        distinct.sort()
+    lookup = {value: k for k, value in enumerate(distinct)}
+    return distinct, np.fromiter(map(lookup.__getitem__, column), np.int64, len(column))
 
 
-def _check_types(rounds: tuple, items: tuple, panellists: tuple, groups: tuple) -> None:
-    """Raise ValueError unless rounds are ints, names strings and groups strings or None."""
-    for name, column, types in (("round", rounds, (int,)), ("item", items, (str,)),
-                                ("panellist", panellists, (str,)),
-                                ("group", groups, (str, type(None)))):
-        for value in set(column):
-            if type(value) not in types:
-                expected = " or ".join("None" if t is type(None) else t.__name__ for t in types)
-                raise ValueError(f"{name} {value!r} is not {expected}")
-
-
-def _groups_of(panellists: tuple, groups: tuple, index: dict[str, int]) -> list[str | None]:
-    """Return each panellist's group, raising ValueError when a panellist has two."""
-    pairs = set(zip(panellists, groups, strict=True))
-    out: dict[str, str | None] = {}
-    for panellist, group in sorted(pairs, key=lambda pg: (pg[0], pg[1] or "")):
-        if panellist in out:
-            raise ValueError(
-                f"panellist {panellist!r} is in group {out[panellist]!r} and {group!r}"
-            )
-        out[panellist] = group
-    return [out[p] for p in index]
+def _group_of(panellist_pos: np.ndarray, group_pos: np.ndarray, panellists: list[str],
+              groups: list[str | None]) -> np.ndarray:
+    """Return each panellist's group index, raising ValueError when a panellist has two."""
+    first = np.empty(len(panellists), dtype=np.int64)
+    first[panellist_pos[::-1]] = group_pos[::-1]  # the last write is the first record
+    clash = np.flatnonzero(first[panellist_pos] != group_pos)
+    if clash.size:
+        row = int(clash[0])
+        p = int(panellist_pos[row])
+        raise ValueError(f"panellist {panellists[p]!r} is in group {groups[first[p]]!r} "
+                         f"and {groups[group_pos[row]]!r}")
+    return first
 
 
 _SPECIAL: dict[object, int] = {None: MISSING_CODE, "UTS": UTS_CODE}
@@ -124,8 +117,8 @@ def _rating_codes(ratings: tuple) -> np.ndarray:
     return array.astype(np.int16)
 
 
-def _reject_repeats(flat: np.ndarray, shape: tuple[int, int, int], rounds: np.ndarray,
-                    items: tuple[str, ...], panellists: tuple[str, ...]) -> None:
+def _reject_repeats(flat: np.ndarray, shape: tuple[int, int, int], rounds: list[int],
+                    items: list[str], panellists: list[str]) -> None:
     """Raise ValueError naming the first (round, item, panellist) that occurs twice."""
     ordered = np.sort(flat)
     repeats = ordered[1:][ordered[1:] == ordered[:-1]]

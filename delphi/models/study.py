@@ -74,6 +74,7 @@ class Study(db.Model):
     allow_uts: Mapped[bool] = mapped_column(default=True)
     feedback_by_group: Mapped[bool] = mapped_column(default=True)
     min_group_size: Mapped[int] = mapped_column(default=3)
+    ask_reason_on_band_change: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     consensus: Mapped[ConsensusSettings] = relationship(

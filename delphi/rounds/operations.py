@@ -67,7 +67,8 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
         raise DomainError("the panel is empty: import the panellists first")
     number = 1 if current is None else current.number + 1
     rnd = Round(study=study, number=number,
-                allow_suggestions=number == 1 if allow_suggestions is None else allow_suggestions)
+                allow_suggestions=number == 1 if allow_suggestions is None else allow_suggestions,
+                ask_reason_on_band_change=study.ask_reason_on_band_change)
     db.session.add(rnd)
     try:
         rnd.open(now, closes_at)

@@ -113,6 +113,7 @@ def _apply_definition(study: Study, d: SurveyDefinition) -> None:
     study.allow_uts = d.allow_uts
     study.feedback_by_group = d.feedback_by_group
     study.min_group_size = d.min_group_size
+    study.ask_reason_on_band_change = d.ask_reason_on_band_change
     for name, value in d.consensus.items():
         setattr(study.consensus, name, value)
     _apply_groups(study, d.groups)
@@ -172,6 +173,7 @@ def study_definition(study: Study) -> SurveyDefinition:
         consensus=study.consensus.as_dict(),
         feedback_by_group=study.feedback_by_group,
         min_group_size=study.min_group_size,
+        ask_reason_on_band_change=study.ask_reason_on_band_change,
         groups=tuple(GroupDef(g.key, g.name, g.description) for g in study.groups),
         sections=tuple(
             SectionDef(

@@ -122,3 +122,10 @@ def test_utf8_byte_order_mark_and_uts_spelling_are_accepted(tmp_path):
     path = write(tmp_path, "\ufeff" + HEADER + "\n1,q,p1,,uts\n1,q,p2,,7\n")
     (item,) = analyze_file(path)["items"]
     assert (item["n_uts"], item["n_valid"]) == (1, 1)
+
+
+def test_an_unwritable_output_is_an_error_not_a_traceback(tmp_path):
+    result = run_analyze(str(ratings_csv(tmp_path / "r.csv", GOOD)), "--out",
+                         str(tmp_path / "missing" / "a.json"))
+    assert result.exit_code == 1
+    assert "cannot write" in result.output
