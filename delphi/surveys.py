@@ -222,10 +222,10 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
     consensus = _consensus(check, top.get("consensus", {}))
     median_min = consensus["iqr_median_min"]
     if scale_key in SCALES and median_min is not None:
-        scale = SCALES[scale_key]
-        if not scale.low <= median_min <= scale.high:
+        points = SCALES[scale_key]
+        if not points.low <= median_min <= points.high:
             check.fail("consensus.iqr.median_min",
-                       f"must be a point of the {scale.name} scale ({scale.low}-{scale.high}), "
+                       f"must be a point of the {points.name} scale ({points.low}-{points.high}), "
                        f"got {median_min}")
     feedback = check.mapping(top.get("feedback", {}), "feedback",
                              {"by_group", "min_group_size", "ask_reason"})
