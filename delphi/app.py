@@ -28,7 +28,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import auth, cli, errors, filters, panel, rounds, security, studies
+    from . import auth, cli, decisions, errors, exports, filters, panel, rounds, security, studies
 
     security.init_app(app)
     errors.init_app(app)
@@ -36,6 +36,8 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     studies.init_app(app)
     rounds.init_app(app)
+    decisions.init_app(app)
+    exports.init_app(app)
     panel.init_app(app)
     cli.init_app(app)
     return app

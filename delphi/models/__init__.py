@@ -2,6 +2,7 @@
 
 from .accounts import Facilitator, StudyMembership
 from .audit import AuditEvent, ThrottleCounter
+from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
 from .mail import MailStatus, OutboxMessage
 from .rounds import (
     AccessToken,
@@ -32,11 +33,16 @@ __all__ = [
     "AccessToken",
     "AuditEvent",
     "ConsensusSettings",
+    "DecisionKind",
+    "DecisionSubject",
+    "DropOutcome",
     "DomainError",
     "Facilitator",
     "IllegalTransition",
     "Invitation",
     "Item",
+    "ItemDecision",
+    "ItemLink",
     "ItemOrigin",
     "ItemStatus",
     "MailStatus",

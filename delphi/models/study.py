@@ -75,6 +75,8 @@ class Study(db.Model):
     feedback_by_group: Mapped[bool] = mapped_column(default=True)
     min_group_size: Mapped[int] = mapped_column(default=3)
     ask_reason_on_band_change: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    report_fields: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
+                                                          server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     consensus: Mapped[ConsensusSettings] = relationship(

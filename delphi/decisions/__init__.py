@@ -1,0 +1,9 @@
+"""Decisions between rounds and the results pages they are made on."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from .views import bp
+
+    app.register_blueprint(bp)

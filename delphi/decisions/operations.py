@@ -1,0 +1,218 @@
+"""Decisions between rounds: what each statement becomes, with a reason, in the audit log.
+
+Use cases flush and never commit; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from .. import audit
+from ..extensions import db
+from ..models import (
+    DecisionKind,
+    DecisionSubject,
+    DomainError,
+    DropOutcome,
+    Item,
+    ItemDecision,
+    ItemLink,
+    ItemOrigin,
+    ItemStatus,
+    RoundState,
+    Section,
+    Study,
+    StudyState,
+    Suggestion,
+)
+from ..surveys import KEY_RE, MAX_TEXT
+
+
+def last_closed_round_number(study: Study) -> int:
+    """The round the committee is deciding after; refuses while a round is open."""
+    current = study.current_round
+    if current is None:
+        raise DomainError("no round has been run yet; edit the survey file instead")
+    if current.state is not RoundState.CLOSED:
+        raise DomainError(f"round {current.number} is {current.state}; decide after it closes")
+    if study.state is StudyState.FINISHED:
+        raise DomainError("the study is finished")
+    return current.number
+
+
+def _clean(text: str, what: str, required: bool = True) -> str:
+    text = (text or "").replace("\r\n", "\n").strip()
+    if required and not text:
+        raise DomainError(f"{what} is required")
+    if len(text) > MAX_TEXT:
+        raise DomainError(f"{what} is longer than {MAX_TEXT} characters")
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
+        raise DomainError(f"{what} contains a control character")
+    return text
+
+
+def _active(study: Study, item: Item) -> Item:
+    if item.study_id != study.id:
+        raise DomainError("that statement belongs to another study")
+    if item.status is not ItemStatus.ACTIVE:
+        raise DomainError(f"{item.label} is {item.status}; only current statements can change")
+    return item
+
+
+def _decision(study: Study, kind: DecisionKind, reason: str, actor: object,
+              subjects: Sequence[Item], outcome: DropOutcome | None = None) -> ItemDecision:
+    decision = ItemDecision(study_id=study.id, after_round=last_closed_round_number(study),
+                            kind=kind, outcome=outcome, reason=_clean(reason, "The reason"),
+                            actor=audit.actor_label(actor))
+    db.session.add(decision)
+    for item in subjects:
+        decision.subjects.append(DecisionSubject(item=item))
+    return decision
+
+
+def _record(actor: object, study: Study, decision: ItemDecision, **detail: object) -> None:
+    db.session.flush()
+    audit.record(actor, f"item.{decision.kind.value}", study, decision=decision.id,
+                 after_round=decision.after_round, reason=decision.reason, **detail)
+
+
+def carry_forward(study: Study, items: Sequence[Item], reason: str, actor: object) -> ItemDecision:
+    """Keep statements for the next round as they are."""
+    items = [_active(study, i) for i in items]
+    if not items:
+        raise DomainError("choose at least one statement to carry forward")
+    decision = _decision(study, DecisionKind.CARRY, reason, actor, items)
+    _record(actor, study, decision, items=[i.label for i in items])
+    return decision
+
+
+def drop(study: Study, item: Item, outcome: DropOutcome, reason: str,
+         actor: object) -> ItemDecision:
+    """Take a statement out of later rounds: it reached consensus in or out, or another reason."""
+    _active(study, item)
+    decision = _decision(study, DecisionKind.DROP, reason, actor, [item], outcome)
+    item.status = ItemStatus.DROPPED
+    _record(actor, study, decision, item=item.label, outcome=outcome.value)
+    return decision
+
+
+def _next_version(study: Study, key: str) -> int:
+    return 1 + (db.session.scalar(
+        sa.select(sa.func.max(Item.version)).where(Item.study_id == study.id, Item.key == key)
+    ) or 0)
+
+
+def _key_free(study: Study, key: str) -> str:
+    key = key.strip()
+    if not KEY_RE.match(key):
+        raise DomainError(f"{key!r} is not a valid key (letters, digits, '.', '_' or '-')")
+    if db.session.scalar(sa.select(Item.id).where(Item.study_id == study.id, Item.key == key)):
+        raise DomainError(f"the key {key!r} is already used in this study")
+    return key
+
+
+def _child(study: Study, decision: ItemDecision, parents: Sequence[Item], *, key: str,
+           version: int, text: str, origin: ItemOrigin, rationale: str = "",
+           plain_text: str = "") -> Item:
+    first = parents[0] if parents else None
+    item = Item(study=study, section_id=first.section_id if first else None, key=key,
+                version=version, text=text, plain_text=plain_text,
+                rationale=rationale or (first.rationale if first else ""),
+                parent_id=first.id if first else None, origin=origin,
+                position=min(p.position for p in parents) if parents else len(study.items))
+    db.session.add(item)
+    db.session.flush()
+    for parent in parents:
+        decision.links.append(ItemLink(parent_id=parent.id, child_id=item.id))
+    return item
+
+
+def reword(study: Study, item: Item, text: str, reason: str, actor: object,
+           plain_text: str = "") -> Item:
+    """Replace a statement by a new version of itself, linked to the old one."""
+    _active(study, item)
+    text = _clean(text, "The new wording")
+    if text == item.text:
+        raise DomainError("the new wording is the same as the old one")
+    decision = _decision(study, DecisionKind.REWORD, reason, actor, [item])
+    child = _child(study, decision, [item], key=item.key, version=_next_version(study, item.key),
+                   text=text, origin=ItemOrigin.REWORDED,
+                   plain_text=_clean(plain_text, "The plain-language version", required=False))
+    item.status = ItemStatus.SUPERSEDED
+    _record(actor, study, decision, item=item.label, new=child.label)
+    return child
+
+
+def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
+          actor: object) -> Item:
+    """Replace several statements by one new statement."""
+    items = [_active(study, i) for i in items]
+    if len(items) < 2:
+        raise DomainError("choose at least two statements to merge")
+    decision = _decision(study, DecisionKind.MERGE, reason, actor, items)
+    child = _child(study, decision, items, key=_key_free(study, key), version=1,
+                   text=_clean(text, "The merged statement"), origin=ItemOrigin.MERGED)
+    for item in items:
+        item.status = ItemStatus.SUPERSEDED
+    _record(actor, study, decision, items=[i.label for i in items], new=child.label)
+    return child
+
+
+def split(study: Study, item: Item, texts: Sequence[str], reason: str,
+          actor: object) -> list[Item]:
+    """Replace one statement by several narrower ones (keys KEY-a, KEY-b, ...)."""
+    _active(study, item)
+    texts = [t for t in (_clean(t, "A new statement", required=False) for t in texts) if t]
+    if len(texts) < 2:
+        raise DomainError("a split needs at least two new statements")
+    if len(texts) > len(string.ascii_lowercase):
+        raise DomainError("a split makes at most 26 statements")
+    decision = _decision(study, DecisionKind.SPLIT, reason, actor, [item])
+    children = [
+        _child(study, decision, [item], key=_key_free(study, f"{item.key}-{letter}"), version=1,
+               text=text, origin=ItemOrigin.SPLIT)
+        for letter, text in zip(string.ascii_lowercase, texts, strict=False)
+    ]
+    item.status = ItemStatus.SUPERSEDED
+    _record(actor, study, decision, item=item.label, new=[c.label for c in children])
+    return children
+
+
+def add_statement(study: Study, section: Section, key: str, text: str, rationale: str,
+                  reason: str, actor: object, suggestion: Suggestion | None = None) -> Item:
+    """Add a new statement for the next round, from a panellist's suggestion or the committee."""
+    if section.study_id != study.id:
+        raise DomainError("that section belongs to another study")
+    decision = _decision(study, DecisionKind.ADD, reason, actor, [])
+    item = Item(study=study, section_id=section.id, key=_key_free(study, key), version=1,
+                text=_clean(text, "The statement"),
+                rationale=_clean(rationale, "The rationale", required=False),
+                origin=ItemOrigin.SUGGESTED if suggestion else ItemOrigin.PROPOSED,
+                position=1 + max((i.position for i in study.items), default=0))
+    db.session.add(item)
+    db.session.flush()
+    decision.subjects.append(DecisionSubject(item=item))
+    if suggestion is not None:
+        if suggestion.resulting_item_id is not None:
+            raise DomainError("that suggestion has already become a statement")
+        suggestion.resulting_item_id = item.id
+    _record(actor, study, decision, new=item.label,
+            suggestion=suggestion.id if suggestion else None)
+    return item
+
+
+def finish_study(study: Study, actor: object) -> None:
+    """Close the study for good after its final round."""
+    last_closed_round_number(study)
+    study.move_to(StudyState.FINISHED)
+    db.session.flush()
+    audit.record(actor, "study.finished", study, rounds=len(study.rounds))
+
+
+def decisions_of(study: Study) -> list[ItemDecision]:
+    return list(db.session.scalars(
+        sa.select(ItemDecision).where(ItemDecision.study_id == study.id)
+        .order_by(ItemDecision.id)))
