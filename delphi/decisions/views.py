@@ -1,5 +1,216 @@
-"""Results of a round and the decisions made on them."""
+"""The results of a round, the decisions made on them, the preview of the next round."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from ..auth.forms import EmptyForm
+from ..extensions import db, write_transaction
+from ..models import (
+    AuditEvent,
+    DomainError,
+    DropOutcome,
+    IllegalTransition,
+    Item,
+    ItemStatus,
+    Round,
+    RoundState,
+    Section,
+    Study,
+    Suggestion,
+)
+from ..panel.feedback import feedback_for_round
+from ..studies.views import get_study_or_404
+from . import operations as ops
+from .forms import AddForm, CarryForm, DropForm, MergeForm, RewordForm, SplitForm
+from .results import FILTERS, SORTS, apply_view, item_results, open_suggestions, stored_result
 
 bp = Blueprint("decisions", __name__, url_prefix="/studies/<slug>")
+
+
+@bp.before_request
+@login_required
+def _require_login() -> None:
+    """Every page here needs a logged-in facilitator."""
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+def _round_or_404(study: Study, number: int) -> Round:
+    rnd = db.session.scalar(sa.select(Round).where(Round.study_id == study.id,
+                                                   Round.number == number))
+    if rnd is None:
+        abort(404)
+    return rnd
+
+
+def _deciding(study: Study, rnd: Round) -> bool:
+    """Decisions are made on the latest round once it has closed."""
+    return (rnd is study.current_round and rnd.state is RoundState.CLOSED
+            and study.state.value != "finished")
+
+
+@bp.route("/rounds/<int:number>/results")
+def results(slug: str, number: int):
+    study = get_study_or_404(slug)
+    rnd = _round_or_404(study, number)
+    stored = stored_result(rnd)
+    filter_key = request.args.get("show", "all")
+    sort_key = request.args.get("sort", "position")
+    rows = apply_view(item_results(study, rnd, stored), filter_key, sort_key) if stored else []
+    panel = next((p for p in stored.data["panel"] if p["round"] == number), None) \
+        if stored else None
+    response = [r for r in stored.data["response"] if r["round"] == number] if stored else []
+    deciding = _deciding(study, rnd)
+    return render_template(
+        "decisions/results.html", study=study, round=rnd, result=stored, rows=rows,
+        panel=panel, response=response, filters=FILTERS, sorts=SORTS, show=filter_key,
+        sort=sort_key, deciding=deciding, suggestions=open_suggestions(rnd) if deciding else [],
+        forms=_forms(), sections=[(s.id, s.title) for s in study.sections],
+        active_items=[i for i in study.items if i.status is ItemStatus.ACTIVE],
+    )
+
+
+def _forms() -> dict[str, Any]:
+    return {"carry": CarryForm(), "drop": DropForm(), "reword": RewordForm(),
+            "merge": MergeForm(), "split": SplitForm(), "add": AddForm()}
+
+
+def _item_or_404(study: Study, item_id: int) -> Item:
+    item = db.session.get(Item, item_id)
+    if item is None or item.study_id != study.id:
+        abort(404)
+    return item
+
+
+def _decide(study: Study, form: Any, action: Any, success: str):
+    """Validate a decision form, run it, commit once, and go back to the results."""
+    back = url_for("decisions.results", slug=study.slug,
+                   number=study.current_round.number if study.current_round else 1)
+    if not form.validate_on_submit():
+        problems = "; ".join(f"{getattr(form, name).label.text}: {' '.join(errors)}"
+                             for name, errors in form.errors.items())
+        flash(f"Nothing was changed. {problems}", "error")
+        return redirect(back)
+    try:
+        with write_transaction():
+            message = success.format(result=action())
+            db.session.commit()
+    except (DomainError, IllegalTransition) as exc:
+        db.session.rollback()
+        flash(f"Nothing was changed: {exc}", "error")
+        return redirect(back)
+    flash(message, "info")
+    return redirect(back)
+
+
+@bp.route("/items/<int:item_id>/carry", methods=["POST"])
+def carry(slug: str, item_id: int):
+    study = get_study_or_404(slug)
+    item = _item_or_404(study, item_id)
+    form = CarryForm()
+    return _decide(study, form, lambda: ops.carry_forward(
+        study, [item], form.reason.data, _actor()), f"{item.label} goes to the next round.")
+
+
+@bp.route("/items/<int:item_id>/drop", methods=["POST"])
+def drop(slug: str, item_id: int):
+    study = get_study_or_404(slug)
+    item = _item_or_404(study, item_id)
+    form = DropForm()
+    return _decide(study, form, lambda: ops.drop(
+        study, item, DropOutcome(form.outcome.data), form.reason.data, _actor()),
+        f"{item.label} is dropped from later rounds.")
+
+
+@bp.route("/items/<int:item_id>/reword", methods=["POST"])
+def reword(slug: str, item_id: int):
+    study = get_study_or_404(slug)
+    item = _item_or_404(study, item_id)
+    form = RewordForm()
+    return _decide(study, form, lambda: ops.reword(
+        study, item, form.text.data, form.reason.data, _actor(), form.plain_text.data or ""),
+        "{result.label} replaces " + item.label + ".")
+
+
+@bp.route("/items/<int:item_id>/split", methods=["POST"])
+def split(slug: str, item_id: int):
+    study = get_study_or_404(slug)
+    item = _item_or_404(study, item_id)
+    form = SplitForm()
+    return _decide(study, form, lambda: len(ops.split(
+        study, item, form.texts.data.splitlines(), form.reason.data, _actor())),
+        item.label + " is split into {result} statements.")
+
+
+@bp.route("/decisions/merge", methods=["POST"])
+def merge(slug: str):
+    study = get_study_or_404(slug)
+    form = MergeForm()
+    ids = [int(v) for v in request.form.getlist("items") if v.isascii() and v.isdigit()]
+    items = [_item_or_404(study, i) for i in ids]
+    return _decide(study, form, lambda: ops.merge(
+        study, items, form.key.data, form.text.data, form.reason.data, _actor()),
+        "{result.label} replaces " + ", ".join(i.label for i in items) + ".")
+
+
+@bp.route("/decisions/add", methods=["POST"])
+def add(slug: str):
+    study = get_study_or_404(slug)
+    form = AddForm()
+    suggestion = None
+    if form.suggestion.data:
+        suggestion = db.session.get(Suggestion, int(form.suggestion.data)) \
+            if form.suggestion.data.isdigit() else None
+        if suggestion is None or suggestion.round.study_id != study.id:
+            abort(404)
+
+    def action():
+        section = db.session.get(Section, form.section.data)
+        if section is None or section.study_id != study.id:
+            raise DomainError("choose a section")
+        return ops.add_statement(study, section, form.key.data, form.text.data,
+                                 form.rationale.data or "", form.reason.data, _actor(),
+                                 suggestion)
+
+    return _decide(study, form, action, "{result.label} is added for the next round.")
+
+
+@bp.route("/finish", methods=["POST"])
+def finish(slug: str):
+    study = get_study_or_404(slug)
+    return _decide(study, EmptyForm(), lambda: ops.finish_study(study, _actor()),
+                   "The study is finished. Its exports are final.")
+
+
+@bp.route("/next-round/preview")
+def preview(slug: str):
+    """The next round as a panellist will see it: its statements and their feedback."""
+    study = get_study_or_404(slug)
+    current = study.current_round
+    items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
+    items.sort(key=lambda i: (next((s.position for s in study.sections
+                                    if s.id == i.section_id), 0), i.position))
+    feedback = feedback_for_round(current, None, items) \
+        if current is not None and current.state is RoundState.CLOSED else {}
+    return render_template(
+        "decisions/preview.html", study=study, items=items, feedback=feedback,
+        number=(current.number + 1) if current else 1, scale=study.scale,
+        sections=[s for s in study.sections if any(i.section_id == s.id for i in items)],
+    )
+
+
+@bp.route("/audit")
+def audit_log(slug: str):
+    study = get_study_or_404(slug)
+    events = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.study_id == study.id)
+        .order_by(AuditEvent.id.desc()).limit(1000)
+    ).all()
+    return render_template("decisions/audit.html", study=study, events=events)

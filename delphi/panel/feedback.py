@@ -62,16 +62,21 @@ def _rows_by_item(result_id: int, computed_at: str, round_number: int
 
 def feedback_for(invitation: Invitation, items: list[Item]) -> dict[int, ItemFeedback]:
     """Per item id, what the panel answered in the previous round; empty in round 1."""
-    rnd = invitation.round
-    before = previous_round(rnd)
+    before = previous_round(invitation.round)
     if before is None:
         return {}
+    return feedback_for_round(before, invitation.panellist_id, items)
+
+
+def feedback_for_round(before: Round, panellist_id: int | None,
+                       items: list[Item]) -> dict[int, ItemFeedback]:
+    """Per item id, the feedback of the closed round ``before`` (own ratings if a panellist)."""
     result = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == before.id))
     if result is None:
         return {}
     rows = _rows_by_item(result.id, result.computed_at.isoformat(), before.number)
-    study: Study = rnd.study
-    own = _own_answers(before, invitation.panellist_id)
+    study: Study = before.study
+    own = _own_answers(before, panellist_id) if panellist_id is not None else {}
     comments = _comments(before)
     feedback: dict[int, ItemFeedback] = {}
     for item in items:

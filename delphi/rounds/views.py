@@ -22,7 +22,6 @@ from ..models import (
     Response,
     ResponseState,
     Round,
-    RoundResult,
 )
 from ..studies.views import get_study_or_404
 from ..tokens import link_for, mint_token
@@ -143,19 +142,6 @@ def revoke(slug: str, pseudonym: str):
     invitation = _invitation_or_404(study, pseudonym)
     return _run(lambda: ops.revoke_links(invitation, _actor()),
                 f"The links of {pseudonym} no longer work.", slug)
-
-
-@bp.route("/rounds/<int:number>/results")
-def results(slug: str, number: int):
-    study = get_study_or_404(slug)
-    rnd = db.session.scalar(sa.select(Round).where(Round.study_id == study.id,
-                                                   Round.number == number))
-    if rnd is None:
-        abort(404)
-    stored = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == rnd.id))
-    rows = [r for r in stored.data["items"] if r["round"] == number] if stored else []
-    return render_template("rounds/results.html", study=study, round=rnd, result=stored,
-                           rows=rows)
 
 
 @bp.route("/outbox")
