@@ -28,7 +28,19 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import auth, cli, decisions, errors, exports, filters, panel, rounds, security, studies
+    from . import (
+        auth,
+        cli,
+        decisions,
+        errors,
+        exports,
+        filters,
+        panel,
+        ratelimit,
+        rounds,
+        security,
+        studies,
+    )
 
     security.init_app(app)
     errors.init_app(app)
@@ -39,5 +51,10 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     decisions.init_app(app)
     exports.init_app(app)
     panel.init_app(app)
+    if app.config["BENCH_ENDPOINTS"]:
+        from . import benchview
+
+        benchview.init_app(app)
     cli.init_app(app)
+    ratelimit.init_app(app)
     return app

@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_ABSOLUTE_HOURS": 12,
     "SECURE_COOKIES": None,  # None: on unless DEBUG, DEMO or TESTING
     "LOG_LEVEL": "INFO",
+    "REDIS_URL": None,  # None: no Redis; the database counters throttle on their own
+    "RATE_LIMIT_LOGIN": "20 per minute",
+    "RATE_LIMIT_LINKS": "60 per minute",
+    "BENCH_ENDPOINTS": False,  # bench/load_voting.py only: adds /_bench/one-query
 }
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "BASE_URL", "DATABASE_URL")

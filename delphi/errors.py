@@ -25,7 +25,8 @@ def init_app(app: Flask) -> None:
 
 def _http_error(error: HTTPException):
     code = error.code or 500
-    message = MESSAGES.get(code) or error.description or "Something went wrong."
+    custom = code == 400 and error.description != type(error).description
+    message = (error.description if custom else MESSAGES.get(code)) or "Something went wrong."
     if isinstance(error, InternalServerError):
         message = "Something went wrong on our side. Nothing you sent was half-saved; try again."
     return render_template("error.html", code=code, message=message), code

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, request, session
+from werkzeug.exceptions import BadRequest
 
 from .extensions import db
 from .models import ThrottleCounter, utcnow
@@ -19,9 +20,20 @@ CSP = (
 
 
 def init_app(app: Flask) -> None:
-    """Register the header and session hooks."""
+    """Register the header, input and session hooks."""
     app.after_request(_security_headers)
+    app.before_request(_refuse_nul)
     app.before_request(_session_timeouts)
+
+
+def _refuse_nul() -> None:
+    """Refuse NUL characters anywhere in the input: PostgreSQL cannot store them and SQLite
+    would, so they are turned away the same way on both, before any use case runs."""
+    for source in (request.args, request.form):
+        for key, values in source.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                raise BadRequest(f"The field {key.replace(chr(0), '')!r} contains a NUL "
+                                 "character, which cannot be stored. Remove it and try again.")
 
 
 def _security_headers(response: Response) -> Response:

@@ -237,6 +237,8 @@ def test_an_unknown_action_and_control_characters_are_refused(client, running):
     open_link(client, link_for_panellist(study, panel[0].id))
     item = study.items[0]
     html = _bad(client, study, [(f"comment-{item.id}", "bad\x00byte")])
+    assert "contains a NUL character" in html  # refused before anything runs, on every database
+    html = _bad(client, study, [(f"comment-{item.id}", "bell\x07")])
     assert "control character" in html
     data = page_fields(client) | {"action": "delete-everything"}
     assert client.post("/vote", data=data).status_code == 400
