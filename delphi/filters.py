@@ -20,6 +20,14 @@ def pct(value: float | None) -> str:
     return f"{round(float(value))}%"
 
 
+def pval(value: float | None) -> str:
+    """A p-value as journals print it: 0.0429, or < 0.001."""
+    if value is None:
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["fmt"] = fmt
     app.jinja_env.filters["pct"] = pct
+    app.jinja_env.filters["pval"] = pval

@@ -74,6 +74,7 @@ def results(slug: str, number: int):
         sort=sort_key, deciding=deciding, suggestions=open_suggestions(rnd) if deciding else [],
         forms=_forms(), sections=[(s.id, s.title) for s in study.sections],
         active_items=[i for i in study.items if i.status is ItemStatus.ACTIVE],
+        group_names={g.key: g.name for g in study.groups},
     )
 
 

@@ -224,6 +224,9 @@ class Suggestion(db.Model):
         sa.ForeignKey("item.id", ondelete="SET NULL")
     )
 
+    round: Mapped[Round] = relationship()
+    item: Mapped[Item | None] = relationship(foreign_keys=[item_id])
+
 
 class RoundResult(db.Model):
     """The statistics of a closed round, computed once at close and stored."""
