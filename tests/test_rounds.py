@@ -161,3 +161,18 @@ def test_console_buttons_need_post_with_csrf(client, factory):
     assert client.get(f"/studies/{study.slug}/rounds/launch").status_code == 405
     assert client.post(f"/studies/{study.slug}/rounds/launch").status_code == 400
     assert study.rounds == []
+
+
+def test_the_study_page_shows_the_round_progress_and_the_outbox(client, factory):
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
+    panel = factory.panel(study)
+    login(client, owner.email)
+    assert "launch round 1" in client.get(f"/studies/{study.slug}/").get_data(as_text=True)
+    launch(study, utcnow() + timedelta(days=3))
+    voter = client.application.test_client()
+    open_link(voter, link_for_panellist(study, panel[0].id))
+    vote(voter, {i.id: 7 for i in study.items})
+    page = client.get(f"/studies/{study.slug}/").get_data(as_text=True)
+    assert "1 of 6 panellists have submitted" in page
+    assert "7 pending" in page  # six invitations and one receipt

@@ -8,7 +8,16 @@ from flask_login import current_user, login_required
 
 from ..auth.forms import EmptyForm
 from ..extensions import db
-from ..models import DomainError, Panellist, Study, StudyMembership
+from ..models import (
+    DomainError,
+    Invitation,
+    OutboxMessage,
+    Panellist,
+    Response,
+    ResponseState,
+    Study,
+    StudyMembership,
+)
 from .forms import PanelUploadForm
 from .operations import PanelImportError, import_panel
 
@@ -49,7 +58,21 @@ def index():
 @bp.route("/studies/<slug>/")
 def detail(slug: str):
     study = get_study_or_404(slug)
-    return render_template("studies/detail.html", study=study, form=EmptyForm())
+    current = study.current_round
+    progress = None
+    if current is not None:
+        invited = db.session.scalar(sa.select(sa.func.count()).select_from(Invitation)
+                                    .where(Invitation.round_id == current.id))
+        submitted = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Response)
+            .where(Response.round_id == current.id, Response.state == ResponseState.SUBMITTED))
+        progress = {"invited": invited, "submitted": submitted}
+    mail = dict(db.session.execute(
+        sa.select(OutboxMessage.status, sa.func.count())
+        .where(OutboxMessage.study_id == study.id).group_by(OutboxMessage.status)).all())
+    return render_template("studies/detail.html", study=study, form=EmptyForm(),
+                           current=current, progress=progress,
+                           mail={k.value: v for k, v in mail.items()})
 
 
 @bp.route("/studies/<slug>/panel", methods=["GET", "POST"])
