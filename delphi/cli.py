@@ -20,6 +20,7 @@ from werkzeug.serving import run_simple
 from . import mail
 from .analyze_cli import analyze_command
 from .config import ConfigError
+from .exports.cli import export_command
 from .extensions import db, write_transaction
 from .models import DomainError, IllegalTransition
 from .rounds import operations as round_ops
@@ -275,8 +276,9 @@ def remind_command(study: str) -> None:
 
 def periodic_jobs() -> None:
     """Close the rounds whose deadline has passed."""
-    closed = round_ops.close_due_rounds()
-    db.session.commit()
+    with write_transaction():
+        closed = round_ops.close_due_rounds()
+        db.session.commit()
     for study, rnd in closed:
         current_app.logger.info("closed round %s of %s at its deadline", rnd.number, study.slug)
 
@@ -314,5 +316,6 @@ APP_COMMANDS = [
     import_survey_command,
     export_survey_command,
     import_panel_command,
+    export_command,
 ]
 main.add_command(analyze_command)

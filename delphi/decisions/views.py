@@ -5,16 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import abort, render_template, request, url_for
 
 from ..auth.forms import EmptyForm
-from ..extensions import db, write_transaction
+from ..console import actor, facilitator_blueprint, run_use_case
+from ..extensions import db
 from ..models import (
     AuditEvent,
     DomainError,
     DropOutcome,
-    IllegalTransition,
     Item,
     ItemStatus,
     Round,
@@ -29,17 +28,7 @@ from . import operations as ops
 from .forms import AddForm, CarryForm, DropForm, MergeForm, RewordForm, SplitForm
 from .results import FILTERS, SORTS, apply_view, item_results, open_suggestions, stored_result
 
-bp = Blueprint("decisions", __name__, url_prefix="/studies/<slug>")
-
-
-@bp.before_request
-@login_required
-def _require_login() -> None:
-    """Every page here needs a logged-in facilitator."""
-
-
-def _actor():
-    return current_user._get_current_object()
+bp = facilitator_blueprint("decisions", __name__, "/studies/<slug>")
 
 
 def _round_or_404(study: Study, number: int) -> Round:
@@ -91,24 +80,10 @@ def _item_or_404(study: Study, item_id: int) -> Item:
 
 
 def _decide(study: Study, form: Any, action: Any, success: str):
-    """Validate a decision form, run it, commit once, and go back to the results."""
+    """Run a decision from its form and go back to the latest round's results."""
     back = url_for("decisions.results", slug=study.slug,
                    number=study.current_round.number if study.current_round else 1)
-    if not form.validate_on_submit():
-        problems = "; ".join(f"{getattr(form, name).label.text}: {' '.join(errors)}"
-                             for name, errors in form.errors.items())
-        flash(f"Nothing was changed. {problems}", "error")
-        return redirect(back)
-    try:
-        with write_transaction():
-            message = success.format(result=action())
-            db.session.commit()
-    except (DomainError, IllegalTransition) as exc:
-        db.session.rollback()
-        flash(f"Nothing was changed: {exc}", "error")
-        return redirect(back)
-    flash(message, "info")
-    return redirect(back)
+    return run_use_case(action, success, back, form, failure="Nothing was changed: ")
 
 
 @bp.route("/items/<int:item_id>/carry", methods=["POST"])
@@ -117,7 +92,7 @@ def carry(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = CarryForm()
     return _decide(study, form, lambda: ops.carry_forward(
-        study, [item], form.reason.data, _actor()), f"{item.label} goes to the next round.")
+        study, [item], form.reason.data, actor()), f"{item.label} goes to the next round.")
 
 
 @bp.route("/items/<int:item_id>/drop", methods=["POST"])
@@ -126,7 +101,7 @@ def drop(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = DropForm()
     return _decide(study, form, lambda: ops.drop(
-        study, item, DropOutcome(form.outcome.data), form.reason.data, _actor()),
+        study, item, DropOutcome(form.outcome.data), form.reason.data, actor()),
         f"{item.label} is dropped from later rounds.")
 
 
@@ -136,7 +111,7 @@ def reword(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = RewordForm()
     return _decide(study, form, lambda: ops.reword(
-        study, item, form.text.data, form.reason.data, _actor(), form.plain_text.data or ""),
+        study, item, form.text.data, form.reason.data, actor(), form.plain_text.data or ""),
         "{result.label} replaces " + item.label + ".")
 
 
@@ -146,7 +121,7 @@ def split(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = SplitForm()
     return _decide(study, form, lambda: len(ops.split(
-        study, item, form.texts.data.splitlines(), form.reason.data, _actor())),
+        study, item, form.texts.data.splitlines(), form.reason.data, actor())),
         item.label + " is split into {result} statements.")
 
 
@@ -157,7 +132,7 @@ def merge(slug: str):
     ids = [int(v) for v in request.form.getlist("items") if v.isascii() and v.isdigit()]
     items = [_item_or_404(study, i) for i in ids]
     return _decide(study, form, lambda: ops.merge(
-        study, items, form.key.data, form.text.data, form.reason.data, _actor()),
+        study, items, form.key.data, form.text.data, form.reason.data, actor()),
         "{result.label} replaces " + ", ".join(i.label for i in items) + ".")
 
 
@@ -177,7 +152,7 @@ def add(slug: str):
         if section is None or section.study_id != study.id:
             raise DomainError("choose a section")
         return ops.add_statement(study, section, form.key.data, form.text.data,
-                                 form.rationale.data or "", form.reason.data, _actor(),
+                                 form.rationale.data or "", form.reason.data, actor(),
                                  suggestion)
 
     return _decide(study, form, action, "{result.label} is added for the next round.")
@@ -186,7 +161,7 @@ def add(slug: str):
 @bp.route("/finish", methods=["POST"])
 def finish(slug: str):
     study = get_study_or_404(slug)
-    return _decide(study, EmptyForm(), lambda: ops.finish_study(study, _actor()),
+    return _decide(study, EmptyForm(), lambda: ops.finish_study(study, actor()),
                    "The study is finished. Its exports are final.")
 
 

@@ -6,16 +6,14 @@ from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy.orm import joinedload
 
 from .. import mail
 from ..auth.forms import EmptyForm
-from ..extensions import db, write_transaction
+from ..console import actor, facilitator_blueprint, run_use_case
+from ..extensions import db
 from ..models import (
-    DomainError,
-    IllegalTransition,
     Invitation,
     OutboxMessage,
     Panellist,
@@ -28,33 +26,12 @@ from ..tokens import link_for, mint_token
 from . import operations as ops
 from .forms import LaunchRoundForm
 
-bp = Blueprint("rounds", __name__, url_prefix="/studies/<slug>")
-
-
-@bp.before_request
-@login_required
-def _require_login() -> None:
-    """Every page here needs a logged-in facilitator."""
-
-
-def _actor():
-    return current_user._get_current_object()
+bp = facilitator_blueprint("rounds", __name__, "/studies/<slug>")
 
 
 def _run(action: Any, success: str, slug: str, target: str | None = None):
-    """Run a use case on a POST with a valid CSRF token, commit once, report the outcome."""
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        with write_transaction():
-            result = action()
-            db.session.commit()
-    except (DomainError, IllegalTransition) as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return redirect(target or url_for("rounds.index", slug=slug))
-    flash(success.format(result=result), "info")
-    return redirect(target or url_for("rounds.index", slug=slug))
+    """Run a round use case from a button and go back to the rounds page (or ``target``)."""
+    return run_use_case(action, success, target or url_for("rounds.index", slug=slug))
 
 
 @bp.route("/rounds/")
@@ -99,21 +76,21 @@ def launch(slug: str):
         flash("The closing time is not a valid date and time.", "error")
         return redirect(url_for("rounds.index", slug=slug))
     closes_at = form.closes_at.data.replace(tzinfo=UTC) if form.closes_at.data else None
-    return _run(lambda: ops.launch_round(study, _actor(), closes_at),
+    return _run(lambda: ops.launch_round(study, actor(), closes_at),
                 "Round {result.number} is open; the invitations are in the outbox.", slug)
 
 
 @bp.route("/rounds/close", methods=["POST"])
 def close(slug: str):
     study = get_study_or_404(slug)
-    return _run(lambda: ops.close_round(study, _actor()),
+    return _run(lambda: ops.close_round(study, actor()),
                 "Round {result.number} is closed and its results are computed.", slug)
 
 
 @bp.route("/rounds/remind", methods=["POST"])
 def remind(slug: str):
     study = get_study_or_404(slug)
-    return _run(lambda: ops.remind(study, _actor()),
+    return _run(lambda: ops.remind(study, actor()),
                 "{result} reminders are in the outbox.", slug)
 
 
@@ -131,7 +108,7 @@ def _invitation_or_404(study, pseudonym: str) -> Invitation:
 def reissue(slug: str, pseudonym: str):
     study = get_study_or_404(slug)
     invitation = _invitation_or_404(study, pseudonym)
-    return _run(lambda: ops.reissue_link(invitation, _actor()),
+    return _run(lambda: ops.reissue_link(invitation, actor()),
                 f"A new link for {pseudonym} is in the outbox; the old links no longer work.",
                 slug)
 
@@ -140,7 +117,7 @@ def reissue(slug: str, pseudonym: str):
 def revoke(slug: str, pseudonym: str):
     study = get_study_or_404(slug)
     invitation = _invitation_or_404(study, pseudonym)
-    return _run(lambda: ops.revoke_links(invitation, _actor()),
+    return _run(lambda: ops.revoke_links(invitation, actor()),
                 f"The links of {pseudonym} no longer work.", slug)
 
 
@@ -192,7 +169,7 @@ def preview(slug: str, message_id: int):
     rendered = mail.render(message, link)
     from .. import audit
 
-    audit.record(_actor(), "outbox.link_shown", study, message=message.id,
+    audit.record(actor(), "outbox.link_shown", study, message=message.id,
                  panellist=message.panellist_id)
     db.session.commit()
     return render_template("rounds/message.html", study=study, message=message,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
 
 from ..auth.forms import EmptyForm
+from ..console import facilitator_blueprint
 from ..extensions import db
 from ..models import (
     DomainError,
@@ -21,15 +22,9 @@ from ..models import (
 from .forms import PanelUploadForm
 from .operations import PanelImportError, import_panel
 
-bp = Blueprint("studies", __name__)
+bp = facilitator_blueprint("studies", __name__, "")
 
 MAX_PANEL_UPLOAD = 2 * 1024 * 1024
-
-
-@bp.before_request
-@login_required
-def _require_login() -> None:
-    """Every page of the console needs a logged-in facilitator."""
 
 
 def get_study_or_404(slug: str) -> Study:
