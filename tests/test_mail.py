@@ -206,3 +206,29 @@ def test_two_workers_at_once_send_each_message_exactly_once(app, smtp, factory):
     received = sorted(r[0] for r in smtp.envelopes)
     assert received == sorted(m.to_address for m in _messages())
     assert len(received) == len(set(received)) == 20
+
+
+def test_a_refused_message_shows_its_error_to_the_facilitator(client, smtp, factory):
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
+    factory.panel(study, per_group=1)
+    launch(study)
+    smtp.refuse = True
+    mail.deliver_batch()
+    login(client, owner.email)
+    page = client.get(f"/studies/{study.slug}/outbox").get_data(as_text=True)
+    assert "2 pending" in page and "451" in page and "try again later" in page
+
+
+def test_script_in_a_name_is_inert_in_the_html_email(smtp, factory):
+    from delphi.models import Panellist
+
+    study = factory.study()
+    panellist = factory.panel(study, per_group=1)[0]
+    db.session.get(Panellist, panellist.id).name = "<script>alert(1)</script>"
+    db.session.commit()
+    launch(study)
+    mail.deliver_batch()
+    message = smtp.to(panellist.email)[0]
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
