@@ -12,7 +12,8 @@ from .conftest import csrf_token, login
 
 def _facilitator_rules(app: Flask):
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] in ("studies", "rounds") and "slug" in rule.arguments:
+        feature = rule.endpoint.split(".")[0]
+        if feature in ("studies", "rounds", "decisions", "exports") and "slug" in rule.arguments:
             yield rule
 
 
@@ -53,7 +54,9 @@ def test_every_study_route_answers_404_for_another_facilitators_study(app, clien
 
 
 @pytest.mark.parametrize("path", ["/", "/studies/whatever/", "/studies/whatever/panel",
-                                  "/studies/whatever/rounds/", "/studies/whatever/outbox"])
+                                  "/studies/whatever/rounds/", "/studies/whatever/outbox",
+                                  "/studies/whatever/exports/", "/studies/whatever/audit",
+                                  "/studies/whatever/rounds/1/results"])
 def test_console_pages_need_a_login(client, path):
     response = client.get(path)
     assert response.status_code == 302

@@ -169,8 +169,9 @@ def preview(slug: str, message_id: int):
     rendered = mail.render(message, link)
     from .. import audit
 
+    panellist = db.session.get(Panellist, message.panellist_id) if message.panellist_id else None
     audit.record(actor(), "outbox.link_shown", study, message=message.id,
-                 panellist=message.panellist_id)
+                 panellist=panellist.pseudonym if panellist else None)
     db.session.commit()
     return render_template("rounds/message.html", study=study, message=message,
                            rendered=rendered, link=link)

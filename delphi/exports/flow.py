@@ -1,0 +1,135 @@
+"""The flows the report draws: panellists per round and group, and items between rounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import AuditEvent, DecisionKind, ItemDecision
+from .data import StudyData, iso, label
+from .statements import DONE, STATUS_TEXT
+
+BOX_WIDTH = 520
+LINE_HEIGHT = 16
+BOX_PADDING = 10
+ARROW = 34
+# Audit actions that change the study after the settings were locked (ACCORD R2).
+CHANGE_ACTIONS = {
+    "panel.imported": "panellists added",
+    "study.facilitator_added": "facilitator added",
+    "invitation.revoked": "personal links revoked",
+    "invitation.reissued": "personal link reissued",
+    "study.finished": "study finished",
+}
+
+
+@dataclass
+class FlowBox:
+    """One round of the participant flow diagram, with its position in the SVG."""
+
+    number: int
+    lines: list[str]
+    y: int = 0
+    height: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _rate(value: float | None) -> str:
+    return "–" if value is None else f"{round(100 * value)}%"
+
+
+def participant_rows(data: StudyData) -> list[dict[str, Any]]:
+    """The stored ``response`` rows with group names: invited, responded, retention."""
+    return [{**row, "name": data.group_name(row["group"])}
+            for row in (data.result or {}).get("response", [])]
+
+
+def participant_flow(data: StudyData) -> tuple[list[FlowBox], int]:
+    """Boxes for the flow diagram, top to bottom, and the height of the drawing."""
+    boxes: dict[int, FlowBox] = {}
+    for row in participant_rows(data):
+        box = boxes.setdefault(row["round"], FlowBox(row["round"], []))
+        box.rows.append(row)
+        text = (f"{row['name']}: invited {row['invited']}, responded {row['responded']} "
+                f"({_rate(row['response_rate'])})")
+        if row["group"] is None:
+            text += f", retention {_rate(row['retention'])} of round {data.rounds[0]}"
+        box.lines.append(text)
+    y = 0
+    for box in boxes.values():
+        box.y = y
+        box.height = 2 * BOX_PADDING + LINE_HEIGHT * (len(box.lines) + 1)
+        y += box.height + ARROW
+    return list(boxes.values()), max(y - ARROW, 0)
+
+
+def flow_text(boxes: list[FlowBox]) -> str:
+    """The diagram in words, for screen readers."""
+    return " ".join(f"Round {b.number}: " + "; ".join(b.lines) + "." for b in boxes)
+
+
+def decision_rows(data: StudyData) -> list[dict[str, Any]]:
+    """Each decision after a round: what it was about, what came of it, and why."""
+    rows = []
+    for decision in data.decisions:
+        subjects = [label(s.item) for s in decision.subjects]
+        made = list(dict.fromkeys(label(link.child) for link in decision.links))
+        if decision.kind is DecisionKind.ADD:
+            subjects, made = [], subjects
+        rows.append({"after_round": decision.after_round, "kind": decision.kind.value,
+                     "done": DONE[decision.kind], "subjects": subjects, "result": made,
+                     "outcome": STATUS_TEXT.get(decision.outcome.value, decision.outcome.value)
+                     if decision.outcome else None,
+                     "reason": decision.reason})
+    return rows
+
+
+def decision_counts(decisions: list[ItemDecision]) -> list[dict[str, Any]]:
+    """Per round: how many statements were carried, added, reworded, merged, split, dropped."""
+    counts: dict[int, dict[str, int]] = {}
+    for decision in decisions:
+        row = counts.setdefault(decision.after_round, {k.value: 0 for k in DecisionKind})
+        row[decision.kind.value] += max(len(decision.subjects), 1)
+    return [{"after_round": n, **row} for n, row in sorted(counts.items())]
+
+
+def origin_counts(data: StudyData) -> dict[str, int]:
+    """How many items of each origin the study has (proposed, suggested, reworded, ...)."""
+    counts: dict[str, int] = {}
+    for item in data.items:
+        counts[item.origin.value] = counts.get(item.origin.value, 0) + 1
+    return counts
+
+
+def study_changes(data: StudyData) -> list[dict[str, Any]]:
+    """Audit events after the settings were locked that changed the panel or the study."""
+    locked_at = data.study.consensus.locked_at
+    if locked_at is None:
+        return []
+    events = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.study_id == data.study.id,
+                                    AuditEvent.action.in_(list(CHANGE_ACTIONS)),
+                                    AuditEvent.created_at >= locked_at)
+        .order_by(AuditEvent.created_at, AuditEvent.id)).all()
+    return [{"at": iso(e.created_at), "what": CHANGE_ACTIONS[e.action],
+             "detail": _detail_text(e.detail)} for e in events]
+
+
+def _detail_text(detail: dict[str, Any] | None) -> str:
+    """Audit details as ``key: value`` pairs, without addresses of people."""
+    return ", ".join(f"{k}: {v}" for k, v in sorted((detail or {}).items()) if k != "email")
+
+
+def reminders_per_round(data: StudyData) -> dict[int, int]:
+    """Reminders queued in each round, from the audit log."""
+    events = db.session.scalars(
+        sa.select(AuditEvent.detail).where(AuditEvent.study_id == data.study.id,
+                                           AuditEvent.action == "round.reminded")).all()
+    out: dict[int, int] = {}
+    for detail in events:
+        number = int(detail.get("round", 0))
+        out[number] = out.get(number, 0) + int(detail.get("reminders", 0))
+    return out

@@ -1,0 +1,133 @@
+"""Raw data: the long ratings table ``delphi analyze`` reads, items, settings, comments, audit.
+
+Panellists appear only by pseudonym.  Rounds appear once they are closed: the
+answers of an open round may still change.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..consensus.csvio import COLUMNS
+from ..extensions import db
+from ..models import (
+    AuditEvent,
+    Item,
+    Panellist,
+    Rating,
+    Response,
+    ResponseState,
+    Round,
+    StakeholderGroup,
+)
+from ..rounds.operations import analysis_settings, item_label, study_records
+from .data import StudyData, iso, label
+from .formats import Table
+from .statements import study_header
+
+ITEM_COLUMNS = ("item", "key", "version", "section", "text", "origin", "status", "parent",
+                "rounds")
+COMMENT_COLUMNS = ("round", "item", "panellist", "group", "comment", "change_reason")
+AUDIT_COLUMNS = ("at", "actor", "action", "detail")
+
+
+def rating_rows(data: StudyData) -> list[tuple[int, str, str, str, Any]]:
+    """The long-format records of every closed round, by round, questionnaire order, panellist."""
+    if not data.closed_rounds:
+        return []
+    order = {(r.number, label(ri.item)): ri.position
+             for r in data.closed_rounds for ri in r.round_items}
+    records = study_records(data.study, data.closed_rounds[-1].number)
+    return sorted(records, key=lambda rec: (rec[0], order.get((rec[0], rec[1]), 0), rec[2]))
+
+
+def ratings_table(data: StudyData) -> Table:
+    return Table(list(COLUMNS), rating_rows(data))
+
+
+def ratings_document(data: StudyData) -> list[dict[str, Any]]:
+    """The long-format records as JSON objects."""
+    return [dict(zip(COLUMNS, record, strict=True)) for record in rating_rows(data)]
+
+
+def item_rows(data: StudyData) -> list[dict[str, Any]]:
+    """Every item and version: where it sits, where it came from, the rounds it was in."""
+    rounds_of: dict[int, list[int]] = {}
+    for rnd in data.study.rounds:
+        for ri in rnd.round_items:
+            rounds_of.setdefault(ri.item_id, []).append(rnd.number)
+    return [_item_row(data, item, rounds_of.get(item.id, [])) for item in data.items]
+
+
+def _item_row(data: StudyData, item: Item, rounds: list[int]) -> dict[str, Any]:
+    parents = data.lineage.parents.get(item.id) or ([item.parent] if item.parent else [])
+    return {"item": label(item), "key": item.key, "version": item.version,
+            "section": item.section.key if item.section else None, "text": item.text,
+            "origin": item.origin.value, "status": item.status.value,
+            "parent": ";".join(label(p) for p in parents) or None,
+            "rounds": ";".join(str(n) for n in rounds) or None}
+
+
+def settings_values(data: StudyData) -> dict[str, Any]:
+    """The analysis settings (the options of ``delphi analyze``) and when they were locked."""
+    return {**analysis_settings(data.study).to_dict(),
+            "locked_at": iso(data.study.consensus.locked_at)}
+
+
+def comment_rows(data: StudyData) -> list[dict[str, Any]]:
+    """Comments and reasons for a changed rating from submitted answer sheets, by pseudonym."""
+    rows = db.session.execute(
+        sa.select(Round.number, Item.key, Item.version, Panellist.pseudonym,
+                  StakeholderGroup.key, Rating.comment, Rating.change_reason)
+        .select_from(Rating)
+        .join(Response, Rating.response_id == Response.id)
+        .join(Round, Rating.round_id == Round.id)
+        .join(Item, Rating.item_id == Item.id)
+        .join(Panellist, Rating.panellist_id == Panellist.id)
+        .join(StakeholderGroup, Panellist.group_id == StakeholderGroup.id)
+        .where(Round.study_id == data.study.id, Response.state == ResponseState.SUBMITTED,
+               Round.id.in_([r.id for r in data.closed_rounds]),
+               sa.or_(Rating.comment != "", Rating.change_reason != ""))
+        .order_by(Round.number, Item.position, Item.key, Item.version, Panellist.pseudonym)
+    ).all()
+    return [dict(zip(COMMENT_COLUMNS, (number, item_label(key, version), pseudonym, group, comment,
+                                       reason), strict=True))
+            for number, key, version, pseudonym, group, comment, reason in rows]
+
+
+def audit_rows(data: StudyData) -> list[dict[str, Any]]:
+    """The study's audit log, oldest first."""
+    events = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.study_id == data.study.id)
+        .order_by(AuditEvent.created_at, AuditEvent.id)).all()
+    return [{"at": iso(e.created_at), "actor": e.actor, "action": e.action,
+             "detail": e.detail or {}} for e in events]
+
+
+def raw_tables(data: StudyData) -> dict[str, Table]:
+    """The raw data as named tables (CSV files of a ZIP, or sheets of a workbook)."""
+    settings = settings_values(data)
+    audit = [{**row, "detail": json.dumps(row["detail"], sort_keys=True, ensure_ascii=False)}
+             for row in audit_rows(data)]
+    return {
+        "ratings": ratings_table(data),
+        "items": Table.from_dicts(ITEM_COLUMNS, item_rows(data)),
+        "settings": Table(["setting", "value"], list(settings.items())),
+        "comments": Table.from_dicts(COMMENT_COLUMNS, comment_rows(data)),
+        "audit": Table.from_dicts(AUDIT_COLUMNS, audit),
+    }
+
+
+def raw_document(data: StudyData) -> dict[str, Any]:
+    """The raw data as one JSON document."""
+    return {
+        "study": study_header(data),
+        "settings": settings_values(data),
+        "items": item_rows(data),
+        "ratings": ratings_document(data),
+        "comments": comment_rows(data),
+        "audit": audit_rows(data),
+    }

@@ -1,0 +1,166 @@
+"""The study report: methods, participant and item flow, per-round tables, statements, checklist.
+
+The report is one HTML page that prints well (and becomes a PDF with the
+optional WeasyPrint).  Every text a person typed is autoescaped by Jinja.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, render_template
+from markupsafe import Markup
+
+from ..consensus.rules import RULES
+from ..models import Round
+from .checklist import TEAM_FIELDS, accord_rows, delphistar_rows
+from .data import StudyData, iso, label, short_time
+from .flow import (
+    BOX_WIDTH,
+    LINE_HEIGHT,
+    decision_counts,
+    decision_rows,
+    flow_text,
+    origin_counts,
+    participant_flow,
+    participant_rows,
+    reminders_per_round,
+    study_changes,
+)
+from .statements import STATUS_TEXT, statement_rows
+
+HYNDMAN_FAN = {
+    "inverted_cdf": 1, "averaged_inverted_cdf": 2, "closest_observation": 3,
+    "interpolated_inverted_cdf": 4, "hazen": 5, "weibull": 6, "linear": 7,
+    "median_unbiased": 8, "normal_unbiased": 9,
+}
+# WeasyPrint draws an inline SVG on its own, without the page's style sheet.
+CHART_STYLE = ("<style>svg.histogram .bar-disagree{fill:#d9776f} svg.histogram .bar-mid"
+               "{fill:#a5a5a5} svg.histogram .bar-agree{fill:#4c9a5a} svg.histogram text"
+               "{font-size:10px;text-anchor:middle;fill:#333;font-family:sans-serif}</style>")
+GROUP_RULES = {
+    "pooled": "the whole panel is counted together",
+    "all": "every eligible stakeholder group must reach the verdict on its own",
+    "any": "consensus in any one eligible group is enough, when no group reaches the opposite",
+}
+
+
+def report_fields(data: StudyData) -> dict[str, str]:
+    """The team's texts, one per field key (empty when not written yet)."""
+    stored = data.study.report_fields or {}
+    return {f.key: str(stored.get(f.key, "") or "") for f in TEAM_FIELDS}
+
+
+def methods(data: StudyData) -> dict[str, Any]:
+    """What the methods paragraph states, from the study and the stored settings block."""
+    study, settings = data.study, data.settings_block
+    consensus = study.consensus
+    return {
+        "rule_name": RULES[consensus.primary_rule].name,
+        "rule_sentence": consensus.describe(),
+        "rule_descriptions": (data.result or {}).get("rule_descriptions", {}),
+        "parameters": consensus.as_dict(),
+        "locked_at": iso(consensus.locked_at),
+        "uts": consensus.uts_rule,
+        "percentile_method": consensus.percentile_method,
+        "hyndman_fan": HYNDMAN_FAN.get(consensus.percentile_method),
+        "group_rule": GROUP_RULES[consensus.group_rule],
+        "min_group_size": study.min_group_size,
+        "settings": settings,
+        "software": settings.get("software"),
+        "software_version": settings.get("software_version"),
+        "numpy_version": settings.get("numpy_version"),
+        "scipy_version": settings.get("scipy_version"),
+    }
+
+
+def round_rows(data: StudyData) -> list[dict[str, Any]]:
+    """Each round's dates and size, for the conduct table (ACCORD M11, R1)."""
+    reminders = reminders_per_round(data)
+    return [{"number": r.number, "state": r.state.value, "opened": short_time(r.opened_at),
+             "closed": short_time(r.closed_at),
+             "days": _days(r), "n_items": len(r.round_items),
+             "invited": len(r.invitations), "suggestions": r.allow_suggestions,
+             "reminders": reminders.get(r.number, 0)} for r in data.study.rounds]
+
+
+def _days(rnd: Round) -> float | None:
+    if rnd.opened_at is None or rnd.closed_at is None:
+        return None
+    return round((rnd.closed_at - rnd.opened_at).total_seconds() / 86400, 1)
+
+
+def round_tables(data: StudyData) -> list[dict[str, Any]]:
+    """Per closed round: each statement with its pooled and group numbers.
+
+    A group with fewer valid ratings than the study's minimum group size is listed
+    without its numbers, as on the feedback page: a report is published.
+    """
+    tables = []
+    for rnd in data.closed_rounds:
+        rows = []
+        for item in rnd.items:
+            pooled = data.row(rnd.number, label(item))
+            if pooled is None:
+                continue
+            groups = [(data.group_name(k), row if row["n_valid"] >= data.study.min_group_size
+                       else None) for k, row in data.group_rows(rnd.number, label(item))]
+            rows.append({"item": item, "label": label(item), "stats": pooled, "groups": groups})
+        tables.append({"number": rnd.number, "rows": rows})
+    return tables
+
+
+def panel_groups(data: StudyData) -> list[dict[str, Any]]:
+    """The stakeholder groups with their panel size."""
+    return [{"name": g.name, "key": g.key,
+             "panellists": sum(1 for p in g.panellists if p.is_active)}
+            for g in data.study.groups]
+
+
+def report_context(data: StudyData) -> dict[str, Any]:
+    """Everything the report template shows."""
+    study = data.study
+    fields = report_fields(data)
+    boxes, height = participant_flow(data)
+    return {
+        "study": study, "scale": study.scale, "generated_at": iso(data.generated_at),
+        "fields": fields, "team_fields": {f.key: f for f in TEAM_FIELDS},
+        "draft_title": f"{study.title}: a {study.method} study in {len(data.closed_rounds)} "
+                       f"round{'s' if len(data.closed_rounds) != 1 else ''}",
+        "methods": methods(data), "rounds": round_rows(data), "groups": panel_groups(data),
+        "participants": participant_rows(data), "flow_boxes": boxes, "flow_height": height,
+        "flow_width": BOX_WIDTH, "flow_line": LINE_HEIGHT, "flow_text": flow_text(boxes),
+        "origins": origin_counts(data), "decisions": decision_rows(data),
+        "decision_counts": decision_counts(data.decisions), "changes": study_changes(data),
+        "round_tables": round_tables(data), "statements": statement_rows(data),
+        "status_text": STATUS_TEXT, "accord": accord_rows(fields),
+        "delphistar": delphistar_rows(),
+    }
+
+
+def chart_function(standalone: bool) -> Callable[..., Markup]:
+    """The histogram macro of the voting page, with its colours inside the SVG when standalone."""
+    histogram = current_app.jinja_env.get_template("panel/_histogram.html").module.histogram
+
+    def chart(stats: dict[str, Any], scale: Any, ident: str) -> Markup:
+        svg = str(histogram(stats, scale, ident=ident, small=True))
+        if standalone:
+            svg = svg.replace("<title", CHART_STYLE + "<title", 1)
+        return Markup(svg)  # noqa: S704 - the macro's own autoescaped output
+
+    return chart
+
+
+def report_css() -> Markup:
+    """The report's own style sheet, for inlining into a file that stands alone."""
+    path = Path(current_app.static_folder or "static") / "report.css"
+    return Markup(path.read_text(encoding="utf-8"))  # noqa: S704 - our file, not user text
+
+
+def report_html(data: StudyData, standalone: bool = True) -> str:
+    """The report page; ``standalone`` inlines the CSS (downloads, PDF), else links it."""
+    return render_template("exports/report.html", standalone=standalone,
+                           css=report_css() if standalone else None,
+                           chart=chart_function(standalone), **report_context(data))

@@ -1,0 +1,406 @@
+"""Exports: final status, the analyze round trip, formula injection, inert script, PDF, CLI, web."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from delphi.analyze_cli import analyze_command
+from delphi.decisions import operations as decisions
+from delphi.exports import formats as formats_module
+from delphi.exports import pdf as pdf_module
+from delphi.exports.downloads import EXPORTS, export
+from delphi.exports.formats import Table, csv_text, xlsx_bytes
+from delphi.exports.pdf import BASE_URL, PdfUnavailable, RefusedResource, StaticOnlyFetcher
+from delphi.exports.raw import AUDIT_COLUMNS, COMMENT_COLUMNS, ITEM_COLUMNS
+from delphi.exports.statements import BASE_COLUMNS, ROUND_KEYS
+from delphi.extensions import db
+from delphi.models import AuditEvent, DropOutcome, RoundResult, Study
+from delphi.studies import operations as ops
+
+from .conftest import csrf_token, login
+from .test_exports_golden import GENERATED_AT, build_study
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOADS = ["=HYPERLINK(\"http://evil.test\",\"x\")", "+SUM(1,2)", "-2+3", "@SUM(A1)",
+            "=cmd|' /C calc'!A0"]
+WITHOUT_PDF = [(what, fmt) for what, formats in EXPORTS.items() for fmt in formats if fmt != "pdf"]
+
+
+def _export(study: Study, what: str, fmt: str) -> bytes:
+    return export(study, what, fmt, generated_at=GENERATED_AT).data
+
+
+def _statuses(study: Study) -> dict[str, tuple[str, int | None]]:
+    doc = json.loads(_export(study, "statements", "json"))
+    return {s["item"]: (s["final_status"], s["settled_in_round"]) for s in doc["statements"]}
+
+
+def test_final_status_follows_decisions_then_the_last_verdict(app, monkeypatch):
+    study = build_study(monkeypatch)
+    statuses = _statuses(study)
+    assert statuses == {
+        "a-01": ("consensus_in", 2), "a-02": ("superseded", 1), "a-02.v2": ("consensus_in", 2),
+        "a-03": ("superseded", 1), "a-04": ("superseded", 1), "a-34": ("consensus_in", 2),
+        "b-01": ("superseded", 1), "b-01-a": ("no_consensus", 2),
+        "b-01-b": ("consensus_out", 2), "b-02": ("consensus_out", 1),
+        "b-03": ("no_consensus", 2),
+    }
+    rows = {s["item"]: s for s in json.loads(_export(study, "statements", "json"))["statements"]}
+    assert rows["b-01"]["became"] == ["b-01-a", "b-01-b"]
+    assert rows["a-34"]["came_from"] == ["a-03", "a-04"]
+    assert rows["a-03"]["final_status_text"] == "superseded by a-34 (merged)"
+
+
+def test_a_drop_for_another_reason_and_an_unrated_statement(app, factory):
+    study = factory.study()
+    factory.panel(study)
+    from .flows import close, launch
+
+    launch(study)
+    close(study)
+    first, second = study.items[0], study.items[1]
+    decisions.drop(study, first, DropOutcome.OTHER, "Out of scope", "test")
+    decisions.add_statement(study, study.sections[0], "a-09", "A new one", "", "Gap", "test")
+    db.session.commit()
+    statuses = {s["item"]: s for s in
+                json.loads(_export(study, "statements", "json"))["statements"]}
+    assert statuses[first.key]["final_status_text"] == "dropped (Out of scope)"
+    assert statuses[first.key]["settled_in_round"] == 1
+    assert statuses["a-09"]["final_status"] == "not_rated"
+    assert statuses[second.key]["final_status"] == "no_consensus"  # nobody answered
+
+
+def test_a_study_without_results_exports_every_statement_as_not_rated(app, factory):
+    study = factory.study()
+    for what, fmt in WITHOUT_PDF:
+        assert _export(study, what, fmt)
+    assert {status for status, _ in _statuses(study).values()} == {"not_rated"}
+
+
+def _analyze_options(settings: dict[str, str]) -> list[str]:
+    """The ``delphi analyze`` options that repeat the exported settings."""
+    options = ["--scale", settings["scale"], "--percentile", settings["percentile_method"],
+               "--uts", settings["uts"], "--group-rule", settings["group_rule"],
+               "--primary-rule", settings["primary_rule"],
+               "--comet", f"{settings['comet_agree_pct']}/{settings['comet_disagree_pct']}",
+               "--percent-threshold", settings["percent_threshold"],
+               "--iqr-max", settings["iqr_max"], "--stability-pp", settings["stability_pp"],
+               "--scheibe-threshold", settings["scheibe_threshold"],
+               "--min-group-size", settings["min_group_size"],
+               "--wilcoxon-zero-method", settings["wilcoxon_zero_method"],
+               "--wilcoxon-correction" if settings["wilcoxon_correction"] == "true"
+               else "--no-wilcoxon-correction"]
+    if settings["iqr_median_min"]:
+        options += ["--iqr-median-min", settings["iqr_median_min"]]
+    return options
+
+
+def test_the_raw_export_reproduces_the_stored_results_through_delphi_analyze(
+        app, monkeypatch, tmp_path):
+    study = build_study(monkeypatch)
+    with zipfile.ZipFile(io.BytesIO(_export(study, "raw", "csv"))) as archive:
+        (tmp_path / "ratings.csv").write_bytes(archive.read("ratings.csv"))
+        settings = dict(csv.reader(io.StringIO(archive.read("settings.csv").decode())))
+    result = CliRunner().invoke(analyze_command,
+                                [str(tmp_path / "ratings.csv"), *_analyze_options(settings)])
+    assert result.exit_code == 0, result.output
+    analysed = json.loads(result.output)
+    last = study.rounds[-1]
+    stored = db.session.scalar(sa.select(RoundResult.data).where(RoundResult.round_id == last.id))
+    keys = ("median", "p25", "p75", "iqr", "pct_7_9", "verdict", "n_valid", "n_uts")
+    expected = {(r["round"], r["item"], r["group"]): [r[k] for k in keys] for r in stored["items"]}
+    got = {(r["round"], r["item"], r["group"]): [r[k] for k in keys] for r in analysed["items"]}
+    assert got == expected
+    assert len(expected) == 2 * 6 * 3  # two rounds, six items each, pooled and two groups
+    assert analysed["response"] == stored["response"]
+
+
+def test_exports_read_stored_results_and_never_recompute(app, monkeypatch):
+    study = build_study(monkeypatch)
+    rounds_ops = importlib.import_module("delphi.rounds.operations")
+
+    def fail(*_args, **_kwargs):
+        raise AssertionError("statistics recomputed at export time")
+
+    monkeypatch.setattr(rounds_ops, "analyze", fail)
+    monkeypatch.setattr(importlib.import_module("delphi.consensus.analyze"), "prepare", fail)
+    for what, fmt in WITHOUT_PDF:
+        assert _export(study, what, fmt)
+
+
+def _injected_study(monkeypatch) -> Study:
+    """The golden study with formula payloads in names, comments and statement texts."""
+    names = PAYLOADS + ["Plain Name"]
+    panel = "name,email,group\n" + "\n".join(
+        f"\"{n.replace(chr(34), chr(34) * 2)}\",p{i}@example.org,{'clin' if i < 3 else 'parent'}"
+        for i, n in enumerate(names))
+    monkeypatch.setattr("tests.test_exports_golden.COMMENTS", {
+        (1, i, "a-01"): payload for i, payload in enumerate(PAYLOADS)})
+    study = build_study(monkeypatch, panel_csv=panel)
+    item = next(i for i in study.items if i.key == "a-01")
+    item.text = "=1+1 <script>alert(1)</script>"
+    section = next(s for s in study.sections if s.key == "a")
+    section.title = "@SUM(9)"
+    db.session.commit()
+    return study
+
+
+def _cells(data: bytes):
+    workbook = load_workbook(io.BytesIO(data))
+    for sheet in workbook.worksheets:
+        yield from (cell for row in sheet.iter_rows() for cell in row if cell.value is not None)
+
+
+def test_csv_and_xlsx_exports_neutralise_formulas_and_hold_no_names(app, monkeypatch):
+    study = _injected_study(monkeypatch)
+    check_xlsx(study)
+    statements = list(csv.DictReader(io.StringIO(_export(study, "statements", "csv").decode())))
+    first = next(r for r in statements if r["item"] == "a-01")
+    assert first["text"] == "'=1+1 <script>alert(1)</script>"
+    assert first["section"] == "'@SUM(9)"
+    assert first["r1_median"] == "7.5"  # numbers stay numbers
+    with zipfile.ZipFile(io.BytesIO(_export(study, "raw", "csv"))) as archive:
+        texts = {name: archive.read(name).decode() for name in archive.namelist()}
+    comments = list(csv.DictReader(io.StringIO(texts["comments.csv"])))
+    assert sorted(c["comment"] for c in comments) == sorted("'" + p for p in PAYLOADS)
+    for name, text in texts.items():
+        for row in csv.reader(io.StringIO(text)):
+            assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r", "\0"))
+                           for cell in row), (name, row)
+    everything = "".join(texts.values()) + _export(study, "statements", "csv").decode()
+    assert everything.count("HYPERLINK") == 1  # the comment, never the panellist's name
+    assert "@example.org" not in everything and "Plain Name" not in everything
+
+
+def check_xlsx(study: Study) -> None:
+    """Text cells are strings, never formulas; numbers are numbers."""
+    cells = list(_cells(_export(study, "raw", "xlsx"))) + \
+        list(_cells(_export(study, "statements", "xlsx")))
+    assert all(cell.data_type != "f" for cell in cells)
+    texts = {cell.value for cell in cells if cell.data_type == "s"}
+    assert {"'" + p for p in PAYLOADS} <= texts
+    assert "'=1+1 <script>alert(1)</script>" in texts
+    assert not any(str(v).startswith(("=", "+", "-", "@")) for v in texts)
+    workbook = load_workbook(io.BytesIO(_export(study, "statements", "xlsx")))
+    sheet = workbook["statements"]
+    header = [c.value for c in sheet[1]]
+    median = sheet.cell(row=2, column=header.index("r1_median") + 1)
+    assert median.data_type == "n" and median.value == 7.5
+    ratings = load_workbook(io.BytesIO(_export(study, "raw", "xlsx")))["ratings"]
+    assert ratings.cell(row=2, column=5).data_type == "n"
+
+
+def test_cells_are_neutralised_but_negative_numbers_stay_numbers():
+    table = Table(["=h", "n"], [["=1+1", -0.5], ["-0.5", 3], ["\t=1", None], ["\r=1", True],
+                               ["\0=1", 2.25], ["@x", -7], ["plain", 0]])
+    rows = list(csv.reader(io.StringIO(csv_text(table), newline="")))
+    assert rows == [["'=h", "n"], ["'=1+1", "-0.5"], ["'-0.5", "3"], ["'\t=1", ""],
+                    ["'\n=1", "true"], ["'\0=1", "2.25"], ["'@x", "-7"], ["plain", "0"]]
+    sheet = load_workbook(io.BytesIO(xlsx_bytes({"t": table})))["t"]
+    values = [(c[0].value, c[1].value) for c in sheet.iter_rows(min_row=2)]
+    assert values[0] == ("'=1+1", -0.5) and sheet["B2"].data_type == "n"
+    assert values[1] == ("'-0.5", 3) and sheet["A3"].data_type == "s"
+    assert values[4] == ("'\ufffd=1", 2.25)  # NUL cannot be stored in XLSX
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+def test_script_in_statements_and_team_texts_is_inert_in_the_report(app, monkeypatch):
+    study = _injected_study(monkeypatch)
+    item = next(i for i in study.items if i.key == "a-02")
+    item.text = '<img src="http://evil.test/x.png"> <img src="file:///etc/passwd">'
+    study.report_fields = {"funding": "<script>alert('funding')</script>",
+                           "title": "</title><script>x()</script>"}
+    db.session.commit()
+    html = _export(study, "report", "html").decode()
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(&#39;funding&#39;)&lt;/script&gt;" in html
+    assert "&lt;img src=&#34;file:///etc/passwd&#34;&gt;" in html
+    assert "'=1+1" not in html  # the quote is only for spreadsheets
+    assert "Plain Name" not in html and "@example.org" not in html
+
+
+def test_the_report_answers_every_checklist_item_and_marks_what_the_team_must_write(
+        app, monkeypatch):
+    study = build_study(monkeypatch)
+    study.report_fields = {"funding": "The funder had no role."}
+    db.session.commit()
+    html = _export(study, "report", "html").decode()
+    checklist = html[html.index('id="checklist"'):]
+    ids = ["T1", *(f"I{n}" for n in range(1, 4)), *(f"M{n}" for n in range(1, 22)),
+           *(f"R{n}" for n in range(1, 6)), "D1", "D2", "O1", "O2", "O3"]
+    assert len(ids) == 35
+    for accord_id in ids:
+        assert f"<td>{accord_id}</td>" in checklist
+    assert all(f"<td>{n}</td>" in checklist for n in range(1, 39))
+    anchors = set(re.findall(r'href="#([a-z0-9-]+)"', checklist))
+    assert all(f'id="{a}"' in html for a in anchors)
+    assert '<tr class="to-write"><td>O1</td>' in checklist
+    assert "<td>O3</td>" in checklist and '<tr class="to-write"><td>O3</td>' not in checklist
+    assert "The funder had no role." in html
+    for text in ("Participant flow", "<svg", "Item flow", 'id="round-2"', "0.0.0+golden",
+                 "linear method (Hyndman and Fan type 7)", "2026-01-05T09:00:00Z",
+                 "fewer than 3 ratings: not shown on their own"):
+        assert text in html, text
+
+
+def test_the_pdf_fetcher_serves_static_files_and_refuses_everything_else(app, monkeypatch):
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # the fetcher works without it
+    fetcher = StaticOnlyFetcher(Path(app.static_folder))
+    data, mime = fetcher.resolve(BASE_URL + "static/report.css")
+    assert b"@page" in data and mime == "text/css"
+    assert fetcher(BASE_URL + "static/report.css")["mime_type"] == "text/css"
+    for url in ("http://evil.test/x.png", "file:///etc/passwd", "data:text/plain,hello",
+                BASE_URL + "static/../../../etc/passwd", BASE_URL + "static/%2e%2e/secret",
+                BASE_URL + "etc/passwd", BASE_URL + "static/report.css?x=1",
+                "https://report.delphi.invalid.evil.test/static/report.css",
+                BASE_URL + "static/nothing-here.png", "ftp://report.delphi.invalid/static/a"):
+        with pytest.raises(RefusedResource):
+            fetcher.resolve(url)
+
+
+def test_the_pdf_reads_nothing_but_static_files(app, monkeypatch):
+    pytest.importorskip("weasyprint")
+    asked: list[str] = []
+    resolve = StaticOnlyFetcher.resolve
+
+    def spy(self, url):
+        asked.append(url)
+        return resolve(self, url)
+
+    monkeypatch.setattr(StaticOnlyFetcher, "resolve", spy)
+    hostile = ('<link rel="stylesheet" href="/static/report.css">'
+               '<link rel="attachment" href="file:///etc/passwd">'
+               '<img src="http://evil.test/x.png"><img src="file:///etc/passwd">'
+               '<p class="report">text</p>')
+    pdf = pdf_module.html_to_pdf(hostile, Path(app.static_folder))
+    assert pdf.startswith(b"%PDF")
+    assert BASE_URL + "static/report.css" in asked
+    assert {"file:///etc/passwd", "http://evil.test/x.png"} <= set(asked)
+    assert b"root:x:0:0" not in pdf
+    study = _injected_study(monkeypatch)
+    next(i for i in study.items if i.key == "a-02").text = '<img src="file:///etc/passwd">'
+    db.session.commit()
+    asked.clear()
+    made = export(study, "report", "pdf", generated_at=GENERATED_AT)
+    assert made.data.startswith(b"%PDF") and made.filename == "golden-report.pdf"
+    assert asked == []  # the report inlines its style and escapes every text
+
+
+def test_without_weasyprint_pdf_export_says_what_is_missing(app, runner, monkeypatch):
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # import now raises ImportError
+    study = build_study(monkeypatch)
+    with pytest.raises(PdfUnavailable, match=r"WeasyPrint.*pip install 'delphi\[pdf\]'"):
+        export(study, "report", "pdf")
+    result = runner.invoke(args=["export", study.slug, "--what", "report", "--format", "pdf"])
+    assert result.exit_code == 1 and "WeasyPrint, which is not installed" in result.output
+
+
+def test_cli_refuses_combinations_that_make_no_sense(app, runner, monkeypatch):
+    study = build_study(monkeypatch)
+    result = runner.invoke(args=["export", study.slug, "--what", "raw", "--format", "pdf"])
+    assert result.exit_code == 2
+    assert "--what raw cannot be written as pdf; choose one of csv, xlsx, json" in result.output
+    result = runner.invoke(args=["export", "no-such-study"])
+    assert result.exit_code == 1 and "no study with the slug 'no-such-study'" in result.output
+    monkeypatch.setattr(formats_module, "XLSX_MAX_ROWS", 50)
+    result = runner.invoke(args=["export", study.slug, "--what", "raw", "--format", "xlsx"])
+    assert result.exit_code == 1
+    assert "the ratings table has 72 rows, more than a spreadsheet holds" in result.output
+
+
+def test_cli_writes_each_export_to_a_file(app, runner, monkeypatch, tmp_path):
+    study = build_study(monkeypatch)
+    for what, fmt in (("statements", "md"), ("raw", "csv"), ("ratings", "csv"),
+                      ("report", "html"), ("statements", "xlsx")):
+        out = tmp_path / f"{what}.{fmt}"
+        result = runner.invoke(args=["export", study.slug, "--what", what, "--format", fmt,
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_size > 0
+    assert (tmp_path / "statements.md").read_text().startswith("# Golden study: final statements")
+    assert zipfile.is_zipfile(tmp_path / "raw.csv")
+    result = runner.invoke(args=["export", study.slug, "--what", "ratings", "--format", "csv"])
+    assert result.output.startswith("round,item,panellist,group,rating\n")
+
+
+@pytest.fixture
+def console(app, client, monkeypatch, factory):
+    """A logged-in facilitator of the golden study, and the study."""
+    study = build_study(monkeypatch)
+    owner = factory.facilitator("owner@example.org")
+    ops.add_facilitator_to_study(study, owner, "test", role="owner")
+    db.session.commit()
+    login(client, "owner@example.org")
+    return study
+
+
+def test_the_console_serves_every_download_to_the_studys_facilitators_only(
+        app, client, console, factory):
+    page = client.get(f"/studies/{console.slug}/exports/").get_data(as_text=True)
+    for what, fmt in WITHOUT_PDF:
+        assert f"/studies/{console.slug}/exports/{what}.{fmt}" in page
+    response = client.get(f"/studies/{console.slug}/exports/statements.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert "golden-statements.csv" in response.headers["Content-Disposition"]
+    assert client.get(f"/studies/{console.slug}/exports/raw.pdf").status_code == 404
+    report = client.get(f"/studies/{console.slug}/exports/report").get_data(as_text=True)
+    assert '<link rel="stylesheet" href="/static/report.css">' in report
+    assert "<style" not in report  # the console's CSP allows no inline style
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    paths = [f"/studies/{console.slug}/exports/", f"/studies/{console.slug}/exports/raw.json",
+             f"/studies/{console.slug}/exports/report"]
+    assert all(client.get(path).status_code == 302 for path in paths)
+    factory.facilitator("other@example.org")
+    login(client, "other@example.org")
+    assert all(client.get(path).status_code == 404 for path in paths)
+    response = client.post(f"/studies/{console.slug}/exports/report-fields",
+                           data={"csrf_token": csrf_token(client, "/"), "funding": "x"})
+    assert response.status_code == 404
+
+
+def _post_fields(client, study, **fields):
+    token = csrf_token(client, f"/studies/{study.slug}/exports/")
+    return client.post(f"/studies/{study.slug}/exports/report-fields",
+                       data={"csrf_token": token, **fields})
+
+
+def test_the_team_writes_report_texts_checked_and_audited(app, client, console):
+    for text in ("bad\x00text", "bell\x07", "x" * 5001):
+        assert _post_fields(client, console, funding=text).status_code == 400
+    response = client.post(f"/studies/{console.slug}/exports/report-fields",
+                           data={"funding": "no token"})
+    assert response.status_code == 400
+    db.session.refresh(console)
+    assert not console.report_fields
+    response = _post_fields(client, console, funding="Funded by X; no role.", ethics="Exempt")
+    assert response.status_code == 302
+    db.session.refresh(console)
+    assert console.report_fields == {"funding": "Funded by X; no role.", "ethics": "Exempt"}
+    events = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "study.report_fields_updated")).all()
+    assert [e.detail for e in events] == [{"fields": ["funding", "ethics"]}]
+    html = client.get(f"/studies/{console.slug}/exports/report").get_data(as_text=True)
+    assert "Funded by X; no role." in html
+
+
+def test_every_export_column_and_team_field_is_documented():
+    from delphi.exports.checklist import TEAM_FIELD_KEYS
+
+    text = (ROOT / "docs" / "exports.md").read_text()
+    names = [*BASE_COLUMNS, *ROUND_KEYS, *ITEM_COLUMNS, *COMMENT_COLUMNS, *AUDIT_COLUMNS,
+             *TEAM_FIELD_KEYS, *EXPORTS]
+    missing = [name for name in names if f"`{name}`" not in text]
+    assert not missing, f"undocumented in docs/exports.md: {missing}"
