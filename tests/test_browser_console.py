@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -131,6 +132,19 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     assert "item.reword" in page.content()
     shot(page, "console-audit-desktop")
 
+    # export: the report in the browser, and a statements file downloaded
+    page.get_by_role("link", name="Exports").click()
+    shot(page, "console-exports-desktop")
+    with page.expect_download() as download:
+        page.locator("a[download]", has_text="CSV").first.click()
+    csv_text = Path(download.value.path()).read_text(encoding="utf-8")
+    assert "success-02" in csv_text and "superseded" in csv_text
+    page.get_by_role("link", name="View the report").click()
+    report = page.content()
+    assert "Participant flow" in report or "participant flow" in report.lower()
+    assert "Consensus" in report and "ACCORD" in report
+    shot(page, "report-desktop")
+
     db.session.commit()
     assert db.session.scalar(sa.select(Suggestion.resulting_item_id)) is not None
     assert items["success-01"].status is ItemStatus.DROPPED
@@ -139,6 +153,7 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     _login(phone, base, owner.email)
     for name, path in (("results", "rounds/2/results"), ("rounds", "rounds/"),
                        ("study", ""), ("outbox", "outbox"), ("panel", "panel"),
-                       ("audit", "audit")):
+                       ("audit", "audit"), ("exports", "exports/"),
+                       ("report", "exports/report")):
         phone.goto(base + f"/studies/{study.slug}/{path}")
         shot(phone, f"console-{name}-phone")
