@@ -1,13 +1,24 @@
-"""What a panellist sees of the round before: the panel's distribution, own rating, comments."""
+"""What a panellist sees of the round before: the panel's distribution, own rating, comments.
+
+A closed round never changes: its stored result (until recomputed, which changes
+``computed_at``) and its submitted comments are fixed.  So the parts of the voting
+page drawn from them are rendered once per worker and reused: the whole panel's
+histogram and numbers once per statement and own rating, the groups and comments
+once per statement.  Every input of a rendered part is in its cache key.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from flask import get_template_attribute
+from markupsafe import Markup
 
+from ..consensus.scales import Scale
 from ..extensions import db
 from ..models import (
     Invitation,
@@ -17,6 +28,7 @@ from ..models import (
     ResponseState,
     Round,
     RoundResult,
+    RoundState,
     Study,
 )
 from ..rounds.operations import item_label
@@ -26,6 +38,25 @@ from ..rounds.operations import item_label
 class GroupFeedback:
     name: str
     stats: dict[str, Any]
+
+
+FEEDBACK_TEMPLATE = "panel/_feedback.html"
+MAX_RENDERED = 4096  # rendered parts kept per worker (a few kB each)
+_rendered: dict[tuple[Any, ...], Markup] = {}
+
+
+def _render_once(key: tuple[Any, ...] | None, macro: str, *args: Any) -> Markup:
+    """Call a macro of the feedback template, or reuse its output for the same key."""
+    if key is not None:
+        hit = _rendered.get(key)
+        if hit is not None:
+            return hit
+    html: Markup = get_template_attribute(FEEDBACK_TEMPLATE, macro)(*args)  # autoescaped
+    if key is not None:
+        if len(_rendered) >= MAX_RENDERED:
+            _rendered.clear()
+        _rendered[key] = html
+    return html
 
 
 @dataclass
@@ -38,6 +69,21 @@ class ItemFeedback:
     own: int | str | None = None
     comments: list[str] = field(default_factory=list)
     earlier_wording: str | None = None
+    scale: Scale | None = None
+    min_group_size: int = 1
+    # Everything the rendered parts depend on besides ``own`` and the element ids;
+    # None when the source round is not closed (then nothing is reused).
+    cache_key: tuple[Any, ...] | None = None
+
+    def panel_part(self, ident: str) -> Markup:
+        """The whole panel's histogram and numbers, with the own rating marked."""
+        key = None if self.cache_key is None else ("panel", self.cache_key, self.own, ident)
+        return _render_once(key, "panel_part", self, ident)
+
+    def groups_part(self, ident: str) -> Markup:
+        """The stakeholder groups' numbers, the hidden-groups note and the comments."""
+        key = None if self.cache_key is None else ("groups", self.cache_key, ident)
+        return _render_once(key, "groups_part", self, ident)
 
 
 def previous_round(rnd: Round) -> Round | None:
@@ -62,61 +108,106 @@ def _rows_by_item(result_id: int, computed_at: str, round_number: int
 
 def feedback_for(invitation: Invitation, items: list[Item]) -> dict[int, ItemFeedback]:
     """Per item id, what the panel answered in the previous round; empty in round 1."""
-    before = previous_round(invitation.round)
-    if before is None:
+    rnd = invitation.round
+    if rnd.number == 1:
         return {}
-    return feedback_for_round(before, invitation.panellist_id, items)
+    # The round before and its stored result's id and time, in one query.
+    row = db.session.execute(
+        sa.select(Round, RoundResult.id, RoundResult.computed_at)
+        .outerjoin(RoundResult, RoundResult.round_id == Round.id)
+        .where(Round.study_id == rnd.study_id, Round.number == rnd.number - 1)
+    ).first()
+    if row is None:
+        return {}
+    before, result_id, computed_at = row
+    if result_id is None:
+        return {}
+    return _feedback(before, result_id, computed_at, invitation.panellist_id, items)
 
 
 def feedback_for_round(before: Round, panellist_id: int | None,
                        items: list[Item]) -> dict[int, ItemFeedback]:
     """Per item id, the feedback of the closed round ``before`` (own ratings if a panellist)."""
-    result = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == before.id))
+    # Only the id and time: the stored data (large) is read once per result.
+    result = db.session.execute(
+        sa.select(RoundResult.id, RoundResult.computed_at).where(RoundResult.round_id == before.id)
+    ).first()
     if result is None:
         return {}
-    rows = _rows_by_item(result.id, result.computed_at.isoformat(), before.number)
+    return _feedback(before, result[0], result[1], panellist_id, items)
+
+
+def _feedback(before: Round, result_id: int, computed: datetime, panellist_id: int | None,
+              items: list[Item]) -> dict[int, ItemFeedback]:
+    computed_at = computed.isoformat()
+    rows = _rows_by_item(result_id, computed_at, before.number)
     study: Study = before.study
     own = _own_answers(before, panellist_id) if panellist_id is not None else {}
-    comments = _comments(before)
+    closed = before.state is RoundState.CLOSED
+    comments = _closed_round_comments(before.id, result_id, computed_at) if closed \
+        else _comments(before.id)
+    groups = list(study.groups) if study.feedback_by_group else []
+    scale = study.scale
+    base_key = (result_id, computed_at, before.id, before.number, study.scale_key,
+                tuple((g.key, g.name) for g in groups), study.min_group_size) if closed else None
     feedback: dict[int, ItemFeedback] = {}
     for item in items:
-        source = item if item_label(item.key, item.version) in rows else item.parent
-        if source is None or item_label(source.key, source.version) not in rows:
-            continue
-        by_group = rows[item_label(source.key, source.version)]
+        label = item_label(item.key, item.version)
+        source = item if label in rows else item.parent
+        if source is not item:
+            if source is None:
+                continue
+            label = item_label(source.key, source.version)
+            if label not in rows:
+                continue
+        by_group = rows[label]
         entry = ItemFeedback(stats=by_group[None], own=own.get(source.id),
-                             comments=comments.get(source.id, []),
-                             earlier_wording=source.text if source is not item else None)
-        if study.feedback_by_group:
-            for group in study.groups:
-                stats = by_group.get(group.key)
-                if stats is None:
-                    continue
-                if stats["n_valid"] >= study.min_group_size:
-                    entry.groups.append(GroupFeedback(group.name, stats))
-                else:
-                    entry.hidden_groups += 1
+                             comments=list(comments.get(source.id, ())),
+                             earlier_wording=source.text if source is not item else None,
+                             scale=scale, min_group_size=study.min_group_size,
+                             cache_key=None if base_key is None else
+                             base_key + (source.id, label))
+        for group in groups:
+            stats = by_group.get(group.key)
+            if stats is None:
+                continue
+            if stats["n_valid"] >= study.min_group_size:
+                entry.groups.append(GroupFeedback(group.name, stats))
+            else:
+                entry.hidden_groups += 1
         feedback[item.id] = entry
     return feedback
 
 
 def _own_answers(rnd: Round, panellist_id: int) -> dict[int, int | str | None]:
-    rows = db.session.scalars(
-        sa.select(Rating).join(Response, Rating.response_id == Response.id)
+    rows = db.session.execute(
+        sa.select(Rating.item_id, Rating.value, Rating.is_uts)
+        .join(Response, Rating.response_id == Response.id)
         .where(Rating.round_id == rnd.id, Rating.panellist_id == panellist_id,
                Response.state == ResponseState.SUBMITTED)
     ).all()
-    return {r.item_id: r.answer for r in rows}
+    return {item_id: "UTS" if is_uts else value for item_id, value, is_uts in rows}
 
 
-def _comments(rnd: Round) -> dict[int, list[str]]:
+@lru_cache(maxsize=32)
+def _closed_round_comments(round_id: int, result_id: int, computed_at: str
+                           ) -> dict[int, tuple[str, ...]]:
+    """The comments of a closed round, read once per worker and stored result.
+
+    They can no longer change once the round is closed; the result's id and time are
+    in the key so that a recomputed result (or another database) reads them again.
+    """
+    return _comments(round_id)
+
+
+def _comments(round_id: int) -> dict[int, tuple[str, ...]]:
     """Submitted comments per item, without names, in alphabetical order (not by author)."""
     rows = db.session.execute(
         sa.select(Rating.item_id, Rating.comment).join(Response, Rating.response_id == Response.id)
-        .where(Rating.round_id == rnd.id, Rating.comment != "",
+        .where(Rating.round_id == round_id, Rating.comment != "",
                Response.state == ResponseState.SUBMITTED)
     ).all()
     comments: dict[int, list[str]] = {}
     for item_id, comment in rows:
         comments.setdefault(item_id, []).append(comment)
-    return {k: sorted(v, key=str.casefold) for k, v in comments.items()}
+    return {k: tuple(sorted(v, key=str.casefold)) for k, v in comments.items()}
