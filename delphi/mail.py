@@ -13,12 +13,16 @@ import smtplib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, make_msgid, parseaddr
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from sqlalchemy.orm import joinedload
 
 from .extensions import db, write_transaction
 from .models import Invitation, MailStatus, OutboxMessage, Panellist, Study, utcnow
@@ -75,16 +79,22 @@ def render(message: OutboxMessage, link: str | None) -> Rendered:
     )
 
 
-def build_email(message: OutboxMessage, rendered: Rendered) -> EmailMessage:
-    """An RFC 5322 message to exactly one recipient."""
-    email = EmailMessage()
-    email["From"] = current_app.config["MAIL_FROM"]
+def build_email(message: OutboxMessage, rendered: Rendered) -> Message:
+    """An RFC 5322 message to exactly one recipient.
+
+    Built with the ``email.mime`` classes: ``EmailMessage`` parses every header it
+    is given and costs more than the SMTP exchange itself.
+    """
+    sender = str(current_app.config["MAIL_FROM"])
+    name, address = parseaddr(sender)
+    email = MIMEMultipart("alternative")
+    email["From"] = formataddr((name, address), charset="utf-8") if address else sender
     email["To"] = formataddr(("", message.to_address))
-    email["Subject"] = rendered.subject
+    email["Subject"] = Header(rendered.subject, "utf-8")
     email["Message-ID"] = make_msgid(domain=_sender_domain())
     email["Auto-Submitted"] = "auto-generated"
-    email.set_content(rendered.text)
-    email.add_alternative(rendered.html, subtype="html")
+    email.attach(MIMEText(rendered.text, "plain", "utf-8"))
+    email.attach(MIMEText(rendered.html, "html", "utf-8"))
     return email
 
 
@@ -100,7 +110,7 @@ def link_for_message(message: OutboxMessage) -> str | None:
     invitation = db.session.get(Invitation, message.invitation_id)
     if invitation is None or invitation.revoked_at is not None:
         return None
-    return link_for(mint_token(invitation))
+    return link_for(mint_token(invitation, flush=False))
 
 
 def smtp_configured() -> bool:
@@ -132,7 +142,7 @@ class Sender:
     def __init__(self) -> None:
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, email: EmailMessage) -> None:
+    def send(self, email: Message) -> None:
         if self._smtp is None:
             self._smtp = self._connect()
         try:
@@ -168,16 +178,24 @@ class BatchResult:
     failed: int = 0
 
 
+MARK_SENT_EVERY = 10
+
+
 def deliver_batch(sender: Sender | None = None, limit: int | None = None) -> BatchResult:
     """Claim due messages and deliver each; record sent, retry later, or failed."""
     limit = limit or int(current_app.config["MAIL_BATCH_SIZE"])
     own_sender = sender is None
     sender = sender or Sender()
     result = BatchResult()
+    sent: list[int] = []
     try:
-        for message_id in claim_due(limit):
-            _deliver_one(message_id, sender, result)
+        for message_id, email in _prepare(claim_due(limit)):
+            if _send_one(message_id, email, sender, result, mark=False):
+                sent.append(message_id)
+            if len(sent) >= MARK_SENT_EVERY:
+                _mark_sent(sent)
     finally:
+        _mark_sent(sent)
         if own_sender:
             sender.close()
     if result.sent or result.failed or result.retried:
@@ -186,30 +204,74 @@ def deliver_batch(sender: Sender | None = None, limit: int | None = None) -> Bat
     return result
 
 
-def _deliver_one(message_id: int, sender: Sender, result: BatchResult) -> None:
+def _mark_sent(ids: list[int]) -> None:
+    if not ids:
+        return
     with write_transaction():
-        message = db.session.get(OutboxMessage, message_id)
-        if message is None or message.status is not MailStatus.SENDING:
-            db.session.rollback()
-            return
-        email = build_email(message, render(message, link_for_message(message)))
-        db.session.commit()  # the new link's hash is stored before the secret leaves
+        db.session.execute(
+            sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+            .values(status=MailStatus.SENT, sent_at=utcnow(), attempts=OutboxMessage.attempts + 1,
+                    lease_until=None, last_error="")
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    ids.clear()
+
+
+def _deliver_one(message_id: int, sender: Sender, result: BatchResult) -> None:
+    for prepared_id, email in _prepare([message_id]):
+        _send_one(prepared_id, email, sender, result)
+
+
+def _prepare(message_ids: list[int]) -> list[tuple[int, Message]]:
+    """Mint the links and build the emails of claimed messages, in one transaction.
+
+    It commits before returning: every new link's hash is stored before its secret
+    leaves.  Links of messages that are then not sent are never used.
+    """
+    if not message_ids:
+        return []
+    with write_transaction():
+        messages = db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.id.in_(message_ids),
+                                           OutboxMessage.status == MailStatus.SENDING)
+            .order_by(OutboxMessage.id)
+        ).all()
+        related = _load_related(messages)  # held: the session keeps only weak references
+        prepared = [(m.id, build_email(m, render(m, link_for_message(m)))) for m in messages]
+        db.session.commit()
+    del related
+    return prepared
+
+
+def _load_related(messages: list[OutboxMessage]) -> list[object]:
+    """Load the messages' studies, panellists and invitations (with rounds) in 3 queries."""
+    def ids(attr: str) -> set[int]:
+        return {getattr(m, attr) for m in messages if getattr(m, attr) is not None}
+
+    loaded: list[object] = []
+    for model, wanted in ((Study, ids("study_id")), (Panellist, ids("panellist_id"))):
+        if wanted:
+            loaded += db.session.scalars(sa.select(model).where(model.id.in_(wanted))).all()
+    if wanted := ids("invitation_id"):
+        loaded += db.session.scalars(sa.select(Invitation).where(Invitation.id.in_(wanted))
+                                     .options(joinedload(Invitation.round))).all()
+    return loaded
+
+
+def _send_one(message_id: int, email: Message, sender: Sender,
+              result: BatchResult, mark: bool = True) -> bool:
     try:
         sender.send(email)
     except (smtplib.SMTPException, OSError) as exc:
         sender.close()
         with write_transaction():
             _record_failure(db.session.get(OutboxMessage, message_id), exc, result)
-        return
-    with write_transaction():
-        message = db.session.get(OutboxMessage, message_id)
-        message.status = MailStatus.SENT
-        message.sent_at = utcnow()
-        message.attempts += 1
-        message.lease_until = None
-        message.last_error = ""
-        db.session.commit()
+        return False
+    if mark:
+        _mark_sent([message_id])
     result.sent += 1
+    return True
 
 
 def _record_failure(message: OutboxMessage, exc: Exception, result: BatchResult) -> None:

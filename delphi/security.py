@@ -63,11 +63,14 @@ def _session_timeouts() -> None:
     if now - seen > idle or now - started > absolute:
         session.clear()
         return
-    session["_started"] = started
-    if now - seen > 30:  # rewrite the cookie at most every half minute
+    # Any assignment marks the session modified and re-sends the cookie: assign only
+    # what changes, so the cookie is rewritten at most every half minute.
+    if "_started" not in session:
+        session["_started"] = started
+    if "_seen" not in session or now - seen > 30:
         session["_seen"] = now
-    session.setdefault("_seen", now)
-    session.permanent = True
+    if not session.permanent:
+        session.permanent = True
 
 
 def start_fresh_session() -> None:

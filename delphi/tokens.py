@@ -18,11 +18,16 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def mint_token(invitation: Invitation) -> str:
-    """Create a new link for an invitation and return its secret (never stored)."""
+def mint_token(invitation: Invitation, flush: bool = True) -> str:
+    """Create a new link for an invitation and return its secret (never stored).
+
+    ``flush=False`` leaves the insert to the caller's next flush or commit (the mail
+    worker mints a whole batch and inserts them together).
+    """
     token = secrets.token_urlsafe(TOKEN_BYTES)
     db.session.add(AccessToken(invitation=invitation, token_hash=hash_token(token)))
-    db.session.flush()
+    if flush:
+        db.session.flush()
     return token
 
 

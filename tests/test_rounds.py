@@ -176,3 +176,31 @@ def test_the_study_page_shows_the_round_progress_and_the_outbox(client, factory)
     page = client.get(f"/studies/{study.slug}/").get_data(as_text=True)
     assert "1 of 6 panellists have submitted" in page
     assert "7 pending" in page  # six invitations and one receipt
+
+
+def test_the_fast_table_at_close_equals_the_long_format_records(app, factory):
+    import numpy as np
+
+    from delphi.consensus.table import RatingsTable
+
+    from .test_feedback import _round_one
+
+    study = factory.study()
+    panel = factory.panel(study)
+    _round_one(app, study, panel)  # UTS, unanswered items, comments
+    launch(study)
+    client = app.test_client()
+    open_link(client, link_for_panellist(study, panel[2].id))
+    vote(client, {study.items[0].id: 9}, action="save")  # a draft: must not count
+    client = app.test_client()
+    open_link(client, link_for_panellist(study, panel[3].id))
+    vote(client, {study.items[1].id: "uts", study.items[2].id: 4})
+    close(study)
+    fast = round_ops.study_table(study, 2)
+    slow = RatingsTable.from_records(round_ops.study_records(study, 2))
+    assert (fast.rounds, fast.panellists, fast.groups) == (slow.rounds, slow.panellists,
+                                                          slow.groups)
+    assert sorted(fast.items) == sorted(slow.items)
+    order = [fast.items.index(label) for label in slow.items]
+    assert np.array_equal(fast.values[:, order, :], slow.values)
+    assert np.array_equal(fast.group_of, slow.group_of)

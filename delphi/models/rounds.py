@@ -99,7 +99,7 @@ class RoundItem(db.Model):
     position: Mapped[int] = mapped_column(default=0)
 
     round: Mapped[Round] = relationship(back_populates="round_items")
-    item: Mapped[Item] = relationship()
+    item: Mapped[Item] = relationship(lazy="joined")  # a round's items load in one query
 
 
 class Invitation(db.Model):

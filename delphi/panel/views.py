@@ -90,7 +90,8 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
     now = utcnow()
     is_open = rnd.state is RoundState.OPEN and not rnd.is_past_deadline(now)
     if suggestion is None or rewords is None:
-        saved = {s.item_id: s.text for s in _suggestions(invitation)}
+        saved = {s.item_id: s.text for s in _suggestions(invitation)} \
+            if rnd.allow_suggestions else {}
         suggestion = saved.get(None, "") if suggestion is None else suggestion
         rewords = {k: v for k, v in saved.items() if k is not None} if rewords is None \
             else rewords
