@@ -57,4 +57,10 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
         benchview.init_app(app)
     cli.init_app(app)
     ratelimit.init_app(app)
+    proxies = int(app.config["PROXIES"])
+    if proxies:
+        # Trust exactly this many proxies: the throttles key on the client's address.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app

@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_ABSOLUTE_HOURS": 12,
     "SECURE_COOKIES": None,  # None: on unless DEBUG, DEMO or TESTING
     "LOG_LEVEL": "INFO",
+    "PROXIES": 0,  # reverse proxies in front that set X-Forwarded-For/-Proto (ProxyFix)
     "REDIS_URL": None,  # None: no Redis; the database counters throttle on their own
     "RATE_LIMIT_LOGIN": "20 per minute",
     "RATE_LIMIT_LINKS": "60 per minute",

@@ -164,3 +164,21 @@ def test_redis_rate_limit_caps_logins_per_address(tmp_path):
     assert client.get("/login").status_code == 200  # GET is not limited
     assert any(b"delphi" in key for key in connection.keys("*"))  # the limits live in Redis
     connection.flushdb()
+
+
+def test_behind_one_proxy_the_throttle_sees_the_client_address(tmp_path):
+    from delphi.security import client_address
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "k", "BASE_URL": "https://x",
+                      "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite", "PROXIES": 1})
+    seen = []
+    app.add_url_rule("/whoami", "whoami", lambda: seen.append(client_address()) or "ok")
+    client = app.test_client()
+    client.get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"},
+               environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    direct = create_app({"TESTING": True, "SECRET_KEY": "k", "BASE_URL": "https://x",
+                         "DATABASE_URL": f"sqlite:///{tmp_path}/y.sqlite"})
+    direct.add_url_rule("/whoami", "whoami", lambda: seen.append(client_address()) or "ok")
+    direct.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"},
+                             environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert seen == ["203.0.113.7", "127.0.0.1"]  # a forged header is ignored without a proxy
