@@ -51,6 +51,21 @@ def current_response(invitation: Invitation) -> Response | None:
     )
 
 
+def load_sheet(invitation: Invitation) -> tuple[Response | None, dict[int, Answer]]:
+    """The panellist's answer sheet of this round and its answers, in one query."""
+    rows = db.session.execute(
+        sa.select(Response, Rating)
+        .outerjoin(Rating, Rating.response_id == Response.id)
+        .where(Response.round_id == invitation.round_id,
+               Response.panellist_id == invitation.panellist_id)
+    ).all()
+    if not rows:
+        return None, {}
+    answers = {r.item_id: Answer(r.value, r.is_uts, r.comment, r.change_reason)
+               for _, r in rows if r is not None}
+    return rows[0][0], answers
+
+
 def load_answers(invitation: Invitation) -> dict[int, Answer]:
     """The panellist's saved answers in this round, by item id."""
     rows = db.session.scalars(

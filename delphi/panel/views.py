@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -16,14 +17,23 @@ from flask import (
 )
 from flask_wtf.csrf import ValidationError, validate_csrf
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload
 
 from .. import tokens
 from ..extensions import db, write_transaction
-from ..models import AccessToken, Invitation, ResponseState, RoundState, utcnow
+from ..models import (
+    AccessToken,
+    Invitation,
+    Response,
+    ResponseState,
+    Round,
+    RoundState,
+    utcnow,
+)
 from ..security import client_address, is_throttled, record_failure
 from .answers import Answer, AnswerSheet, parse_sheet
 from .feedback import feedback_for
-from .operations import RoundClosed, current_response, load_answers, save_sheet
+from .operations import RoundClosed, current_response, load_answers, load_sheet, save_sheet
 
 bp = Blueprint("panel", __name__)
 
@@ -66,10 +76,19 @@ def current_invitation() -> Invitation:
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict):
         abort(403)
-    invitation = db.session.get(Invitation, data.get("invitation"))
-    access = db.session.get(AccessToken, data.get("token"))
-    if invitation is None or access is None or access.invitation_id != invitation.id:
+    invitation_id, token_id = data.get("invitation"), data.get("token")
+    if not isinstance(invitation_id, int) or not isinstance(token_id, int):
         abort(403)
+    # The invitation, its link, round and study in one query: every panellist page needs them.
+    row = db.session.execute(
+        sa.select(Invitation, AccessToken)
+        .join(AccessToken, AccessToken.invitation_id == Invitation.id)
+        .where(Invitation.id == invitation_id, AccessToken.id == token_id)
+        .options(joinedload(Invitation.round).joinedload(Round.study))
+    ).first()
+    if row is None:
+        abort(403)
+    invitation, access = row
     if access.revoked_at is not None or invitation.revoked_at is not None:
         session.pop(SESSION_KEY, None)
         abort(403)
@@ -82,11 +101,13 @@ def _no_session(_error):
 
 
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
-          status: int = 200, suggestion: str | None = None, rewords: dict[int, str] | None = None):
+          status: int = 200, suggestion: str | None = None, rewords: dict[int, str] | None = None,
+          response: Response | None | bool = False):
     rnd = invitation.round
     study = rnd.study
     items = rnd.items
-    response = current_response(invitation)
+    if response is False:  # not loaded by the caller
+        response = current_response(invitation)
     now = utcnow()
     is_open = rnd.state is RoundState.OPEN and not rnd.is_past_deadline(now)
     if suggestion is None or rewords is None:
@@ -117,7 +138,8 @@ def _suggestions(invitation: Invitation):
 @bp.route("/vote", methods=["GET"])
 def vote():
     invitation = current_invitation()
-    return _page(invitation, load_answers(invitation), {})
+    response, answers = load_sheet(invitation)
+    return _page(invitation, answers, {}, response=response)
 
 
 @bp.route("/vote", methods=["POST"])
