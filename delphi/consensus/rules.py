@@ -9,6 +9,7 @@ A new rule is one subclass of ``Rule`` added to ``RULES`` (and its tests).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -43,7 +44,7 @@ def _codes(is_in: np.ndarray, is_out: np.ndarray, defined: np.ndarray) -> np.nda
     return np.where(defined & is_in & ~is_out, IN, np.where(defined & is_out & ~is_in, OUT, NONE))
 
 
-class Rule:
+class Rule(ABC):
     """A consensus rule: how to decide one item, exactly and for many items at once."""
 
     key: ClassVar[str]
@@ -54,17 +55,17 @@ class Rule:
         """Return whether the rule is defined on ``scale``."""
         return True
 
+    @abstractmethod
     def exact(self, stats: ItemStatistics, settings: Settings) -> int:
         """Return the verdict code of one item."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def vectorised(self, batch: ItemBatch, settings: Settings) -> np.ndarray:
         """Return the verdict code of every row of ``batch``."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abstractmethod
     def describe(self, settings: Settings) -> str:
         """Return one sentence stating the rule and its parameters."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
 
 class CometRule(Rule):

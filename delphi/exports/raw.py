@@ -18,12 +18,10 @@ from ..models import (
     Item,
     Panellist,
     Rating,
-    Response,
-    ResponseState,
     Round,
     StakeholderGroup,
 )
-from ..rounds.operations import analysis_settings, item_label, study_records
+from ..rounds.operations import analysis_settings, item_label, study_records, submitted_ratings
 from .data import StudyData, iso, label
 from .formats import Table
 from .statements import study_header
@@ -80,15 +78,9 @@ def settings_values(data: StudyData) -> dict[str, Any]:
 def comment_rows(data: StudyData) -> list[dict[str, Any]]:
     """Comments and reasons for a changed rating from submitted answer sheets, by pseudonym."""
     rows = db.session.execute(
-        sa.select(Round.number, Item.key, Item.version, Panellist.pseudonym,
-                  StakeholderGroup.key, Rating.comment, Rating.change_reason)
-        .select_from(Rating)
-        .join(Response, Rating.response_id == Response.id)
-        .join(Round, Rating.round_id == Round.id)
-        .join(Item, Rating.item_id == Item.id)
-        .join(Panellist, Rating.panellist_id == Panellist.id)
-        .join(StakeholderGroup, Panellist.group_id == StakeholderGroup.id)
-        .where(Round.study_id == data.study.id, Response.state == ResponseState.SUBMITTED,
+        submitted_ratings(Round.number, Item.key, Item.version, Panellist.pseudonym,
+                          StakeholderGroup.key, Rating.comment, Rating.change_reason)
+        .where(Round.study_id == data.study.id,
                Round.id.in_([r.id for r in data.closed_rounds]),
                sa.or_(Rating.comment != "", Rating.change_reason != ""))
         .order_by(Round.number, Item.position, Item.key, Item.version, Panellist.pseudonym)

@@ -136,6 +136,20 @@ def close_due_rounds(now: datetime | None = None) -> list[tuple[Study, Round]]:
     return closed
 
 
+def submitted_ratings(*columns: Any) -> sa.Select[Any]:
+    """SELECT ``columns`` over the ratings of submitted answer sheets, joined to their round,
+    statement, panellist and stakeholder group (add the study's filter)."""
+    return (
+        sa.select(*columns).select_from(Rating)
+        .join(Response, Rating.response_id == Response.id)
+        .join(Round, Rating.round_id == Round.id)
+        .join(Item, Rating.item_id == Item.id)
+        .join(Panellist, Rating.panellist_id == Panellist.id)
+        .join(StakeholderGroup, Panellist.group_id == StakeholderGroup.id)
+        .where(Response.state == ResponseState.SUBMITTED)
+    )
+
+
 def study_records(study: Study, up_to: int) -> list[tuple[int, str, str, str, Any]]:
     """The long-format records of every round up to ``up_to``: the input of ``analyze``.
 
@@ -143,16 +157,9 @@ def study_records(study: Study, up_to: int) -> list[tuple[int, str, str, str, An
     submitted answer sheets count.
     """
     rows = db.session.execute(
-        sa.select(Round.number, Item.key, Item.version, Panellist.pseudonym,
-                  StakeholderGroup.key, Rating.value, Rating.is_uts)
-        .select_from(Rating)
-        .join(Response, Rating.response_id == Response.id)
-        .join(Round, Rating.round_id == Round.id)
-        .join(Item, Rating.item_id == Item.id)
-        .join(Panellist, Rating.panellist_id == Panellist.id)
-        .join(StakeholderGroup, Panellist.group_id == StakeholderGroup.id)
-        .where(Round.study_id == study.id, Round.number <= up_to,
-               Response.state == ResponseState.SUBMITTED)
+        submitted_ratings(Round.number, Item.key, Item.version, Panellist.pseudonym,
+                          StakeholderGroup.key, Rating.value, Rating.is_uts)
+        .where(Round.study_id == study.id, Round.number <= up_to)
     ).all()
     answered: dict[tuple[int, str, str], Any] = {}
     groups: dict[str, str] = {}
