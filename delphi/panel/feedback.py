@@ -45,13 +45,13 @@ MAX_RENDERED = 4096  # rendered parts kept per worker (a few kB each)
 _rendered: dict[tuple[Any, ...], Markup] = {}
 
 
-def _render_once(key: tuple[Any, ...] | None, macro: str, *args: Any) -> Markup:
-    """Call a macro of the feedback template, or reuse its output for the same key."""
+def render_once(key: tuple[Any, ...] | None, template: str, macro: str, *args: Any) -> Markup:
+    """Call a template's macro, or reuse its output for the same key (None: never reuse)."""
     if key is not None:
         hit = _rendered.get(key)
         if hit is not None:
             return hit
-    html: Markup = get_template_attribute(FEEDBACK_TEMPLATE, macro)(*args)  # autoescaped
+    html: Markup = get_template_attribute(template, macro)(*args)  # autoescaped
     if key is not None:
         if len(_rendered) >= MAX_RENDERED:
             _rendered.clear()
@@ -78,12 +78,12 @@ class ItemFeedback:
     def panel_part(self, ident: str) -> Markup:
         """The whole panel's histogram and numbers, with the own rating marked."""
         key = None if self.cache_key is None else ("panel", self.cache_key, self.own, ident)
-        return _render_once(key, "panel_part", self, ident)
+        return render_once(key, FEEDBACK_TEMPLATE, "panel_part", self, ident)
 
     def groups_part(self, ident: str) -> Markup:
         """The stakeholder groups' numbers, the hidden-groups note and the comments."""
         key = None if self.cache_key is None else ("groups", self.cache_key, ident)
-        return _render_once(key, "groups_part", self, ident)
+        return render_once(key, FEEDBACK_TEMPLATE, "groups_part", self, ident)
 
 
 def previous_round(rnd: Round) -> Round | None:

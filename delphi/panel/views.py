@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from flask import (
     Blueprint,
@@ -32,7 +34,7 @@ from ..models import (
 )
 from ..security import client_address, is_throttled, record_failure
 from .answers import Answer, AnswerSheet, parse_sheet
-from .feedback import feedback_for
+from .feedback import feedback_for, render_once
 from .operations import RoundClosed, current_response, load_answers, load_sheet, save_sheet
 
 bp = Blueprint("panel", __name__)
@@ -41,6 +43,7 @@ SESSION_KEY = "panel"
 TOKEN_SCOPE = "token-address"  # noqa: S105 - a throttle scope name, not a secret
 CSRF_EXPIRED = ("Your page had been open too long to save safely, so nothing was saved yet. "
                 "Your answers are still below: press Save again.")
+STATEMENT_TEMPLATE = "panel/_statement.html"
 KEEP_ON_EXCHANGE = ("_user_id", "_fresh", "_id", "_started", "_seen")
 
 
@@ -116,14 +119,42 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
         suggestion = saved.get(None, "") if suggestion is None else suggestion
         rewords = {k: v for k, v in saved.items() if k is not None} if rewords is None \
             else rewords
+    feedback = feedback_for(invitation, items)
     return render_template(
         "panel/vote.html", invitation=invitation, round=rnd, study=study, items=items,
         sections=[s for s in study.sections if any(i.section_id == s.id for i in items)],
-        answers=answers, errors=errors, feedback=feedback_for(invitation, items),
+        statements=_statements(items, answers, feedback, errors, rnd, study, is_open, rewords),
+        answers=answers, errors=errors, feedback=feedback,
         response=response, is_open=is_open, scale=study.scale, suggestion=suggestion,
         rewords=rewords, submitted=response is not None and response.state is
         ResponseState.SUBMITTED,
     ), status
+
+
+def _statements(items: list, answers: dict[int, Answer], feedback: dict, errors: dict[str, str],
+                rnd: Round, study, is_open: bool, rewords: dict[int, str]) -> dict[int, Any]:
+    """Each statement's block of the page, reused across panellists for the same inputs.
+
+    A statement of a running round never changes (a rewording is a new statement), so
+    its block depends only on what is in the key: the answer given, the feedback of the
+    closed round before (with the panellist's own rating), and the round's settings.
+    A page with errors is always drawn afresh.
+    """
+    out = {}
+    for item in items:
+        a, fb = answers.get(item.id), feedback.get(item.id)
+        key = None
+        if not errors and (fb is None or fb.cache_key is not None):
+            # The creation times make the key unique even if ids are ever reused (a
+            # database recreated under a running worker).
+            key = ("statement", item.id, item.created_at, rnd.id, rnd.opened_at, is_open,
+                   rnd.ask_reason_on_band_change,
+                   rnd.allow_suggestions, study.allow_uts, study.scale_key,
+                   None if a is None else (a.value, a.is_uts, a.comment, a.reason),
+                   rewords.get(item.id, ""), None if fb is None else (fb.cache_key, fb.own))
+        out[item.id] = render_once(key, STATEMENT_TEMPLATE, "statement", item, a, fb, errors,
+                                   study.scale, rnd, study, is_open, rewords)
+    return out
 
 
 def _suggestions(invitation: Invitation):
