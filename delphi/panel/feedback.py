@@ -142,8 +142,13 @@ def _feedback(before: Round, result_id: int, computed: datetime, panellist_id: i
     computed_at = computed.isoformat()
     rows = _rows_by_item(result_id, computed_at, before.number)
     study: Study = before.study
-    own = _own_answers(before, panellist_id) if panellist_id is not None else {}
     closed = before.state is RoundState.CLOSED
+    if panellist_id is None:
+        own: dict[int, int | str | None] = {}
+    elif closed:
+        own = _closed_round_own_answers(before.id, result_id, computed_at, panellist_id)
+    else:
+        own = _own_answers(before.id, panellist_id)
     comments = _closed_round_comments(before.id, result_id, computed_at) if closed \
         else _comments(before.id)
     groups = list(study.groups) if study.feedback_by_group else []
@@ -179,11 +184,19 @@ def _feedback(before: Round, result_id: int, computed: datetime, panellist_id: i
     return feedback
 
 
-def _own_answers(rnd: Round, panellist_id: int) -> dict[int, int | str | None]:
+@lru_cache(maxsize=8192)
+def _closed_round_own_answers(round_id: int, result_id: int, computed_at: str,
+                              panellist_id: int) -> dict[int, int | str | None]:
+    """A panellist's submitted answers of a closed round, read once per worker (they are fixed);
+    the stored result's id and time are in the key as for the comments."""
+    return _own_answers(round_id, panellist_id)
+
+
+def _own_answers(round_id: int, panellist_id: int) -> dict[int, int | str | None]:
     rows = db.session.execute(
         sa.select(Rating.item_id, Rating.value, Rating.is_uts)
         .join(Response, Rating.response_id == Response.id)
-        .where(Rating.round_id == rnd.id, Rating.panellist_id == panellist_id,
+        .where(Rating.round_id == round_id, Rating.panellist_id == panellist_id,
                Response.state == ResponseState.SUBMITTED)
     ).all()
     return {item_id: "UTS" if is_uts else value for item_id, value, is_uts in rows}
