@@ -109,20 +109,43 @@ def _rows_by_item(result_id: int, computed_at: str, round_number: int
 def feedback_for(invitation: Invitation, items: list[Item]) -> dict[int, ItemFeedback]:
     """Per item id, what the panel answered in the previous round; empty in round 1."""
     rnd = invitation.round
-    if rnd.number == 1:
+    if rnd.number == 1 or rnd.opened_at is None:
         return {}
-    # The round before and its stored result's id and time, in one query.
-    row = db.session.execute(
-        sa.select(Round, RoundResult.id, RoundResult.computed_at)
-        .outerjoin(RoundResult, RoundResult.round_id == Round.id)
-        .where(Round.study_id == rnd.study_id, Round.number == rnd.number - 1)
-    ).first()
-    if row is None:
+    found = _closed_round_before(rnd.id, rnd.opened_at.isoformat(), rnd.study_id, rnd.number)
+    if found is None:
         return {}
-    before, result_id, computed_at = row
-    if result_id is None:
-        return {}
+    before_id, result_id, computed_at = found
+    before = Before(before_id, rnd.number - 1, True, rnd.study)
     return _feedback(before, result_id, computed_at, invitation.panellist_id, items)
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the feedback needs of the round before: its id and number, whether it is closed,
+    and the study."""
+
+    id: int
+    number: int
+    closed: bool
+    study: Study
+
+
+@lru_cache(maxsize=256)
+def _closed_round_before(round_id: int, opened_at: str, study_id: int,
+                         number: int) -> tuple[int, int, datetime] | None:
+    """The closed round before an open one, with its stored result's id and time.
+
+    Read once per worker and open round: a round opens only after the one before has
+    closed and its result was stored, and neither changes while the next one runs.
+    """
+    row = db.session.execute(
+        sa.select(Round.id, Round.state, RoundResult.id, RoundResult.computed_at)
+        .outerjoin(RoundResult, RoundResult.round_id == Round.id)
+        .where(Round.study_id == study_id, Round.number == number - 1)
+    ).first()
+    if row is None or row[1] is not RoundState.CLOSED or row[2] is None:
+        return None
+    return row[0], row[2], row[3]
 
 
 def feedback_for_round(before: Round, panellist_id: int | None,
@@ -134,15 +157,16 @@ def feedback_for_round(before: Round, panellist_id: int | None,
     ).first()
     if result is None:
         return {}
-    return _feedback(before, result[0], result[1], panellist_id, items)
+    return _feedback(Before(before.id, before.number, before.state is RoundState.CLOSED,
+                            before.study), result[0], result[1], panellist_id, items)
 
 
-def _feedback(before: Round, result_id: int, computed: datetime, panellist_id: int | None,
+def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: int | None,
               items: list[Item]) -> dict[int, ItemFeedback]:
     computed_at = computed.isoformat()
     rows = _rows_by_item(result_id, computed_at, before.number)
-    study: Study = before.study
-    closed = before.state is RoundState.CLOSED
+    study = before.study
+    closed = before.closed
     if panellist_id is None:
         own: dict[int, int | str | None] = {}
     elif closed:
