@@ -29,6 +29,7 @@ from ..models import (
     Round,
     RoundResult,
     RoundState,
+    StakeholderGroup,
     Study,
 )
 from ..rounds.operations import item_label
@@ -120,6 +121,21 @@ def feedback_for(invitation: Invitation, items: list[Item]) -> dict[int, ItemFee
 
 
 @dataclass(frozen=True)
+class GroupView:
+    key: str
+    name: str
+
+
+@lru_cache(maxsize=256)
+def study_groups(study_id: int, round_id: int, stamp: str) -> tuple[GroupView, ...]:
+    """A study's stakeholder groups, read once per worker and round (they are fixed once
+    round 1 has been launched; ``stamp`` ties the entry to this round's life)."""
+    return tuple(GroupView(key, name) for key, name in db.session.execute(
+        sa.select(StakeholderGroup.key, StakeholderGroup.name)
+        .where(StakeholderGroup.study_id == study_id).order_by(StakeholderGroup.position)))
+
+
+@dataclass(frozen=True)
 class Before:
     """What the feedback needs of the round before: its id and number, whether it is closed,
     and the study."""
@@ -175,7 +191,8 @@ def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: 
         own = _own_answers(before.id, panellist_id)
     comments = _closed_round_comments(before.id, result_id, computed_at) if closed \
         else _comments(before.id)
-    groups = list(study.groups) if study.feedback_by_group else []
+    groups = list(study_groups(study.id, before.id, computed_at)) \
+        if study.feedback_by_group else []
     scale = study.scale
     base_key = (result_id, computed_at, before.id, before.number, study.scale_key,
                 tuple((g.key, g.name) for g in groups), study.min_group_size) if closed else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +32,7 @@ from ..models import (
     ResponseState,
     Round,
     RoundState,
+    Section,
     utcnow,
 )
 from ..security import client_address, is_throttled, record_failure
@@ -122,13 +125,31 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
     feedback = feedback_for(invitation, items)
     return render_template(
         "panel/vote.html", invitation=invitation, round=rnd, study=study, items=items,
-        sections=[s for s in study.sections if any(i.section_id == s.id for i in items)],
+        sections=[s for s in round_sections(study.id, rnd.id, rnd.opened_at.isoformat()
+                                            if rnd.opened_at else "")
+                  if any(i.section_id == s.id for i in items)],
         statements=_statements(items, answers, feedback, errors, rnd, study, is_open, rewords),
         answers=answers, errors=errors, feedback=feedback,
         response=response, is_open=is_open, scale=study.scale, suggestion=suggestion,
         rewords=rewords, submitted=response is not None and response.state is
         ResponseState.SUBMITTED,
     ), status
+
+
+@dataclass(frozen=True)
+class SectionView:
+    id: int
+    title: str
+    description: str
+
+
+@lru_cache(maxsize=256)
+def round_sections(study_id: int, round_id: int, opened_at: str) -> tuple[SectionView, ...]:
+    """A study's sections in order, read once per worker and round (they are fixed once
+    round 1 has been launched; the round's opening time ties the entry to its life)."""
+    return tuple(SectionView(*row) for row in db.session.execute(
+        sa.select(Section.id, Section.title, Section.description)
+        .where(Section.study_id == study_id).order_by(Section.position)))
 
 
 def _statements(items: list, answers: dict[int, Answer], feedback: dict, errors: dict[str, str],
