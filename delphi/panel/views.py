@@ -111,7 +111,7 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
           response: Response | None | bool = False):
     rnd = invitation.round
     study = rnd.study
-    items = rnd.items
+    items = round_items(rnd.id, rnd.opened_at.isoformat()) if rnd.opened_at else rnd.items
     if response is False:  # not loaded by the caller
         response = current_response(invitation)
     now = utcnow()
@@ -150,6 +150,35 @@ def round_sections(study_id: int, round_id: int, opened_at: str) -> tuple[Sectio
     return tuple(SectionView(*row) for row in db.session.execute(
         sa.select(Section.id, Section.title, Section.description)
         .where(Section.study_id == study_id).order_by(Section.position)))
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A statement as the voting page shows it (statements of a launched round never change)."""
+
+    id: int
+    key: str
+    version: int
+    label: str
+    text: str
+    plain_text: str
+    rationale: str
+    section_id: int
+    created_at: Any
+    parent: ItemView | None = None
+
+    @classmethod
+    def of(cls, item: Any, with_parent: bool = True) -> ItemView:
+        parent = cls.of(item.parent, False) if with_parent and item.parent is not None else None
+        return cls(item.id, item.key, item.version, item.label, item.text, item.plain_text,
+                   item.rationale, item.section_id, item.created_at, parent)
+
+
+@lru_cache(maxsize=256)
+def round_items(round_id: int, opened_at: str) -> tuple[ItemView, ...]:
+    """A launched round's statements in order, read once per worker and round."""
+    rnd = db.session.get(Round, round_id)
+    return tuple(ItemView.of(item) for item in rnd.items)
 
 
 def _statements(items: list, answers: dict[int, Answer], feedback: dict, errors: dict[str, str],
