@@ -81,3 +81,26 @@ def test_a_connection_lost_mid_save_leaves_no_partial_answers(app, postgres, fac
         retry = client.post("/vote", data=fields | {"action": "submit"} |
                             {f"rating-{i.id}": "7" for i in study.items})
         assert retry.status_code == 302
+
+
+def test_while_the_database_is_down_requests_fail_cleanly(tmp_path):
+    """During a restart the server refuses connections: pages answer a clean 500."""
+    from delphi import create_app
+    from tests.smtp_server import free_port
+
+    app = create_app({
+        "TESTING": True, "PROPAGATE_EXCEPTIONS": False, "SECRET_KEY": "k",
+        "BASE_URL": "https://x",
+        # a port where nothing listens, as while PostgreSQL restarts
+        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/down",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"connect_timeout": 2}},
+    })
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    responses = [client.get("/p/some-token"),
+                 client.post("/login", data={"email": "a@example.org", "password": "x"})]
+    for response in responses:
+        body = response.get_data(as_text=True)
+        assert response.status_code == 500
+        assert "Nothing you sent was half-saved" in body
+        assert "Traceback" not in body and "psycopg" not in body
