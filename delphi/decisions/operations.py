@@ -210,9 +210,3 @@ def finish_study(study: Study, actor: object) -> None:
     study.move_to(StudyState.FINISHED)
     db.session.flush()
     audit.record(actor, "study.finished", study, rounds=len(study.rounds))
-
-
-def decisions_of(study: Study) -> list[ItemDecision]:
-    return list(db.session.scalars(
-        sa.select(ItemDecision).where(ItemDecision.study_id == study.id)
-        .order_by(ItemDecision.id)))

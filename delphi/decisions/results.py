@@ -12,14 +12,12 @@ from ..models import (
     DecisionSubject,
     Item,
     ItemDecision,
-    Rating,
-    Response,
-    ResponseState,
     Round,
     RoundResult,
     Study,
     Suggestion,
 )
+from ..panel.feedback import round_comments
 from ..rounds.operations import item_label
 
 FILTERS = {
@@ -69,7 +67,7 @@ def item_results(study: Study, rnd: Round, result: RoundResult) -> list[ItemResu
     stability = {s["item"]: s for s in result.data.get("stability", [])
                  if s["to_round"] == rnd.number and s["group"] is None}
     names = {g.key: g.name for g in study.groups}
-    comments = _comments(rnd)
+    comments = round_comments(rnd.id)
     decisions = _decisions(study, rnd.number)
     out = []
     for item in rnd.items:
@@ -80,22 +78,10 @@ def item_results(study: Study, rnd: Round, result: RoundResult) -> list[ItemResu
         out.append(ItemResult(
             item=item, pooled=by_group[None],
             groups=[(names.get(k, k), v) for k, v in by_group.items() if k is not None],
-            stability=stability.get(label), comments=comments.get(item.id, []),
+            stability=stability.get(label), comments=list(comments.get(item.id, ())),
             decision=decisions.get(item.id),
         ))
     return out
-
-
-def _comments(rnd: Round) -> dict[int, list[str]]:
-    rows = db.session.execute(
-        sa.select(Rating.item_id, Rating.comment).join(Response, Rating.response_id == Response.id)
-        .where(Rating.round_id == rnd.id, Rating.comment != "",
-               Response.state == ResponseState.SUBMITTED)
-    ).all()
-    comments: dict[int, list[str]] = {}
-    for item_id, comment in rows:
-        comments.setdefault(item_id, []).append(comment)
-    return {k: sorted(v, key=str.casefold) for k, v in comments.items()}
 
 
 def _decisions(study: Study, after_round: int) -> dict[int, ItemDecision]:

@@ -87,14 +87,6 @@ class ItemFeedback:
         return render_once(key, FEEDBACK_TEMPLATE, "groups_part", self, ident)
 
 
-def previous_round(rnd: Round) -> Round | None:
-    if rnd.number == 1:
-        return None
-    return db.session.scalar(
-        sa.select(Round).where(Round.study_id == rnd.study_id, Round.number == rnd.number - 1)
-    )
-
-
 @lru_cache(maxsize=32)
 def _rows_by_item(result_id: int, computed_at: str, round_number: int
                   ) -> dict[str, dict[str | None, dict[str, Any]]]:
@@ -190,7 +182,7 @@ def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: 
     else:
         own = _own_answers(before.id, panellist_id)
     comments = _closed_round_comments(before.id, result_id, computed_at) if closed \
-        else _comments(before.id)
+        else round_comments(before.id)
     groups = list(study_groups(study.id, before.id, computed_at)) \
         if study.feedback_by_group else []
     scale = study.scale
@@ -251,10 +243,10 @@ def _closed_round_comments(round_id: int, result_id: int, computed_at: str
     They can no longer change once the round is closed; the result's id and time are
     in the key so that a recomputed result (or another database) reads them again.
     """
-    return _comments(round_id)
+    return round_comments(round_id)
 
 
-def _comments(round_id: int) -> dict[int, tuple[str, ...]]:
+def round_comments(round_id: int) -> dict[int, tuple[str, ...]]:
     """Submitted comments per item, without names, in alphabetical order (not by author)."""
     rows = db.session.execute(
         sa.select(Rating.item_id, Rating.comment).join(Response, Rating.response_id == Response.id)
