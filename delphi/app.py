@@ -12,7 +12,7 @@ from .config import check_production, load_config
 from .extensions import csrf, db, login_manager, migrate
 from .logs import install_log_redaction
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def build_app(test_config: dict[str, Any] | None = None) -> Flask:

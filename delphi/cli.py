@@ -27,7 +27,7 @@ from .rounds import operations as round_ops
 from .studies import operations as ops
 from .surveys import SurveyError, dump_survey, load_survey_file
 
-SHIPPED_SURVEYS = Path(__file__).resolve().parent.parent / "surveys"
+SHIPPED_SURVEYS = Path(__file__).resolve().parent / "surveys"
 DEMO_EMAIL = "demo@example.org"
 
 

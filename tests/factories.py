@@ -11,7 +11,7 @@ from delphi.studies import operations as ops
 from delphi.surveys import load_survey_file, parse_survey
 
 ROOT = Path(__file__).resolve().parent.parent
-IMPACT_FILE = ROOT / "surveys" / "impact-paediatric-car-t.yaml"
+IMPACT_FILE = ROOT / "delphi" / "surveys" / "impact-paediatric-car-t.yaml"
 PASSWORD = "correct horse battery"
 
 SMALL_SURVEY = """
