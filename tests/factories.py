@@ -66,10 +66,12 @@ class Factory:
         db.session.commit()
         return study
 
-    def panel(self, study: Study, per_group: int = 3) -> list:
+    def panel(self, study: Study, per_group: int = 3,
+              sizes: dict[str, int] | None = None) -> list:
+        """``per_group`` panellists in each group, or ``sizes[group key]`` where given."""
         lines = ["name,email,group"]
         for group in study.groups:
-            for i in range(per_group):
+            for i in range((sizes or {}).get(group.key, per_group)):
                 n = self._next()
                 lines.append(f"Expert {n},expert{n}.{i}@example.org,{group.key}")
         panellists = ops.import_panel(study, "\n".join(lines), "test")

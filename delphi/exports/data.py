@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..consensus.disclosure import Disclosure, disclose_rows
 from ..extensions import db
 from ..models import (
     DecisionKind,
@@ -71,6 +72,24 @@ class StudyData:
         """The stored group objects of one item in one round, in the study's group order."""
         found = [(g.key, self.rows.get((number, label, g.key))) for g in self.study.groups]
         return [(key, row) for key, row in found if row is not None]
+
+    def disclosure(self, number: int, label: str) -> Disclosure:
+        """Which groups of one item in one round a published export may show (see
+        ``delphi.consensus.disclosure``): the same decision as the panellists' feedback."""
+        pooled = self.row(number, label)
+        groups = self.group_rows(number, label)
+        if pooled is None:
+            return Disclosure(self.study.min_group_size, (), tuple(k for k, _ in groups), ())
+        return disclose_rows(pooled, groups, self.study.min_group_size)
+
+    def shown_group_rows(self, number: int, label: str
+                         ) -> list[tuple[str, dict[str, Any] | None]]:
+        """The group objects a published export may show: every group in the study's order,
+        with None for a group that must stay hidden (too small, or withheld so that a small
+        group's answers cannot be worked out from the whole panel's)."""
+        shown = self.disclosure(number, label)
+        return [(key, row if shown.is_shown(key) else None)
+                for key, row in self.group_rows(number, label)]
 
     @property
     def settings_block(self) -> dict[str, Any]:

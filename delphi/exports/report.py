@@ -95,8 +95,10 @@ def _days(rnd: Round) -> float | None:
 def round_tables(data: StudyData) -> list[dict[str, Any]]:
     """Per closed round: each statement with its pooled and group numbers.
 
-    A group with fewer valid ratings than the study's minimum group size is listed
-    without its numbers, as on the feedback page: a report is published.
+    A report is published: a group that must stay hidden (fewer valid ratings than the
+    study's minimum group size, or withheld so that such a group's answers cannot be
+    worked out from the whole panel's) is listed without its numbers, as on the feedback
+    page; ``hidden`` tells the table to explain why.
     """
     tables = []
     for rnd in data.closed_rounds:
@@ -105,10 +107,11 @@ def round_tables(data: StudyData) -> list[dict[str, Any]]:
             pooled = data.row(rnd.number, label(item))
             if pooled is None:
                 continue
-            groups = [(data.group_name(k), row if row["n_valid"] >= data.study.min_group_size
-                       else None) for k, row in data.group_rows(rnd.number, label(item))]
+            groups = [(data.group_name(k), row)
+                      for k, row in data.shown_group_rows(rnd.number, label(item))]
             rows.append({"item": item, "label": label(item), "stats": pooled, "groups": groups})
-        tables.append({"number": rnd.number, "rows": rows})
+        tables.append({"number": rnd.number, "rows": rows,
+                       "hidden": any(g is None for r in rows for _, g in r["groups"])})
     return tables
 
 

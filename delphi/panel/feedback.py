@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import get_template_attribute
 from markupsafe import Markup
 
+from ..consensus.disclosure import disclose_rows
 from ..consensus.scales import Scale
 from ..extensions import db
 from ..models import (
@@ -66,7 +67,8 @@ class ItemFeedback:
 
     stats: dict[str, Any]
     groups: list[GroupFeedback] = field(default_factory=list)
-    hidden_groups: int = 0
+    hidden_groups: int = 0  # every group not shown (small ones and withheld ones)
+    withheld_groups: int = 0  # large enough, hidden so that the small ones stay hidden
     own: int | str | None = None
     comments: list[str] = field(default_factory=list)
     earlier_wording: str | None = None
@@ -205,16 +207,22 @@ def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: 
                              scale=scale, min_group_size=study.min_group_size,
                              cache_key=None if base_key is None else
                              base_key + (source.id, label))
-        for group in groups:
-            stats = by_group.get(group.key)
-            if stats is None:
-                continue
-            if stats["n_valid"] >= study.min_group_size:
-                entry.groups.append(GroupFeedback(group.name, stats))
-            else:
-                entry.hidden_groups += 1
+        if groups:
+            _add_groups(entry, by_group, groups, study.min_group_size)
         feedback[item.id] = entry
     return feedback
+
+
+def _add_groups(entry: ItemFeedback, by_group: dict[str | None, dict[str, Any]],
+                groups: list[GroupView], minimum: int) -> None:
+    """Add the groups that may be shown, and count the hidden ones: small groups and, where
+    needed, one more so that no hidden group's answers follow from the whole panel's."""
+    rows = [(g.key, by_group[g.key]) for g in groups if g.key in by_group]
+    shown = disclose_rows(by_group[None], rows, minimum)
+    names = {g.key: g.name for g in groups}
+    entry.groups = [GroupFeedback(names[key], by_group[key]) for key in shown.shown]
+    entry.hidden_groups = len(shown.hidden)
+    entry.withheld_groups = len(shown.withheld)
 
 
 @lru_cache(maxsize=8192)
