@@ -36,7 +36,7 @@ hidden for being small has fewer, a safe non-empty remainder is never one small
 group's answers: it mixes at least two groups (a withheld group is hidden only
 when something else is already in the remainder).
 
-What this does not protect against (documented in docs/security.md):
+What this does not protect against (see docs/exports.md and docs/security.md):
 several panellists pooling what they know (a coalition of ``minimum - 1``
 members of a shown group learns the last member's rating, as without groups);
 answers so uniform that a group's aggregate is everyone's answer ("all rated

@@ -15,7 +15,7 @@ from delphi.consensus.disclosure import (
     total,
 )
 
-MANY = settings(max_examples=400, deadline=None,
+MANY = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
