@@ -18,6 +18,7 @@ logs, backs off and goes on, and it writes a heartbeat (``worker_heartbeat``) th
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import secrets
@@ -44,6 +45,7 @@ from .models import (
     MailStatus,
     OutboxMessage,
     Panellist,
+    RoundItem,
     Study,
     WorkerHeartbeat,
     utcnow,
@@ -141,14 +143,40 @@ class Rendered:
     html: str
 
 
-def render(message: OutboxMessage, link: str | None) -> Rendered:
-    """Render a message's subject, text and HTML parts from its templates."""
+SECONDS_PER_STATEMENT = 30  # the invitation's time estimate (docs/running-a-study.md)
+
+
+def estimated_minutes(statements: int) -> int:
+    """About how long rating ``statements`` takes, in whole minutes rounded up (at least 1)."""
+    return max(1, math.ceil(statements * SECONDS_PER_STATEMENT / 60))
+
+
+def round_sizes(round_ids: set[int]) -> dict[int, int]:
+    """How many statements each round has, in one query."""
+    if not round_ids:
+        return {}
+    return dict(db.session.execute(
+        sa.select(RoundItem.round_id, sa.func.count()).where(RoundItem.round_id.in_(round_ids))
+        .group_by(RoundItem.round_id)).all())
+
+
+def render(message: OutboxMessage, link: str | None,
+           sizes: dict[int, int] | None = None) -> Rendered:
+    """Render a message's subject, text and HTML parts from its templates.
+
+    ``sizes`` (round id: statements) saves a query per message in a batch.
+    """
     study = db.session.get(Study, message.study_id) if message.study_id else None
     panellist = db.session.get(Panellist, message.panellist_id) if message.panellist_id else None
     invitation = db.session.get(Invitation, message.invitation_id) if message.invitation_id \
         else None
-    values = dict(message.context, study=study, panellist=panellist, link=link,
-                  round=invitation.round if invitation else None)
+    rnd = invitation.round if invitation else None
+    statements = 0
+    if rnd is not None:
+        statements = (sizes if sizes is not None and rnd.id in sizes
+                      else round_sizes({rnd.id})).get(rnd.id, 0)
+    values = dict(message.context, study=study, panellist=panellist, link=link, round=rnd,
+                  statements=statements, minutes=estimated_minutes(statements))
     subject = render_template(f"email/{message.kind}.subject.txt", **values).strip()
     # A subject is one line: a study title with a line break must not add a header.
     subject = " ".join(subject.split())
@@ -418,13 +446,14 @@ def _prepare(message_ids: list[int], result: BatchResult,
             .order_by(OutboxMessage.id)
         ).all()
         related = _load_related(messages)  # held: the session keeps only weak references
+        sizes = round_sizes({i.round_id for i in related if isinstance(i, Invitation)})
         for m in messages:
             try:
                 problem = address_problem(m.to_address)
                 if problem is not None:
                     raise UndeliverableMessage(
                         f"the recipient's address cannot be used: {problem}")
-                prepared.append((m.id, build_email(m, render(m, link_for_message(m)))))
+                prepared.append((m.id, build_email(m, render(m, link_for_message(m), sizes))))
             except sa.exc.SQLAlchemyError:
                 raise  # the database, not the message: the worker loop handles it
             except Exception as exc:  # this message only; the batch goes on

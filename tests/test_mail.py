@@ -580,3 +580,60 @@ def test_a_round_past_its_deadline_shows_as_closed(app, client, factory):
     study_page = client.get(f"/studies/{study.slug}/").get_data(as_text=True)
     assert '<span class="badge badge-closed">closed</span>' in study_page
     assert '<span class="badge badge-open">' not in study_page
+
+
+# --- emails people read ------------------------------------------------------------
+
+
+def test_the_invitation_uses_the_short_name_and_says_how_many_statements_and_how_long(
+        smtp, factory):
+    from delphi.models import Item
+
+    study = factory.study(impact=True)
+    panellist = factory.panel(study, per_group=1)[0]
+    launch(study)
+    mail.deliver_batch()
+    message = smtp.to(panellist.email)[0]
+    assert message["Subject"] == "IMPACT: round 1 is open for your ratings"
+    text = smtp.text(message)
+    html = message.get_body(preferencelist=("html",)).get_content()
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(Item)
+                              .where(Item.study_id == study.id))
+    minutes = -(-count * 30 // 60)
+    assert f"This round has {count} statements; rating them takes about\n{minutes} minutes" \
+        in text
+    assert f"{count} statements</strong>; rating them takes about {minutes} minutes" in html
+    assert text.rstrip().endswith("With thanks,\nThe IMPACT steering committee")
+    assert "<br>The IMPACT steering committee</p>" in html
+    assert "steering committee" not in message["Subject"]
+    assert study.title in text  # the full title is still named once, in the body
+
+
+def test_without_a_short_name_emails_fall_back_to_the_title(smtp, factory):
+    study = factory.study()
+    panellist = factory.panel(study, per_group=1)[0]
+    launch(study)
+    mail.deliver_batch()
+    message = smtp.to(panellist.email)[0]
+    assert message["Subject"] == "A small study: round 1 is open for your ratings"
+    text = smtp.text(message)
+    assert "This round has 3 statements; rating them takes about\n2 minutes." in text
+    assert text.rstrip().endswith("The A small study steering committee")
+
+
+def test_reminders_and_receipts_use_the_short_name_and_the_sender(app, smtp, factory):
+    from delphi.rounds import operations as round_ops
+
+    study = factory.study(impact=True)
+    panellist = factory.panel(study, per_group=1)[0]
+    launch(study)
+    round_ops.remind(study, "test")
+    db.session.commit()
+    mail.deliver_batch()
+    reminder = next(m for m in smtp.to(panellist.email) if m["Subject"].startswith("Reminder"))
+    assert reminder["Subject"] == "Reminder: IMPACT, round 1"
+    assert smtp.text(reminder).rstrip().endswith("The IMPACT steering committee")
+
+
+def test_estimated_minutes_round_up_at_30_seconds_a_statement():
+    assert [mail.estimated_minutes(n) for n in (0, 1, 2, 3, 56, 57)] == [1, 1, 1, 2, 28, 29]

@@ -105,6 +105,8 @@ def update_survey(study: Study, definition: SurveyDefinition, actor: object) -> 
 
 def _apply_definition(study: Study, d: SurveyDefinition) -> None:
     study.title = d.title
+    study.short_name = d.short_name
+    study.sender_name = d.sender_name
     study.description = d.description
     study.method = d.method
     study.plain_language = d.plain_language
@@ -164,6 +166,8 @@ def study_definition(study: Study) -> SurveyDefinition:
     return SurveyDefinition(
         slug=study.slug,
         title=study.title,
+        short_name=study.short_name,
+        sender_name=study.sender_name,
         description=study.description,
         method=study.method,
         plain_language=study.plain_language,
