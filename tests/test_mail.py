@@ -527,9 +527,12 @@ def test_a_round_closed_by_someone_else_meanwhile_is_skipped(app, factory):
     later = utcnow() + timedelta(days=2)
     due = round_ops.due_round_ids(later)  # this worker sees the round due ...
     assert due == [rnd.id]
-    # ... and another closes it first (the conditional update is what decides)
+    # ... and another closes it first, unseen by this session: only the conditional
+    # update can tell ("round 1 was closed already" used to end the worker)
     db.session.execute(sa.update(Round).where(Round.id == rnd.id)
-                       .values(state=RoundState.CLOSED, closed_at=later))
+                       .values(state=RoundState.CLOSED, closed_at=later)
+                       .execution_options(synchronize_session=False))
+    assert rnd.state is RoundState.OPEN  # what this session still believes
     assert round_ops.close_due_round(rnd.id, later) is None
     db.session.rollback()
 
