@@ -10,7 +10,7 @@ from flask import Flask
 
 from .config import check_production, load_config
 from .extensions import csrf, db, login_manager, migrate
-from .logs import install_log_redaction
+from .logs import install_log_handler, install_log_redaction
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -19,6 +19,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: config, extensions, blueprints, commands; no side effects."""
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
+    install_log_handler(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])  # before any log line
     check_production(app)
     logging.getLogger("delphi").setLevel(app.config["LOG_LEVEL"])
     install_log_redaction()
@@ -35,6 +36,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
         errors,
         exports,
         filters,
+        health,
         panel,
         ratelimit,
         rounds,
@@ -51,6 +53,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     decisions.init_app(app)
     exports.init_app(app)
     panel.init_app(app)
+    health.init_app(app)
     if app.config["BENCH_ENDPOINTS"]:
         from . import benchview
 

@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_ABSOLUTE_HOURS": 12,
     "SECURE_COOKIES": None,  # None: on unless DEBUG, DEMO or TESTING
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",  # "text" or "json" (one JSON object a line)
+    "HEALTH_WORKER_MAX_AGE": 300,  # seconds; 0: no mail worker expected by /healthz
     "PROXIES": 0,  # reverse proxies in front that set X-Forwarded-For/-Proto (ProxyFix)
     "REDIS_URL": None,  # None: no Redis; the database counters throttle on their own
     "RATE_LIMIT_LOGIN": "20 per minute",
@@ -86,6 +88,24 @@ def _derive(app: Flask) -> None:
     cfg["PERMANENT_SESSION_LIFETIME"] = int(cfg["SESSION_ABSOLUTE_HOURS"]) * 3600
     cfg["WTF_CSRF_TIME_LIMIT"] = None  # the session's own lifetime bounds the token
     cfg["MAX_FORM_PARTS"] = int(cfg["MAX_FORM_PARTS"])
+    _check_mail_timing(cfg)
+
+
+def _check_mail_timing(cfg: Any) -> None:
+    """A worker waiting on a slow SMTP server must keep its lease, or a second worker
+    sends its messages again: each SMTP command may wait ``SMTP_TIMEOUT`` seconds, and
+    the lease is renewed every quarter of its length between messages."""
+    timeout, lease = float(cfg["SMTP_TIMEOUT"]), float(cfg["MAIL_LEASE_SECONDS"])
+    if timeout <= 0 or lease <= 0:
+        raise ConfigError("DELPHI_SMTP_TIMEOUT and DELPHI_MAIL_LEASE_SECONDS must be positive "
+                          f"(got {timeout:g} and {lease:g})")
+    if timeout * 4 > lease:
+        raise ConfigError(
+            f"DELPHI_SMTP_TIMEOUT ({timeout:g} s) must be at most a quarter of "
+            f"DELPHI_MAIL_LEASE_SECONDS ({lease:g} s): a worker waiting on a slow SMTP server "
+            "would lose its lease and another worker would send the same messages again. "
+            "Lower the timeout or lengthen the lease (see docs/settings.md)."
+        )
 
 
 def _default_sqlite_url(app: Flask) -> str:

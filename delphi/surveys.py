@@ -69,6 +69,8 @@ class SurveyDefinition:
     ask_reason_on_band_change: bool
     groups: tuple[GroupDef, ...]
     sections: tuple[SectionDef, ...]
+    short_name: str = ""
+    sender_name: str = ""
 
 
 CONSENSUS_DEFAULTS: dict[str, Any] = {
@@ -204,8 +206,8 @@ def parse_survey(raw: bytes | str, source: str) -> SurveyDefinition:
     return definition
 
 
-TOP_KEYS = {"slug", "title", "description", "method", "plain_language", "scale", "consensus",
-            "feedback", "groups", "sections"}
+TOP_KEYS = {"slug", "title", "short_name", "sender_name", "description", "method",
+            "plain_language", "scale", "consensus", "feedback", "groups", "sections"}
 
 
 def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
@@ -232,6 +234,8 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
     return SurveyDefinition(
         slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE),
         title=check.text(top, "title", "", limit=300),
+        short_name=_one_line(check, top, "short_name", 40),
+        sender_name=_one_line(check, top, "sender_name", 120),
         description=check.text(top, "description", "", required=False),
         method=check.text(top, "method", "", required=False, limit=120) or "modified e-Delphi",
         plain_language=check.text(top, "plain_language", "", required=False),
@@ -244,6 +248,14 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
         groups=_groups(check, top),
         sections=_sections(check, top),
     )
+
+
+def _one_line(check: _Checker, top: dict[str, Any], key: str, limit: int) -> str:
+    """An optional text of one line (it goes into email subjects and sign-offs)."""
+    text = check.text(top, key, "", required=False, limit=limit)
+    if "\n" in text or "\t" in text:
+        check.fail(key, "must be one line")
+    return text
 
 
 def _consensus(check: _Checker, value: Any) -> dict[str, Any]:
@@ -334,6 +346,8 @@ def dump_survey(definition: SurveyDefinition) -> str:
     doc: dict[str, Any] = {
         "slug": definition.slug,
         "title": definition.title,
+        **({"short_name": definition.short_name} if definition.short_name else {}),
+        **({"sender_name": definition.sender_name} if definition.sender_name else {}),
         "description": definition.description,
         "method": definition.method,
         "plain_language": definition.plain_language,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
 import socket
+import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -20,8 +22,11 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[list[str]] = field(default_factory=list)
     refuse: bool = False
+    delay: float = 0.0  # seconds before each answer to DATA: a slow server
 
     async def handle_DATA(self, server: SMTP, session: object, envelope) -> str:  # noqa: N802
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return "451 4.3.0 try again later"
         self.envelopes.append(list(envelope.rcpt_tos))
@@ -62,3 +67,35 @@ class SmtpServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+class HungServer:
+    """A server that accepts TCP connections and never says a word (a hung SMTP server)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.port = self.socket.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)  # held open, never answered
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        except OSError:
+            pass
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()

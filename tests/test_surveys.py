@@ -131,6 +131,34 @@ def test_survey_format_doc_names_every_key():
                 "unable_to_score", "consensus", "primary_rule", "agree_pct", "disagree_pct",
                 "threshold", "max_iqr", "median_min", "uts", "percentile_method", "group_rule",
                 "stability_pp", "feedback", "by_group", "min_group_size", "ask_reason", "groups",
-                "sections",
+                "sections", "short_name", "sender_name",
                 "items", "key", "text", "plain_text", "rationale"):
         assert f"`{key}`" in doc, key
+
+
+def test_short_name_and_sender_name_are_optional_one_line_texts(tmp_path):
+    d = parse_survey(SMALL_SURVEY.format(slug="s-1"), "small.yaml")
+    assert (d.short_name, d.sender_name) == ("", "")
+    assert "short_name" not in dump_survey(d)  # absent keys stay absent in an export
+    text = SMALL_SURVEY.format(slug="s-1").replace(
+        "title: A small study\n",
+        "title: A small study\nshort_name: SMALL\nsender_name: The SMALL committee\n")
+    d = parse_survey(text, "small.yaml")
+    assert (d.short_name, d.sender_name) == ("SMALL", "The SMALL committee")
+    assert parse_survey(dump_survey(d), "again.yaml") == d
+    assert dump_survey(d).startswith(
+        "slug: s-1\ntitle: A small study\nshort_name: SMALL\nsender_name: The SMALL committee\n")
+    bad = SMALL_SURVEY.format(slug="s-1").replace(
+        "title: A small study\n",
+        f"title: A small study\nshort_name: {'X' * 41}\nsender_name: \"Two\\nlines\"\n")
+    with pytest.raises(SurveyError) as excinfo:
+        parse_survey(bad, "bad.yaml")
+    assert excinfo.value.problems == [
+        "short_name: is 41 characters long; at most 40 are allowed",
+        "sender_name: must be one line",
+    ]
+
+
+def test_the_shipped_study_has_a_short_name_and_a_sender(app):
+    d = load_survey_file(IMPACT_FILE)
+    assert d.short_name == "IMPACT" and d.sender_name == "The IMPACT steering committee"

@@ -3,7 +3,7 @@
 from .accounts import Facilitator, StudyMembership
 from .audit import AuditEvent, ThrottleCounter
 from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
-from .mail import MailStatus, OutboxMessage
+from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
     AccessToken,
     Invitation,
@@ -62,5 +62,6 @@ __all__ = [
     "StudyState",
     "Suggestion",
     "ThrottleCounter",
+    "WorkerHeartbeat",
     "utcnow",
 ]

@@ -83,6 +83,14 @@ class Round(db.Model):
         return self.closes_at is not None and now >= self.closes_at
 
     @property
+    def shown_state(self) -> RoundState:
+        """The state pages show: an open round past its deadline is closed (votes are
+        refused from that moment), even before the worker has computed its results."""
+        if self.state is RoundState.OPEN and self.is_past_deadline(utcnow()):
+            return RoundState.CLOSED
+        return self.state
+
+    @property
     def items(self) -> list[Item]:
         return [ri.item for ri in self.round_items]
 

@@ -64,6 +64,9 @@ class Study(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
     title: Mapped[str] = mapped_column(sa.String(300))
+    # How emails name the study (subjects) and who signs them; see ``mail_name``.
+    short_name: Mapped[str] = mapped_column(sa.String(40), default="", server_default="")
+    sender_name: Mapped[str] = mapped_column(sa.String(120), default="", server_default="")
     description: Mapped[str] = mapped_column(sa.Text, default="")
     plain_language: Mapped[str] = mapped_column(sa.Text, default="")
     method: Mapped[str] = mapped_column(sa.String(120), default="modified e-Delphi")
@@ -100,6 +103,16 @@ class Study(db.Model):
     rounds: Mapped[list[Round]] = relationship(
         back_populates="study", cascade="all, delete-orphan", order_by="Round.number"
     )
+
+    @property
+    def mail_name(self) -> str:
+        """The study's name in email subjects: its short name, else its title."""
+        return self.short_name or self.title
+
+    @property
+    def signature(self) -> str:
+        """Who signs the emails: the sender name, else the short name's committee."""
+        return self.sender_name or f"The {self.mail_name} steering committee"
 
     @property
     def scale(self) -> Scale:

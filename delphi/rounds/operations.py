@@ -125,15 +125,36 @@ def _submitted(rnd: Round) -> Iterator[int]:
 
 
 def close_due_rounds(now: datetime | None = None) -> list[tuple[Study, Round]]:
-    """Close every open round whose deadline has passed."""
+    """Close every open round whose deadline has passed (skipping any closed meanwhile)."""
     now = now or utcnow()
-    due = db.session.scalars(
-        sa.select(Round).where(Round.state == RoundState.OPEN, Round.closes_at <= now)
-    ).all()
     closed = []
-    for rnd in due:
-        closed.append((rnd.study, close_round(rnd.study, "system:deadline", now)))
+    for round_id in due_round_ids(now):
+        rnd = close_due_round(round_id, now)
+        if rnd is not None:
+            closed.append((rnd.study, rnd))
     return closed
+
+
+def due_round_ids(now: datetime) -> list[int]:
+    """The open rounds whose deadline has passed."""
+    return list(db.session.scalars(
+        sa.select(Round.id).where(Round.state == RoundState.OPEN, Round.closes_at <= now)
+        .order_by(Round.id)
+    ))
+
+
+def close_due_round(round_id: int, now: datetime) -> Round | None:
+    """Close a round at its deadline; None when someone else closed it first (two
+    workers, or a facilitator, at the same moment): that is not an error."""
+    rnd = db.session.get(Round, round_id)
+    if rnd is None or rnd.state is not RoundState.OPEN or open_round(rnd.study) is not rnd:
+        return None
+    try:
+        return close_round(rnd.study, "system:deadline", now)
+    except DomainError:
+        # The conditional update found the round closed: the other closer won.  Nothing
+        # was written for this round.
+        return None
 
 
 def submitted_ratings(*columns: Any) -> sa.Select[Any]:

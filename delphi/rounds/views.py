@@ -128,11 +128,8 @@ def outbox(slug: str):
         sa.select(OutboxMessage).where(OutboxMessage.study_id == study.id)
         .order_by(OutboxMessage.id.desc()).limit(500)
     ).all()
-    counts = dict(db.session.execute(
-        sa.select(OutboxMessage.status, sa.func.count())
-        .where(OutboxMessage.study_id == study.id).group_by(OutboxMessage.status)).all())
     return render_template("rounds/outbox.html", study=study, messages=messages,
-                           counts={k.value: v for k, v in counts.items()},
+                           counts=mail.backlog(study.id, with_sent=True),
                            smtp=mail.smtp_configured(), form=EmptyForm())
 
 

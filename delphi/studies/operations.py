@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from .. import audit
 from ..extensions import db
+from ..mail import address_problem, shown_address
 from ..models import (
     ConsensusSettings,
     DomainError,
@@ -25,8 +25,6 @@ from ..models import (
 )
 from ..surveys import GroupDef, ItemDef, SectionDef, SurveyDefinition
 
-EMAIL_RE = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
-
 
 def normalise_email(value: str) -> str:
     return value.strip().lower()
@@ -35,8 +33,9 @@ def normalise_email(value: str) -> str:
 def create_facilitator(email: str, password: str, name: str = "") -> Facilitator:
     """Create a facilitator account with an argon2id password hash."""
     email = normalise_email(email)
-    if not EMAIL_RE.match(email) or len(email) > 254:
-        raise DomainError(f"{email!r} is not a valid email address")
+    problem = address_problem(email)
+    if problem is not None:
+        raise DomainError(f"{shown_address(email)!r} is not a valid email address: {problem}")
     if db.session.scalar(sa.select(Facilitator.id).where(Facilitator.email == email)):
         raise DomainError(f"a facilitator with the email {email} already exists")
     facilitator = Facilitator(email=email, name=name.strip())
@@ -106,6 +105,8 @@ def update_survey(study: Study, definition: SurveyDefinition, actor: object) -> 
 
 def _apply_definition(study: Study, d: SurveyDefinition) -> None:
     study.title = d.title
+    study.short_name = d.short_name
+    study.sender_name = d.sender_name
     study.description = d.description
     study.method = d.method
     study.plain_language = d.plain_language
@@ -165,6 +166,8 @@ def study_definition(study: Study) -> SurveyDefinition:
     return SurveyDefinition(
         slug=study.slug,
         title=study.title,
+        short_name=study.short_name,
+        sender_name=study.sender_name,
         description=study.description,
         method=study.method,
         plain_language=study.plain_language,
@@ -273,8 +276,9 @@ def _panel_row_problem(name: str, email: str, group_value: str,
         return "the name is longer than 200 characters"
     if any(ord(ch) < 32 for ch in name):
         return "the name contains a control character"
-    if not EMAIL_RE.match(email) or len(email) > 254:
-        return f"{email!r} is not a valid email address"
+    problem = address_problem(email)
+    if problem is not None:
+        return f"{shown_address(email)!r} is not a valid email address: {problem}"
     if group is None:
         return f"unknown group {group_value.strip()!r}"
     return None

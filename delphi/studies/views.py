@@ -6,13 +6,13 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from .. import mail as mail_outbox
 from ..auth.forms import EmptyForm
 from ..console import facilitator_blueprint
 from ..extensions import db
 from ..models import (
     DomainError,
     Invitation,
-    OutboxMessage,
     Panellist,
     Response,
     ResponseState,
@@ -62,12 +62,9 @@ def detail(slug: str):
             sa.select(sa.func.count()).select_from(Response)
             .where(Response.round_id == current.id, Response.state == ResponseState.SUBMITTED))
         progress = {"invited": invited, "submitted": submitted}
-    mail = dict(db.session.execute(
-        sa.select(OutboxMessage.status, sa.func.count())
-        .where(OutboxMessage.study_id == study.id).group_by(OutboxMessage.status)).all())
     return render_template("studies/detail.html", study=study, form=EmptyForm(),
                            current=current, progress=progress,
-                           mail={k.value: v for k, v in mail.items()})
+                           mail=mail_outbox.backlog(study.id, with_sent=True))
 
 
 @bp.route("/studies/<slug>/panel", methods=["GET", "POST"])
