@@ -61,6 +61,10 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     shot(page, "console-rounds-before-launch-desktop")
     page.fill("#closes_at", "2099-01-15T17:00")
     page.get_by_role("button", name="Launch round 1").click()
+    assert "will be sent to 15 panellists" in page.content()  # it asks first
+    assert "15 January 2099 at 17:00 UTC" in page.content()
+    shot(page, "console-launch-confirm-desktop")
+    page.get_by_role("button", name="Yes, launch round 1").click()
     assert "Round 1 is open" in page.content()
     db.session.commit()
 
@@ -76,6 +80,8 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     page.goto(base + f"/studies/{study.slug}/rounds/")
     shot(page, "console-rounds-progress-desktop")
     page.get_by_role("button", name="Close round 1 now").click()
+    assert "of 15 panellists have submitted" in page.content()
+    page.get_by_role("button", name="Yes, close round 1 now").click()
     assert "Round 1 is closed" in page.content()
 
     # results: filter, then decide
@@ -118,6 +124,8 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     # launch round 2, vote, close
     page.goto(base + f"/studies/{study.slug}/rounds/")
     page.get_by_role("button", name="Launch round 2").click()
+    assert '"consensus out"' in page.content() or "no decision yet" in page.content()
+    page.get_by_role("button", name="Yes, launch round 2").click()
     assert "Round 2 is open" in page.content()
     db.session.commit()
     labels = [i.label for i in study.current_round.items]
@@ -125,6 +133,7 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     _votes(app, study, panel, lambda n, k: 8 if k % 2 else 7)
     page.goto(base + f"/studies/{study.slug}/rounds/")
     page.get_by_role("button", name="Close round 2 now").click()
+    page.get_by_role("button", name="Yes, close round 2 now").click()
     assert "Round 2 is closed" in page.content()
     page.get_by_role("link", name="Results").first.click()
     shot(page, "console-results-round2-desktop")
