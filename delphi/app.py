@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from .config import check_production, load_config
+from .config import check_production, instance_path, load_config
 from .extensions import csrf, db, login_manager, migrate
 from .logs import install_log_handler, install_log_redaction
 
@@ -17,7 +17,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: config, extensions, blueprints, commands; no side effects."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_path=instance_path(), instance_relative_config=True)
     load_config(app, test_config)
     install_log_handler(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])  # before any log line
     check_production(app)

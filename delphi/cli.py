@@ -15,11 +15,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
+from flask_migrate.cli import db as migrate_commands
 from werkzeug.serving import run_simple
 
 from . import mail
 from .analyze_cli import analyze_command
-from .config import ConfigError
+from .config import DEMO_SETTINGS_FILE, ConfigError, instance_path, read_demo_settings
 from .exports.cli import export_command
 from .extensions import db, write_transaction
 from .models import DomainError, IllegalTransition
@@ -40,7 +41,25 @@ def _cli_app() -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group(cls=FlaskGroup, create_app=_cli_app, add_version_option=True,
+class DelphiGroup(FlaskGroup):
+    """Flask's command group whose commands are all registered on the group itself.
+
+    Flask's own group builds the application to list the commands it adds; without the
+    production settings that failed with a traceback and hid most commands.  Here
+    ``--help`` never builds the application, and a command builds it only when it runs
+    (``with_appcontext``), so a missing setting is one clear line.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        return click.Group.list_commands(self, ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load_plugin_commands()
+        return click.Group.get_command(self, ctx, cmd_name)
+
+
+@click.group(cls=DelphiGroup, create_app=_cli_app, add_version_option=True,
              load_dotenv=False, set_debug_flag=False)
 def main() -> None:
     """Run Delphi consensus studies.
@@ -172,29 +191,68 @@ def import_panel_command(study: str, file: Path) -> None:
 
 
 @main.command("demo", with_appcontext=False)
-@click.option("--port", default=5000, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep 127.0.0.1 unless you know why).")
 def demo_command(port: int, host: str) -> None:
-    """Start the platform on a local SQLite database with the IMPACT example study."""
-    from . import create_app
+    """Start the platform on a local SQLite database with the IMPACT example study.
 
+    It stays in the foreground; Ctrl+C stops it.  The secret key and the password are
+    kept in the instance folder (demo.cfg), so logins survive a restart, and the other
+    commands (delphi export, delphi launch-round, ...) then work on the demo database.
+    """
+    settings = _keep_demo_settings(Path(_demo_instance_path()),
+                                   os.environ.get("DELPHI_BASE_URL") or f"http://{host}:{port}")
     os.environ["DELPHI_DEMO"] = "true"
-    os.environ.setdefault("DELPHI_BASE_URL", f"http://{host}:{port}")
-    app = create_app()
+    os.environ.setdefault("DELPHI_SECRET_KEY", settings["SECRET_KEY"])
+    os.environ.setdefault("DELPHI_BASE_URL", settings["BASE_URL"])
+    app = _cli_app()
     with app.app_context():
         upgrade()
-        password = _prepare_demo()
+        _prepare_demo(settings["DEMO_PASSWORD"])
         database = db.engine.url.render_as_string(hide_password=True)
     click.echo(
         f"\n  delphi demo is running at http://{host}:{port}/\n"
-        f"  Log in as {DEMO_EMAIL} with the password {password}\n"
+        f"  Log in as {DEMO_EMAIL} with the password {settings['DEMO_PASSWORD']}\n"
         f"  Database: {database}\n"
+        f"  Key and password are kept in {Path(app.instance_path) / DEMO_SETTINGS_FILE};\n"
+        "  other delphi commands (export, launch-round, ...) use this demo database.\n"
         "  No SMTP server is set, so emails stay in the outbox page of the study.\n"
         "  Stop with Ctrl+C.\n"
     )
     threading.Thread(target=_demo_jobs, args=(app,), daemon=True).start()
     # app.run() refuses to serve from inside a flask CLI command; serve directly.
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _demo_instance_path() -> str:
+    """The instance folder the application will use (DELPHI_INSTANCE_PATH or Flask's)."""
+    return instance_path() or Flask("delphi", instance_relative_config=True).instance_path
+
+
+def _keep_demo_settings(folder: Path, base_url: str) -> dict[str, Any]:
+    """Read the demo's key and password from ``folder``, or make them; save the address."""
+    settings = read_demo_settings(str(folder)) or {}
+    settings = {
+        "DEMO": True,
+        "SECRET_KEY": settings.get("SECRET_KEY") or secrets.token_hex(32),
+        "BASE_URL": base_url,
+        "DEMO_PASSWORD": settings.get("DEMO_PASSWORD") or secrets.token_urlsafe(12),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / DEMO_SETTINGS_FILE
+    lines = [
+        "# Written by `delphi demo` at every start. It keeps the demo's secret key and",
+        "# password across restarts, and lets other delphi commands find the demo database",
+        "# (instance/delphi.sqlite) while DELPHI_DATABASE_URL is not set. Delete this file",
+        "# and delphi.sqlite to start the demo afresh. Never used by a real deployment.",
+        *(f"{name} = {value!r}" for name, value in settings.items()),
+    ]
+    # Written private from the start: the file holds a key and a password.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    return settings
 
 
 def _demo_jobs(app: Flask) -> None:
@@ -209,14 +267,13 @@ def _demo_jobs(app: Flask) -> None:
                 app.logger.exception("periodic jobs failed")
 
 
-def _prepare_demo() -> str:
-    """Load the IMPACT study and a demo facilitator with a fresh password; return it."""
-    password = secrets.token_urlsafe(12)
+def _prepare_demo(password: str) -> None:
+    """Load the IMPACT study and the demo facilitator, whose password is ``password``."""
     facilitator = ops.find_facilitator(DEMO_EMAIL)
     if facilitator is None:
         facilitator = ops.create_facilitator(DEMO_EMAIL, password, "Demo facilitator")
-    else:
-        facilitator.set_password(password)
+    elif not facilitator.check_password(password):
+        facilitator.set_password(password)  # ends its sessions: only when it changed
     definition = load_survey_file(SHIPPED_SURVEYS / "impact-paediatric-car-t.yaml")
     study = ops.find_study(definition.slug)
     if study is None:
@@ -228,7 +285,6 @@ def _prepare_demo() -> str:
         ops.add_facilitator_to_study(study, facilitator, "demo", role="owner")
     db.session.commit()
     current_app.logger.info("demo ready")
-    return password
 
 
 def _parse_when(value: str | None) -> datetime | None:
@@ -332,3 +388,6 @@ APP_COMMANDS = [
     export_command,
 ]
 main.add_command(analyze_command)
+for _command in APP_COMMANDS:
+    main.add_command(_command)
+main.add_command(migrate_commands, "db")

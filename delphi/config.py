@@ -9,9 +9,13 @@ import os
 import secrets
 from typing import Any
 
-from flask import Flask
+from flask import Config, Flask
 
 INSTANCE_CONFIG_FILE = "delphi.cfg"
+# Written by `delphi demo` in the instance folder: its secret key, address and password,
+# so a restart keeps logins, and later commands find the demo database (see _demo_fallback).
+DEMO_SETTINGS_FILE = "demo.cfg"
+DEMO_SETTINGS = ("DEMO", "SECRET_KEY", "BASE_URL")
 
 # Each default is the value used when neither the instance file nor the environment
 # sets it.  Names are the ``DELPHI_`` environment variables without the prefix.
@@ -48,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_LOGIN": "20 per minute",
     "RATE_LIMIT_LINKS": "60 per minute",
     "BENCH_ENDPOINTS": False,  # bench/load_voting.py only: adds /_bench/one-query
+    "INSTANCE_PATH": None,  # read from the environment before the rest; see instance_path()
 }
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "BASE_URL", "DATABASE_URL")
@@ -63,9 +68,37 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     if test_config is None:
         app.config.from_pyfile(INSTANCE_CONFIG_FILE, silent=True)
         app.config.from_prefixed_env("DELPHI")
+        _demo_fallback(app)
     else:
         app.config.from_mapping(test_config)
     _derive(app)
+
+
+def instance_path() -> str | None:
+    """``DELPHI_INSTANCE_PATH``, absolute; None leaves Flask's default (``instance/`` beside
+    a source checkout, ``<venv>/var/delphi-instance`` for an installed package)."""
+    path = os.environ.get("DELPHI_INSTANCE_PATH")
+    return os.path.abspath(path) if path else None
+
+
+def read_demo_settings(folder: str) -> dict[str, Any] | None:
+    """The settings ``delphi demo`` left in ``folder``, or None."""
+    demo = Config(folder)
+    return dict(demo) if demo.from_pyfile(DEMO_SETTINGS_FILE, silent=True) else None
+
+
+def _demo_fallback(app: Flask) -> None:
+    """After ``delphi demo``, later commands in the same instance folder run in demo mode on
+    the demo database with its key.  Only while nothing names a database: a deployment
+    must set DELPHI_DATABASE_URL, so a leftover demo file never relaxes it."""
+    if app.config["DATABASE_URL"]:
+        return
+    demo = read_demo_settings(app.instance_path)
+    if demo is None:
+        return
+    for name in DEMO_SETTINGS:
+        if name in demo and not app.config.get(name) and f"DELPHI_{name}" not in os.environ:
+            app.config[name] = demo[name]
 
 
 def _derive(app: Flask) -> None:

@@ -13,6 +13,11 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# Generous for a loaded two-core machine, short enough that a stuck test fails in
+# seconds rather than minutes (Playwright's default is 30 s for everything).
+LAUNCH_TIMEOUT_MS = 60_000
+NAVIGATION_TIMEOUT_MS = 30_000
+ACTION_TIMEOUT_MS = 15_000
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -60,15 +65,49 @@ def browser():
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        instance = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS,
+                                              timeout=LAUNCH_TIMEOUT_MS)
         try:
-            yield instance
+            yield BoundedBrowser(instance)
         finally:
             instance.close()
 
 
+class BoundedBrowser:
+    """The browser, whose every new page and context has the suite's timeouts.
+
+    Playwright waits 30 s for each action and navigation by default; a test that
+    hangs on a busy machine should fail with a clear message well before that adds up.
+    """
+
+    def __init__(self, browser) -> None:  # type: ignore[no-untyped-def]
+        self._browser = browser
+
+    def new_page(self, **kwargs):  # type: ignore[no-untyped-def]
+        page = self._browser.new_page(**kwargs)
+        _bound(page)
+        return page
+
+    def new_context(self, **kwargs):  # type: ignore[no-untyped-def]
+        context = self._browser.new_context(**kwargs)
+        _bound(context)
+        return context
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._browser, name)
+
+
+def _bound(target) -> None:  # type: ignore[no-untyped-def]
+    target.set_default_timeout(ACTION_TIMEOUT_MS)
+    target.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+
+
 def shot(page, name: str) -> Path:
-    """Keep a full-page screenshot under tests/artifacts/."""
+    """Keep a screenshot of what the viewport shows under tests/artifacts/.
+
+    Never a full-page screenshot: the report is tens of thousands of pixels tall, and
+    capturing it all took longer than Playwright's timeout on a busy two-core machine.
+    """
     target = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(target), full_page=True)
+    page.screenshot(path=str(target), full_page=False, timeout=ACTION_TIMEOUT_MS)
     return target

@@ -29,6 +29,19 @@ def close(study: Study) -> Round:
     return rnd
 
 
+def confirm_in_console(client: FlaskClient, path: str, query: str = ""):
+    """Open the confirmation page of an irreversible console action (launch, close, finish)
+    and press its button, as a facilitator does: the form's hidden fields are posted."""
+    page = client.get(path + (f"?{query}" if query else ""))
+    assert page.status_code == 200, page.status_code
+    html = page.get_data(as_text=True)
+    form = html[html.index(f'<form method="post" action="{path}">'):]
+    form = form[:form.index("</form>")]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    assert fields.get("confirmed") == "yes", fields
+    return client.post(path, data=fields, follow_redirects=True)
+
+
 def link_for_panellist(study: Study, panellist_id: int) -> str:
     """A fresh personal link to the open round, as the worker would mint for an email."""
     rnd = round_ops.open_round(study)

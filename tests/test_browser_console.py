@@ -13,7 +13,7 @@ from delphi.models import ItemStatus, Suggestion
 
 from .browser import shot
 from .factories import PASSWORD
-from .flows import link_for_panellist, open_link, vote
+from .flows import close, launch, link_for_panellist, open_link, vote
 
 pytestmark = pytest.mark.browser
 
@@ -61,6 +61,10 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     shot(page, "console-rounds-before-launch-desktop")
     page.fill("#closes_at", "2099-01-15T17:00")
     page.get_by_role("button", name="Launch round 1").click()
+    assert "will be sent to 15 panellists" in page.content()  # it asks first
+    assert "15 January 2099 at 17:00 UTC" in page.content()
+    shot(page, "console-launch-confirm-desktop")
+    page.get_by_role("button", name="Yes, launch round 1").click()
     assert "Round 1 is open" in page.content()
     db.session.commit()
 
@@ -76,6 +80,8 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     page.goto(base + f"/studies/{study.slug}/rounds/")
     shot(page, "console-rounds-progress-desktop")
     page.get_by_role("button", name="Close round 1 now").click()
+    assert "of 15 panellists have submitted" in page.content()
+    page.get_by_role("button", name="Yes, close round 1 now").click()
     assert "Round 1 is closed" in page.content()
 
     # results: filter, then decide
@@ -118,6 +124,8 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     # launch round 2, vote, close
     page.goto(base + f"/studies/{study.slug}/rounds/")
     page.get_by_role("button", name="Launch round 2").click()
+    assert '"consensus out"' in page.content() or "no decision yet" in page.content()
+    page.get_by_role("button", name="Yes, launch round 2").click()
     assert "Round 2 is open" in page.content()
     db.session.commit()
     labels = [i.label for i in study.current_round.items]
@@ -125,6 +133,7 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     _votes(app, study, panel, lambda n, k: 8 if k % 2 else 7)
     page.goto(base + f"/studies/{study.slug}/rounds/")
     page.get_by_role("button", name="Close round 2 now").click()
+    page.get_by_role("button", name="Yes, close round 2 now").click()
     assert "Round 2 is closed" in page.content()
     page.get_by_role("link", name="Results").first.click()
     shot(page, "console-results-round2-desktop")
@@ -149,11 +158,86 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     assert db.session.scalar(sa.select(Suggestion.resulting_item_id)) is not None
     assert items["success-01"].status is ItemStatus.DROPPED
 
+
+# What overflows the page sideways, for the failure message: the widest offenders.
+_OVERFLOWING = """() => {
+  const limit = document.documentElement.clientWidth;
+  return [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > limit + 1
+                 && !e.closest('.table-scroll, .overflow-auto'))
+    .slice(0, 5)
+    .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')
+              + ' ' + Math.round(e.getBoundingClientRect().right));
+}"""
+
+
+def _two_rounds_with_data(app, factory):
+    """The IMPACT study after two rounds, decisions and suggestions, through operations
+    and the HTTP client (the browser only looks)."""
+    from delphi.decisions import operations as decision_ops
+    from delphi.models import DropOutcome
+
+    owner = factory.facilitator("maria@example.org")
+    study = factory.study(owner=owner, impact=True)
+    panel = factory.panel(study, per_group=2)
+    launch(study)
+    _votes(app, study, panel, lambda n, k: (8 if n % 5 else 3) if k % 3 == 0 else 5 + n % 4)
+    close(study)
+    items = {i.label: i for i in study.items}
+    decision_ops.drop(study, items["success-01"], DropOutcome.CONSENSUS_IN, "in", owner)
+    decision_ops.reword(study, items["success-02"], items["success-02"].text + " (over 2)",
+                        "Panel comments asked for an age limit", owner)
+    db.session.commit()
+    launch(study)
+    _votes(app, study, panel, lambda n, k: 8 if k % 2 else 7)
+    close(study)
+    return owner, study
+
+
+def test_no_console_page_scrolls_sideways_on_a_phone(app, browser, live_server, factory):
+    owner, study = _two_rounds_with_data(app, factory)
+    base = live_server.url
     phone = browser.new_page(viewport=PHONE)
+    phone.goto(base + "/login")
+    assert phone.evaluate(_WIDTHS)[0] <= PHONE["width"]
     _login(phone, base, owner.email)
-    for name, path in (("results", "rounds/2/results"), ("rounds", "rounds/"),
-                       ("study", ""), ("outbox", "outbox"), ("panel", "panel"),
-                       ("audit", "audit"), ("exports", "exports/"),
-                       ("report", "exports/report")):
-        phone.goto(base + f"/studies/{study.slug}/{path}")
-        shot(phone, f"console-{name}-phone")
+    study_url = f"{base}/studies/{study.slug}"
+    pages = {
+        "studies": f"{base}/", "study": f"{study_url}/", "panel": f"{study_url}/panel",
+        "rounds": f"{study_url}/rounds/", "outbox": f"{study_url}/outbox",
+        "results-1": f"{study_url}/rounds/1/results", "results": f"{study_url}/rounds/2/results",
+        "preview": f"{study_url}/next-round/preview",
+        "launch-confirm": f"{study_url}/rounds/launch",
+        "finish-confirm": f"{study_url}/finish", "audit": f"{study_url}/audit",
+        "exports": f"{study_url}/exports/", "report": f"{study_url}/exports/report",
+    }
+    spilled = {}
+    for name, url in pages.items():
+        assert phone.goto(url).status == 200, name
+        scroll, client = phone.evaluate(_WIDTHS)
+        if scroll > client:
+            spilled[name] = (scroll - client, phone.evaluate(_OVERFLOWING))
+        if name in ("rounds", "outbox", "results", "panel", "audit", "report"):
+            shot(phone, f"console-{name}-phone")
+    phone.goto(pages["outbox"])  # a message shown with its personal link
+    phone.get_by_role("button", name="Show with link").first.click()
+    assert "/p/" in phone.locator("a.panel-link").get_attribute("href")
+    scroll, client = phone.evaluate(_WIDTHS)
+    if scroll > client:
+        spilled["message"] = (scroll - client, phone.evaluate(_OVERFLOWING))
+    assert not spilled, "pages wider than the phone (px too wide, widest elements):\n" + \
+        "\n".join(f"{name}: {extra}" for name, extra in spilled.items())
+    # a wide table scrolls in its own box, which a keyboard can reach and a screen reader names
+    phone.goto(pages["outbox"])
+    box = phone.locator(".table-scroll").first
+    assert box.get_attribute("tabindex") == "0" and box.get_attribute("role") == "region"
+    assert box.get_attribute("aria-label") or box.get_attribute("aria-labelledby")
+    desktop = browser.new_page(viewport=DESKTOP)
+    _login(desktop, base, owner.email)
+    for name in ("outbox", "results", "panel"):
+        desktop.goto(pages[name])
+        shot(desktop, f"console-{name}-wide")
+
+
+_WIDTHS = "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+

@@ -16,6 +16,10 @@ def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("DELPHI_"):
             monkeypatch.delenv(name)
+    # An empty instance folder: what `delphi demo` left in the checkout's must not count.
+    import tempfile
+
+    monkeypatch.setenv("DELPHI_INSTANCE_PATH", tempfile.mkdtemp(prefix="delphi-instance-"))
 
 
 def test_environment_overrides_instance_file_which_overrides_defaults(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from delphi.models import (
 )
 
 from .conftest import csrf_token, login
-from .flows import close, launch, link_for_panellist, open_link, vote
+from .flows import close, confirm_in_console, launch, link_for_panellist, open_link, vote
 from .test_feedback import _round_one
 
 
@@ -191,8 +191,19 @@ def test_merge_split_and_add_through_the_console(client, after_round_one):
 def test_finishing_the_study(client, after_round_one):
     study, _, owner = after_round_one
     login(client, owner.email)
+    finish_url = f"/studies/{study.slug}/finish"
+    page = client.get(finish_url).get_data(as_text=True)
+    assert "Finish the study after round 1?" in page
+    assert "3 statements of round 1 have no decision yet" in page
+    assert "a-01" in page and "b-01" in page
     token = csrf_token(client, f"/studies/{study.slug}/rounds/1/results")
-    client.post(f"/studies/{study.slug}/finish", data={"csrf_token": token})
+    refused = client.post(finish_url, data={"csrf_token": token}, follow_redirects=True)
+    assert "Nothing was changed" in refused.get_data(as_text=True)
+    assert study.state is StudyState.RUNNING
+    done = confirm_in_console(client, finish_url)
+    assert "The study is finished" in done.get_data(as_text=True)
     assert study.state is StudyState.FINISHED
+    page = client.get(finish_url).get_data(as_text=True)
+    assert "cannot be finished: it is finished already" in page and "confirmed" not in page
     with pytest.raises(DomainError, match="finished"):
         ops.carry_forward(study, study.items, "late", owner)

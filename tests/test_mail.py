@@ -59,8 +59,8 @@ def test_links_come_from_the_base_url_never_the_host_header(app, smtp, factory, 
     factory.panel(study, per_group=1)
     login(client, owner.email)
     token = csrf_token(client, f"/studies/{study.slug}/rounds/")
-    client.post(f"/studies/{study.slug}/rounds/launch", data={"csrf_token": token},
-                headers={"Host": "evil.example"})
+    client.post(f"/studies/{study.slug}/rounds/launch",
+                data={"csrf_token": token, "confirmed": "yes"}, headers={"Host": "evil.example"})
     mail.deliver_batch()
     assert all(smtp.link(m).startswith("https://delphi.test/p/") for m in smtp.messages)
 

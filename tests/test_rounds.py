@@ -22,7 +22,7 @@ from delphi.models import (
 from delphi.rounds import operations as round_ops
 
 from .conftest import csrf_token, login
-from .flows import close, launch, link_for_panellist, open_link, vote
+from .flows import close, confirm_in_console, launch, link_for_panellist, open_link, vote
 
 
 def test_launch_freezes_items_locks_settings_and_queues_one_invitation_each(factory):
@@ -136,17 +136,16 @@ def test_console_buttons_launch_remind_and_close(client, factory):
     login(client, owner.email)
     url = f"/studies/{study.slug}/rounds/"
     page = client.get(url).get_data(as_text=True)
-    assert "Launch round 1" in page and "locks the consensus settings" in page
-    token = csrf_token(client, url)
-    response = client.post(f"/studies/{study.slug}/rounds/launch",
-                           data={"csrf_token": token, "closes_at": "2099-03-01T12:00"},
-                           follow_redirects=True)
+    assert "Launch round 1" in page
+    response = confirm_in_console(client, f"/studies/{study.slug}/rounds/launch",
+                                  "closes_at=2099-03-01T12%3A00")
     assert "Round 1 is open" in response.get_data(as_text=True)
+    assert study.rounds[0].closes_at.isoformat().startswith("2099-03-01T12:00")
+    token = csrf_token(client, url)
     response = client.post(f"/studies/{study.slug}/rounds/remind", data={"csrf_token": token},
                            follow_redirects=True)
     assert "6 reminders are in the outbox" in response.get_data(as_text=True)
-    response = client.post(f"/studies/{study.slug}/rounds/close", data={"csrf_token": token},
-                           follow_redirects=True)
+    response = confirm_in_console(client, f"/studies/{study.slug}/rounds/close")
     assert "Round 1 is closed" in response.get_data(as_text=True)
     results = client.get(f"/studies/{study.slug}/rounds/1/results")
     assert results.status_code == 200
@@ -158,9 +157,102 @@ def test_console_buttons_need_post_with_csrf(client, factory):
     study = factory.study(owner=owner)
     factory.panel(study)
     login(client, owner.email)
-    assert client.get(f"/studies/{study.slug}/rounds/launch").status_code == 405
+    assert client.put(f"/studies/{study.slug}/rounds/launch").status_code == 405
     assert client.post(f"/studies/{study.slug}/rounds/launch").status_code == 400
+    assert client.post(f"/studies/{study.slug}/rounds/launch",
+                       data={"confirmed": "yes"}).status_code == 400
     assert study.rounds == []
+
+
+def _outbox_size() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage))
+
+
+def test_launching_asks_first_and_says_what_it_will_send(client, factory):
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
+    factory.panel(study)
+    login(client, owner.email)
+    launch_url = f"/studies/{study.slug}/rounds/launch"
+    page = client.get(launch_url + "?closes_at=2099-03-01T12%3A00").get_data(as_text=True)
+    assert "Launch round 1?" in page
+    assert "3 statements will be sent to 6 panellists" in page
+    assert "01 March 2099 at 12:00 UTC" in page
+    assert "locks the consensus settings" in page
+    assert study.rounds == [] and _outbox_size() == 0  # reading it changes nothing
+    # the old one-click POST, without the confirmation: refused with a message
+    token = csrf_token(client, f"/studies/{study.slug}/rounds/")
+    refused = client.post(launch_url, data={"csrf_token": token,
+                                            "closes_at": "2099-03-01T12:00"})
+    assert refused.status_code == 303
+    assert refused.headers["Location"].endswith(launch_url + "?closes_at=2099-03-01T12:00")
+    assert study.rounds == [] and _outbox_size() == 0
+    again = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "Nothing was changed" in again and "3 statements will be sent" in again
+    # a bad closing time is said on the rounds page, before any confirmation
+    bad = client.get(launch_url + "?closes_at=tomorrow", follow_redirects=True)
+    assert "not a valid date and time" in bad.get_data(as_text=True)
+
+
+def test_launching_round_two_lists_undecided_and_consensus_out_statements(app, client, factory):
+    from delphi.decisions import operations as decision_ops
+    from delphi.models import DropOutcome
+
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
+    panel = factory.panel(study)
+    launch(study)
+    first, second, third = study.items
+    for panellist in panel:  # a-01 consensus in, a-02 consensus out, b-01 no consensus
+        voter = app.test_client()
+        open_link(voter, link_for_panellist(study, panellist.id))
+        vote(voter, {first.id: 8, second.id: 2, third.id: 5})
+    close(study)
+    decision_ops.drop(study, first, DropOutcome.CONSENSUS_IN, "in at round 1", owner)
+    db.session.commit()
+    login(client, owner.email)
+    page = client.get(f"/studies/{study.slug}/rounds/launch").get_data(as_text=True)
+    assert "Launch round 2?" in page
+    assert "2 statements will be sent to 6 panellists" in page
+    undecided = page[page.index('id="undecided"'):]
+    undecided = undecided[:undecided.index("</ul>")]
+    assert "a-02" in undecided and "b-01" in undecided and "a-01" not in undecided
+    out = page[page.index('id="consensus-out"'):]
+    out = out[:out.index("</ul>")]
+    assert "a-02" in out and "b-01" not in out
+    assert '1 "consensus out" statement would be carried' in page
+    assert len(study.rounds) == 1
+
+
+def test_closing_asks_first_and_counts_the_answers_it_keeps(app, client, factory):
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
+    panel = factory.panel(study)
+    launch(study)
+    voter = app.test_client()
+    open_link(voter, link_for_panellist(study, panel[0].id))
+    vote(voter, {i.id: 7 for i in study.items})
+    drafter = app.test_client()
+    open_link(drafter, link_for_panellist(study, panel[1].id))
+    vote(drafter, {study.items[0].id: 7}, action="save")
+    login(client, owner.email)
+    close_url = f"/studies/{study.slug}/rounds/close"
+    page = client.get(close_url).get_data(as_text=True)
+    assert "Close round 1?" in page
+    assert "1 of 6 panellists have submitted" in page
+    assert "1 panellist has a saved draft that is not submitted: it does not count" in page
+    token = csrf_token(client, f"/studies/{study.slug}/rounds/")
+    refused = client.post(close_url, data={"csrf_token": token}, follow_redirects=True)
+    assert "Nothing was changed" in refused.get_data(as_text=True)
+    db.session.refresh(study.rounds[0])
+    assert study.rounds[0].state is RoundState.OPEN
+    done = confirm_in_console(client, close_url)
+    assert "Round 1 is closed" in done.get_data(as_text=True)
+    db.session.refresh(study.rounds[0])
+    assert study.rounds[0].state is RoundState.CLOSED
+    # nothing open: the confirmation page says so on the rounds page
+    again = client.get(close_url, follow_redirects=True).get_data(as_text=True)
+    assert "No round is open" in again
 
 
 def test_the_study_page_shows_the_round_progress_and_the_outbox(client, factory):

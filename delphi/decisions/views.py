@@ -23,6 +23,7 @@ from ..models import (
     Suggestion,
 )
 from ..panel.feedback import feedback_for_round
+from ..rounds import confirm
 from ..studies.views import get_study_or_404
 from . import operations as ops
 from .forms import AddForm, CarryForm, DropForm, MergeForm, RewordForm, SplitForm
@@ -158,9 +159,17 @@ def add(slug: str):
     return _decide(study, form, action, "{result.label} is added for the next round.")
 
 
-@bp.route("/finish", methods=["POST"])
+@bp.route("/finish", methods=["GET", "POST"])
 def finish(slug: str):
+    """GET: what finishing means and what is still undecided; POST (confirmed): finish."""
     study = get_study_or_404(slug)
+    if request.method == "GET":
+        return render_template("rounds/confirm.html", study=study, kind="finish",
+                               facts=confirm.finish_facts(study))
+    refused = confirm.unconfirmed(url_for("decisions.finish", slug=slug),
+                                  "the study is finished")
+    if refused is not None:
+        return refused
     return _decide(study, EmptyForm(), lambda: ops.finish_study(study, actor()),
                    "The study is finished. Its exports are final.")
 

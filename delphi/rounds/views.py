@@ -6,7 +6,7 @@ from datetime import UTC
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
 from .. import mail
@@ -23,6 +23,7 @@ from ..models import (
 )
 from ..studies.views import get_study_or_404
 from ..tokens import link_for, mint_token
+from . import confirm
 from . import operations as ops
 from .forms import LaunchRoundForm
 
@@ -68,21 +69,52 @@ def _progress(rnd: Round) -> dict[str, Any]:
             "groups": groups, "waiting": waiting}
 
 
-@bp.route("/rounds/launch", methods=["POST"])
+@bp.route("/rounds/launch", methods=["GET", "POST"])
 def launch(slug: str):
+    """GET: what launching will do, and a button to confirm; POST (confirmed): launch."""
     study = get_study_or_404(slug)
+    if request.method == "GET":
+        form = LaunchRoundForm(request.args, meta={"csrf": False})
+        if not form.validate():
+            flash("The closing time is not a valid date and time.", "error")
+            return redirect(url_for("rounds.index", slug=slug))
+        facts = confirm.launch_facts(study, _utc(form.closes_at.data))
+        return render_template("rounds/confirm.html", study=study, kind="launch", facts=facts,
+                               closes_at=request.args.get("closes_at", ""))
     form = LaunchRoundForm()
+    refused = confirm.unconfirmed(
+        url_for("rounds.launch", slug=slug, closes_at=request.form.get("closes_at") or None),
+        "a round is launched")
+    if refused is not None:
+        return refused
     if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
         flash("The closing time is not a valid date and time.", "error")
         return redirect(url_for("rounds.index", slug=slug))
-    closes_at = form.closes_at.data.replace(tzinfo=UTC) if form.closes_at.data else None
+    closes_at = _utc(form.closes_at.data)
     return _run(lambda: ops.launch_round(study, actor(), closes_at),
                 "Round {result.number} is open; the invitations are in the outbox.", slug)
 
 
-@bp.route("/rounds/close", methods=["POST"])
+def _utc(when):  # type: ignore[no-untyped-def]
+    return when.replace(tzinfo=UTC) if when else None
+
+
+@bp.route("/rounds/close", methods=["GET", "POST"])
 def close(slug: str):
+    """GET: how many answers the close counts, and a button to confirm; POST: close."""
     study = get_study_or_404(slug)
+    rnd = ops.open_round(study)
+    if request.method == "GET":
+        if rnd is None:
+            flash("No round is open.", "error")
+            return redirect(url_for("rounds.index", slug=slug))
+        return render_template("rounds/confirm.html", study=study, kind="close",
+                               facts=confirm.close_facts(rnd))
+    refused = confirm.unconfirmed(url_for("rounds.close", slug=slug), "a round is closed")
+    if refused is not None:
+        return refused
     return _run(lambda: ops.close_round(study, actor()),
                 "Round {result.number} is closed and its results are computed.", slug)
 
