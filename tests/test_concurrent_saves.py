@@ -176,7 +176,8 @@ def test_a_save_from_an_outdated_tab_is_refused_and_keeps_what_was_typed(app, ru
     # the form shows what is saved now; what tab B typed is listed in full, nothing lost
     assert f'name="rating-{items[0].id}" value="8" checked' in html
     assert "from the laptop" in html and "typed on the phone" in html
-    assert "on that page you had rating 2" in html
+    assert (f"Statement {items[0].label}: you had rating 2 here; saved now: rating 8, "
+            "comment “from the laptop”.") in html
     assert counts() == before and _stored(study, panel[0].id) == {
         f"rating-{items[0].id}": "8", f"comment-{items[0].id}": "from the laptop"}
     # the refreshed page now carries the current version: saving from it is accepted
@@ -380,5 +381,5 @@ def test_suggestions_count_as_part_of_the_sheet(client, running):
                                                     "action": "save"})
     answer = tab_b.post("/vote", data=fields_b | {"suggestion": "Sleep", "action": "save"})
     assert answer.status_code == 409
-    assert "Your suggestion on that page: “Sleep”" in answer.get_data(as_text=True)
+    assert "Your suggestion here: “Sleep”" in answer.get_data(as_text=True)
     assert db.session.scalars(sa.select(Suggestion.text)).all() == ["School attendance"]

@@ -70,9 +70,9 @@ class SheetChanged(DomainError):
         self.saved_suggestions = saved_suggestions
         super().__init__(
             f"Your answers were changed in another tab or window at "
-            f"{self.changed_at:%H:%M} UTC; here is what is saved now. Nothing from the page "
-            "you were on was saved: what you typed there is listed below, so you can put "
-            "back what you want and press Save again.")
+            f"{self.changed_at:%H:%M} UTC; here is what is saved now. What you typed in "
+            "this tab was not saved; it is listed here so that nothing is lost: put back "
+            "what you want and press Save again.")
 
 
 def lock_open_round(rnd: Round, now: datetime | None = None) -> datetime:

@@ -307,10 +307,10 @@ def _changed_elsewhere(invitation: Invitation, sheet: AnswerSheet, exc: SheetCha
         saved = _describe(exc.saved.get(item.id, Answer()),
                           exc.saved_suggestions.get(item.id, ""))
         if typed != saved:
-            errors[f"typed-{item.id}"] = (f"Statement {item.label}: on that page you had "
-                                          f"{typed}; saved now: {saved}.")
+            errors[f"typed-{item.id}"] = (f"Statement {item.label}: you had {typed} here; "
+                                          f"saved now: {saved}.")
     if sheet.suggestion != exc.saved_suggestions.get(None, "") and sheet.suggestion:
-        errors["typed-suggestion"] = f"Your suggestion on that page: “{sheet.suggestion}”."
+        errors["typed-suggestion"] = f"Your suggestion here: “{sheet.suggestion}”."
     saved_texts = exc.saved_suggestions
     return _page(invitation, exc.saved, errors, 409, saved_texts.get(None, ""),
                  {k: v for k, v in saved_texts.items() if k is not None},
