@@ -383,3 +383,62 @@ def test_suggestions_count_as_part_of_the_sheet(client, running):
     assert answer.status_code == 409
     assert "Your suggestion here: “Sleep”" in answer.get_data(as_text=True)
     assert db.session.scalars(sa.select(Suggestion.text)).all() == ["School attendance"]
+
+
+# -- lost races are retried, never a 500 ----------------------------------------------------
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # as psycopg reports a deadlock
+
+
+def _flaky_save(monkeypatch, failures: list[BaseException]) -> list[int]:
+    """Make the first saves fail with ``failures``, one each, as a lost race would."""
+    from delphi.panel import views
+
+    calls: list[int] = []
+    real = views.save_sheet
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        response = real(*args, **kwargs)
+        if len(calls) <= len(failures):
+            raise failures[len(calls) - 1]
+        return response
+
+    monkeypatch.setattr(views, "save_sheet", flaky)
+    return calls
+
+
+def test_a_deadlock_or_a_stale_row_is_retried_and_the_save_lands(client, running,
+                                                                  monkeypatch):
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    fields = page_fields(client)
+    calls = _flaky_save(monkeypatch, [
+        StaleDataError("DELETE statement on table 'rating' expected to delete 1 row(s); "
+                       "0 were matched."),
+        OperationalError("INSERT INTO rating", {}, _Deadlock("deadlock detected"))])
+    answer = client.post("/vote", data=fields | {f"rating-{study.items[0].id}": "5",
+                                                 "action": "submit"})
+    assert answer.status_code == 302
+    assert len(calls) == 3
+    assert _stored(study, panel[0].id) == {f"rating-{study.items[0].id}": "5"}
+    assert _receipts() == 1  # the failed attempts left nothing behind
+
+
+def test_a_race_lost_every_time_says_busy_instead_of_a_500(client, running, monkeypatch):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    fields = page_fields(client)
+    _flaky_save(monkeypatch, [StaleDataError("lost")] * 10)
+    before = counts()
+    answer = client.post("/vote", data=fields | {f"rating-{study.items[0].id}": "5",
+                                                 "action": "save"})
+    assert answer.status_code == 503
+    assert "The platform is busy; nothing you typed is lost" in answer.get_data(as_text=True)
+    assert counts() == before
