@@ -442,3 +442,34 @@ def test_a_race_lost_every_time_says_busy_instead_of_a_500(client, running, monk
     assert answer.status_code == 503
     assert "The platform is busy; nothing you typed is lost" in answer.get_data(as_text=True)
     assert counts() == before
+
+
+@pytest.mark.browser
+def test_two_tabs_in_a_real_browser_the_outdated_one_is_told(app, browser, live_server,
+                                                             running):
+    """Tab A saves; tab B, drawn before, is told when it saves, and its page then shows
+    A's sheet without mixing B's typing back in from what the device kept."""
+    study, panel = running
+    items = study.items
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab_a = context.new_page()
+    tab_a.goto(live_server.url + path_of(link_for_panellist(study, panel[0].id)))
+    tab_b = context.new_page()
+    tab_b.goto(live_server.url + "/vote")
+    tab_a.locator(f'#item-{items[0].id} input[value="8"]').check()
+    tab_a.get_by_role("button", name="Save for later").click()
+    tab_a.locator(".flash", has_text="Saved:").wait_for()
+    tab_b.locator(f'#item-{items[0].id} input[value="2"]').check()
+    tab_b.locator(f"#item-{items[1].id} details.comment summary").click()
+    tab_b.fill(f"#comment-{items[1].id}", "typed in the second tab")
+    tab_b.get_by_role("button", name="Save for later").click()
+    tab_b.locator("#errors").wait_for()
+    text = tab_b.locator("#errors").inner_text()
+    assert "changed in another tab or window" in text
+    assert "comment “typed in the second tab”" in text
+    assert tab_b.locator(f'#item-{items[0].id} input[value="8"]').is_checked()
+    # what the device kept of tab B's typing is not put back into A's sheet unasked
+    assert tab_b.input_value(f"#comment-{items[1].id}") == ""
+    assert "Restored" not in tab_b.locator("#autosave-status").inner_text()
+    assert _stored(study, panel[0].id) == {f"rating-{items[0].id}": "8"}
+    context.close()
