@@ -6,15 +6,18 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.exc import StaleDataError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -47,6 +50,8 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 
+# How long a SQLite connection waits for another writer's lock before giving up with
+# "database is locked" (the save path then answers 503 "the platform is busy").
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
@@ -95,3 +100,52 @@ def write_transaction() -> Iterator[None]:
         yield
     finally:
         _write_intent.reset(token)
+
+
+def database_now() -> datetime:
+    """The current time by the database's clock (PostgreSQL), else this process's, in UTC.
+
+    PostgreSQL's ``now()`` is the start of the transaction, which may be long before a
+    lock was granted; ``clock_timestamp()`` is the time of the call.  Used for times
+    that must be ordered against a lock (a save and a round's close), so that web
+    servers with slightly different clocks still agree with each other.
+    """
+    from .models import utcnow
+
+    if db.session.get_bind().dialect.name != "postgresql":
+        return utcnow()  # SQLite runs in this process: its clock is ours
+    return db.session.execute(text("SELECT clock_timestamp()")).scalar_one().astimezone(UTC)
+
+
+# SQLSTATEs of PostgreSQL: a deadlock or a serialization failure is worth a retry at
+# once; a lock or statement timeout means the database is busy right now.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+BUSY_SQLSTATES = frozenset({"55P03", "57014"})
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
+
+
+def contention(exc: BaseException) -> str | None:
+    """How a failed write lost to another one: "retry", "busy", or None (not contention).
+
+    "retry": a deadlock, a serialization failure, or a row that another transaction
+    changed or deleted under the ORM (``StaleDataError``): try again at once.
+    "busy": the lock wait already ran out (SQLite's busy timeout, PostgreSQL's lock or
+    statement timeout): trying again at once would only wait as long again.
+    """
+    if isinstance(exc, StaleDataError):
+        return "retry"
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        code = getattr(orig, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED):
+            return "busy"
+        text_ = str(orig).lower()
+        return "busy" if "locked" in text_ or "busy" in text_ else None
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state in RETRY_SQLSTATES:
+        return "retry"
+    if state in BUSY_SQLSTATES:
+        return "busy"
+    return None

@@ -66,7 +66,8 @@ def page_fields(client: FlaskClient) -> dict[str, str]:
     html = client.get("/vote").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
     rnd = re.search(r'name="round" value="(\d+)"', html).group(1)
-    return {"csrf_token": token, "round": rnd}
+    version = re.search(r'name="sheet_version" value="([^"]+)"', html).group(1)
+    return {"csrf_token": token, "round": rnd, "sheet_version": version}
 
 
 def vote(client: FlaskClient, ratings: dict[int, int | str], action: str = "submit",

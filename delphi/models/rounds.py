@@ -176,6 +176,12 @@ class Response(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The sheet's version: one more each time a save changes its answers or suggestions.
+    # The voting page carries the version it was drawn from (and a mark of the page), so
+    # a save from a page drawn before someone else's change is refused, not mixed in.
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The mark of the page whose save made this version ("" before the first change).
+    saved_from: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
 
     ratings: Mapped[list[Rating]] = relationship(
         back_populates="response", cascade="all, delete-orphan"

@@ -13,7 +13,7 @@ MAX_COMMENT = 5000
 MAX_SUGGESTION = 2000
 UTS = "uts"
 FIELD_PREFIXES = ("rating-", "comment-", "reason-", "reword-")
-OTHER_FIELDS = {"csrf_token", "round", "action", "suggestion"}
+OTHER_FIELDS = {"csrf_token", "round", "action", "suggestion", "sheet_version"}
 ACTIONS = ("save", "submit", "autosave")
 
 

@@ -20,11 +20,12 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import ValidationError, validate_csrf
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.exc import StaleDataError
 
 from .. import tokens
-from ..extensions import db, write_transaction
+from ..extensions import contention, db, write_transaction
 from ..models import (
     AccessToken,
     Invitation,
@@ -38,7 +39,15 @@ from ..models import (
 from ..security import client_address, is_throttled, record_failure
 from .answers import Answer, AnswerSheet, parse_sheet
 from .feedback import feedback_for, render_once
-from .operations import RoundClosed, current_response, load_answers, load_sheet, save_sheet
+from .operations import (
+    RoundClosed,
+    SheetChanged,
+    SheetVersion,
+    current_response,
+    load_answers,
+    load_sheet,
+    save_sheet,
+)
 
 bp = Blueprint("panel", __name__)
 
@@ -46,6 +55,10 @@ SESSION_KEY = "panel"
 TOKEN_SCOPE = "token-address"  # noqa: S105 - a throttle scope name, not a secret
 CSRF_EXPIRED = ("Your page had been open too long to save safely, so nothing was saved yet. "
                 "Your answers are still below: press Save again.")
+BUSY = "The platform is busy; nothing you typed is lost: press Save again in a moment."
+BAD_VERSION = ("This page's version mark is damaged, so it cannot be saved safely. Your answers "
+               "are still below: reload the page, put them back and press Save again.")
+SAVE_ATTEMPTS = 3  # a lost race (deadlock, first save of a sheet twice at once) is retried
 STATEMENT_TEMPLATE = "panel/_statement.html"
 KEEP_ON_EXCHANGE = ("_user_id", "_fresh", "_id", "_started", "_seen")
 
@@ -108,7 +121,7 @@ def _no_session(_error):
 
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
           status: int = 200, suggestion: str | None = None, rewords: dict[int, str] | None = None,
-          response: Response | None | bool = False):
+          response: Response | None | bool = False, version: SheetVersion | None = None):
     rnd = invitation.round
     study = rnd.study
     items = round_items(rnd.id, rnd.opened_at.isoformat()) if rnd.opened_at else rnd.items
@@ -132,7 +145,7 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
         answers=answers, errors=errors, feedback=feedback,
         response=response, is_open=is_open, scale=study.scale, suggestion=suggestion,
         rewords=rewords, submitted=response is not None and response.state is
-        ResponseState.SUBMITTED,
+        ResponseState.SUBMITTED, sheet_version=version or SheetVersion.new_page(response),
     ), status
 
 
@@ -235,15 +248,28 @@ def save():
         validate_csrf(request.form.get("csrf_token"))
     except ValidationError:
         sheet.errors["csrf_token"] = CSRF_EXPIRED
+    raw_version = request.form.get("sheet_version")
+    seen = None if raw_version is None else SheetVersion.parse(raw_version)
+    if raw_version is not None and seen is None:
+        sheet.errors["sheet_version"] = BAD_VERSION
     if sheet.errors:
-        return _refused(invitation, sheet, 400, wants_json)
+        return _refused(invitation, sheet, 400, wants_json, seen)
     try:
-        response = _save_with_retry(invitation, sheet)
+        response = _save_with_retry(invitation, sheet, seen)
     except RoundClosed as exc:
         sheet.errors["round"] = str(exc)
-        return _refused(invitation, sheet, 409, wants_json)
+        return _refused(invitation, sheet, 409, wants_json, seen)
+    except SheetChanged as exc:
+        return _changed_elsewhere(invitation, sheet, exc, wants_json)
+    except DatabaseBusy:
+        sheet.errors["database"] = BUSY
+        page, status = _refused(invitation, sheet, 503, wants_json, seen)
+        return page, status, {"Retry-After": "5"}
     if wants_json:
-        return jsonify(saved_at=response.updated_at.isoformat(), answered=sheet.answered)
+        # The same page may keep saving with its old mark; a script may also take this one.
+        mark = SheetVersion(response.version, seen.page) if seen else None
+        return jsonify(saved_at=response.updated_at.isoformat(), answered=sheet.answered,
+                       sheet_version=str(mark) if mark else None)
     if sheet.action == "submit":
         return redirect(url_for("panel.receipt"))
     flash(f"Saved: {sheet.answered} of {len(sheet.answers)} statements rated. You can come "
@@ -251,26 +277,88 @@ def save():
     return redirect(url_for("panel.vote"))
 
 
-def _refused(invitation: Invitation, sheet: AnswerSheet, status: int, wants_json: bool):
+def _refused(invitation: Invitation, sheet: AnswerSheet, status: int, wants_json: bool,
+             seen: SheetVersion | None = None):
+    """Nothing was saved: say why, and draw the page again with what was typed.
+
+    The page keeps the version it was drawn from: a refused page that is saved again
+    must still be told if another tab changed the sheet meanwhile.
+    """
     db.session.rollback()
     if wants_json:
         return jsonify(errors=sheet.errors), status
     return _page(invitation, sheet.answers, sheet.errors, status, sheet.suggestion,
-                 {k: a.reword for k, a in sheet.answers.items()})
+                 {k: a.reword for k, a in sheet.answers.items()}, version=seen)
 
 
-def _save_with_retry(invitation: Invitation, sheet: AnswerSheet):
-    """Save and commit; a concurrent save of the same sheet makes the second one retry once."""
-    for attempt in (1, 2):
+def _changed_elsewhere(invitation: Invitation, sheet: AnswerSheet, exc: SheetChanged,
+                       wants_json: bool):
+    """Another tab changed the sheet since this page was drawn: show what is saved now,
+    and list what was typed here that differs, so that nothing typed is lost."""
+    db.session.rollback()
+    if wants_json:
+        return jsonify(conflict=True, errors={"sheet_version": (
+            f"your answers were changed in another tab or window at {exc.changed_at:%H:%M} "
+            "UTC. Press Save to see what is saved now beside what you typed here.")}), 409
+    errors = {"sheet_version": str(exc)}
+    for item in invitation.round.items:
+        typed = _describe(sheet.answers.get(item.id, Answer()),
+                          sheet.answers.get(item.id, Answer()).reword)
+        saved = _describe(exc.saved.get(item.id, Answer()),
+                          exc.saved_suggestions.get(item.id, ""))
+        if typed != saved:
+            errors[f"typed-{item.id}"] = (f"Statement {item.label}: you had {typed} here; "
+                                          f"saved now: {saved}.")
+    if sheet.suggestion != exc.saved_suggestions.get(None, "") and sheet.suggestion:
+        errors["typed-suggestion"] = f"Your suggestion here: “{sheet.suggestion}”."
+    saved_texts = exc.saved_suggestions
+    return _page(invitation, exc.saved, errors, 409, saved_texts.get(None, ""),
+                 {k: v for k, v in saved_texts.items() if k is not None},
+                 version=SheetVersion.drawn_at(exc.version))
+
+
+def _describe(answer: Answer, reword: str) -> str:
+    """An answer in words, complete (comments in full): what was typed must not be lost."""
+    if answer.is_uts:
+        parts = ["“unable to score”"]
+    elif answer.value is not None:
+        parts = [f"rating {answer.value}"]
+    else:
+        parts = ["no rating"]
+    for label, text in (("comment", answer.comment), ("reason", answer.reason),
+                        ("rewording", reword)):
+        if text:
+            parts.append(f"{label} “{text}”")
+    return ", ".join(parts)
+
+
+class DatabaseBusy(Exception):
+    """The database stayed locked by other writers longer than a save may wait."""
+
+
+def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVersion | None):
+    """Save and commit; a save that loses a race with another one is tried again.
+
+    Retried: a unique-constraint clash (two first saves of one sheet), a dropped
+    connection, a deadlock or serialization failure, a row changed under the ORM.
+    A lock wait that ran out (SQLite's busy timeout) is not: it already waited, and
+    ``DatabaseBusy`` lets the page say so.
+    """
+    for attempt in range(1, SAVE_ATTEMPTS + 1):
         try:
             with write_transaction():
                 invitation = db.session.get(Invitation, invitation.id)
-                response = save_sheet(invitation, sheet)
+                response = save_sheet(invitation, sheet, seen=seen)
                 db.session.commit()
             return response
-        except (IntegrityError, OperationalError):
+        except (DBAPIError, StaleDataError) as exc:
             db.session.rollback()
-            if attempt == 2:
+            kind = contention(exc)
+            if kind == "busy" or (kind == "retry" and attempt == SAVE_ATTEMPTS):
+                raise DatabaseBusy from exc
+            if kind is None and not isinstance(exc, IntegrityError | OperationalError):
+                raise
+            if attempt == SAVE_ATTEMPTS:
                 raise
             invitation = db.session.get(Invitation, invitation.id)
     raise AssertionError("unreachable")

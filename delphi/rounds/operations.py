@@ -13,7 +13,7 @@ from .. import audit, mail
 from ..consensus.analyze import analyze
 from ..consensus.settings import Settings
 from ..consensus.table import ABSENT_CODE, MISSING_CODE, UTS_CODE, RatingsTable
-from ..extensions import db
+from ..extensions import database_now, db
 from ..models import (
     DomainError,
     Invitation,
@@ -96,13 +96,22 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
 
 
 def close_round(study: Study, actor: object, now: datetime | None = None) -> Round:
-    """Stop accepting votes, atomically, then compute and store the round's statistics."""
-    now = now or utcnow()
+    """Stop accepting votes, atomically, then compute and store the round's statistics.
+
+    The recorded closing time is taken once the round's row is locked, by the database's
+    clock (as saves take theirs): every answer accepted before the close carries an
+    earlier time.  ``now`` overrides it (the deadline job passes the time it checked the
+    deadlines against, which is after every accepted answer too).
+    """
     rnd = open_round(study)
     if rnd is None:
         raise DomainError("no round is open")
-    # A conditional update: of two concurrent closes only one changes the row, and on
-    # PostgreSQL it waits for votes holding a share lock on the round to commit.
+    # On PostgreSQL the lock waits for saves holding a share lock on the round to commit;
+    # saves that come later wait for the close, then find the round closed.  SQLite
+    # ignores the clause: its writers are serialised by the database lock.
+    db.session.execute(sa.select(Round.id).where(Round.id == rnd.id).with_for_update())
+    now = now or database_now()
+    # A conditional update: of two concurrent closes only one changes the row.
     closed = db.session.execute(
         sa.update(Round).where(Round.id == rnd.id, Round.state == RoundState.OPEN)
         .values(state=RoundState.CLOSED, closed_at=now)

@@ -102,7 +102,8 @@
     if (fieldset) { updateReason(fieldset); }
   });
   Array.prototype.forEach.call(form.querySelectorAll("fieldset.item"), updateReason);
-  restore();
   var errors = document.getElementById("errors");
+  // A page with errors already shows what matters (what was typed, or what another tab saved).
+  if (!errors) { restore(); }
   if (errors) { errors.focus(); }
 })();
