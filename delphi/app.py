@@ -35,6 +35,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
         errors,
         exports,
         filters,
+        limits,
         panel,
         ratelimit,
         rounds,
@@ -42,6 +43,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
         studies,
     )
 
+    limits.init_app(app)  # first: routes pick their converters when they are added
     security.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
