@@ -106,7 +106,8 @@ def _answer(form: MultiDict[str, str], item: Item, scale: Scale, allow_uts: bool
     if raw == UTS and allow_uts:
         answer.is_uts = True
     elif raw:
-        if not (raw.isascii() and raw.isdigit()) or not scale.low <= int(raw) <= scale.high:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 \
+                or not scale.low <= int(raw) <= scale.high:
             errors[f"rating-{item.id}"] = (
                 f"{where}: {raw[:20]!r} is not a point of the scale ({scale.low}-{scale.high}"
                 + (" or unable to score)" if allow_uts else ")")
