@@ -57,7 +57,7 @@ def _refuse_long_query_strings() -> None:
         raise too_many_fields(limit)
 
 
-class IdConverter(IntegerConverter):
+class BoundedIntegerConverter(IntegerConverter):
     """``<int:...>`` with the bounds of a database id: 1..2**31-1, else a 404."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002
@@ -72,8 +72,8 @@ def init_app(app: Flask) -> None:
     Call before any blueprint is registered: a rule picks its converter when it is added.
     """
     app.request_class = LimitedRequest
-    app.url_map.converters["int"] = IdConverter
-    app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["int"] = BoundedIntegerConverter
+    app.url_map.converters["id"] = BoundedIntegerConverter
     app.before_request_funcs.setdefault(None, []).insert(0, _refuse_long_query_strings)
 
 
