@@ -23,7 +23,7 @@ from delphi.models import (
 from delphi.rounds import operations as round_ops
 
 from .conftest import csrf_token, login
-from .flows import close, launch, link_for_panellist, path_of
+from .flows import close, launch, link_for_panellist, open_link, path_of
 
 
 @pytest.fixture
@@ -99,6 +99,18 @@ def test_revoke_from_the_rounds_page_lasts_until_reinstated(client, console, app
     assert events[1].detail["before"]["reason"] == "personal links revoked"
     assert events[1].detail["after"]["withdrawn"] is False
     assert events[0].actor.startswith("facilitator:")
+
+
+def test_a_withdrawn_panellist_with_an_open_page_is_told_plainly(app, client, console):
+    study, panel = console
+    launch(study)
+    voter = app.test_client()
+    open_link(voter, link_for_panellist(study, panel[2].id))
+    assert voter.get("/vote").status_code == 200
+    _post_button(client, f"/studies/{study.slug}/panel", f"Withdraw {panel[2].pseudonym}")
+    response = voter.get("/vote")
+    assert response.status_code == 403
+    assert "withdrawn you from the panel" in response.get_data(as_text=True)
 
 
 def test_withdraw_with_a_reason_from_the_panel_page_before_round_one(client, console):
