@@ -74,6 +74,9 @@ def test_revoke_from_the_rounds_page_lasts_until_reinstated(client, console, app
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Round 2 is open" in page and "1 withdrawn panellist was not invited" in page
     assert target.pseudonym not in _invited(study, 2)
+    launched = db.session.scalars(sa.select(AuditEvent.detail).where(
+        AuditEvent.action == "round.launched").order_by(AuditEvent.id)).all()
+    assert launched[-1]["withdrawn_not_invited"] == 1
     assert len(_invited(study, 2)) == len(panel) - 1
     assert not db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
         OutboxMessage.panellist_id == target.id, OutboxMessage.dedupe_key.like("invitation:%"),

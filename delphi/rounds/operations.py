@@ -99,9 +99,10 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
         mail.queue("invitation", panellist, study, f"invitation:{rnd.id}:{panellist.id}",
                    invitation)
     db.session.flush()
+    skipped = {"withdrawn_not_invited": withdrawn} if withdrawn else {}
     audit.record(actor, "round.launched", study, round=number, items=len(items),
-                 invitations=len(panellists), withdrawn_not_invited=withdrawn,
-                 closes_at=closes_at.isoformat() if closes_at else None)
+                 invitations=len(panellists),
+                 closes_at=closes_at.isoformat() if closes_at else None, **skipped)
     return rnd
 
 
