@@ -68,6 +68,10 @@ def test_revoke_from_the_rounds_page_lasts_until_reinstated(client, console, app
     page = client.get(rounds).get_data(as_text=True)
     assert f"{target.pseudonym} is withdrawn" in page
     assert client.get(path_of(link)).status_code == 404
+    queued = db.session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.panellist_id == target.id)).all()
+    assert [(m.status.value, m.last_error) for m in queued] == [
+        ("failed", "not sent: the panellist was withdrawn")]
     close(study)
 
     response = client.post(f"{rounds}launch", data={"csrf_token": csrf_token(client, rounds)})

@@ -19,6 +19,8 @@ from ..models import (
     Invitation,
     Item,
     ItemStatus,
+    MailStatus,
+    OutboxMessage,
     Panellist,
     Rating,
     Response,
@@ -438,6 +440,13 @@ def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: o
     ) if rnd is not None else None
     if invitation is not None and invitation.revoked_at is None:
         revoke_links(invitation, actor)
+    # Queued invitations and reminders would go out without a link: they are not sent.
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.panellist_id == panellist.id,
+               OutboxMessage.status == MailStatus.PENDING)
+        .values(status=MailStatus.FAILED, last_error="not sent: the panellist was withdrawn")
+        .execution_options(synchronize_session=False))
     db.session.flush()
     audit.record(actor, "panellist.withdrawn", study, panellist=panellist.pseudonym,
                  before=before, after=_standing(panellist))
