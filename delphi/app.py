@@ -37,6 +37,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
         exports,
         filters,
         health,
+        limits,
         panel,
         ratelimit,
         rounds,
@@ -44,6 +45,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
         studies,
     )
 
+    limits.init_app(app)  # first: routes pick their converters when they are added
     security.init_app(app)
     errors.init_app(app)
     filters.init_app(app)

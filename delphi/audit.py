@@ -28,6 +28,17 @@ def record(actor: Facilitator | str | None, action: str, study: Study | None = N
         detail=detail,
     )
     db.session.add(event)
-    # Details never hold tokens or ratings; they are safe to log.
-    log.info("%s %s study=%s %s", event.actor, action, study.slug if study else "-", detail)
+    # Details never hold tokens or ratings; the log line names people by id or pseudonym
+    # only (the audit table keeps the facilitator's address for the team to read).
+    log.info("%s %s study=%s %s", _log_label(actor), action, study.slug if study else "-",
+             {k: "[redacted]" if k in PERSONAL_KEYS else v for k, v in detail.items()})
     return event
+
+
+PERSONAL_KEYS = {"email", "name", "to", "address"}
+
+
+def _log_label(actor: Facilitator | str | None) -> str:
+    if isinstance(actor, Facilitator):
+        return f"facilitator#{actor.id}"
+    return actor or "system"

@@ -107,6 +107,8 @@ def _derive(app: Flask) -> None:
     url = cfg["DATABASE_URL"] or _default_sqlite_url(app)
     cfg["SQLALCHEMY_DATABASE_URI"] = url
     cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    # Database errors would print the statement's values (names, addresses) in logs.
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
     if url.startswith("postgresql"):
         cfg["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("pool_pre_ping", True)
     relaxed = bool(cfg["DEBUG"] or cfg["DEMO"] or cfg.get("TESTING"))

@@ -168,6 +168,42 @@ class _Checker:
         return value
 
 
+class _AliasRefused(yaml.YAMLError):
+    def __init__(self, path: str, mark: Any):
+        self.path, self.mark = path, mark
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases.
+
+    ``safe_load`` still expands aliases: a few kilobytes of nested aliases ("billion
+    laughs") build a structure that takes minutes and gigabytes to walk.  A survey never
+    needs them, so the first anchor (``&name``) or alias (``*name``) is refused with the
+    path of the value that carries it.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._stack: list[str] = []
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        base = self._stack[-1] if self._stack else ""
+        if isinstance(index, yaml.ScalarNode):
+            path = f"{base}.{index.value}" if base else str(index.value)
+        elif isinstance(index, int):
+            path = f"{base}[{index}]"
+        else:
+            path = base
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _AliasRefused(path, event.start_mark)
+        self._stack.append(path)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._stack.pop()
+
+
 def _kind(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
         type(value), "nothing" if value is None else type(value).__name__
@@ -192,7 +228,16 @@ def parse_survey(raw: bytes | str, source: str) -> SurveyDefinition:
         except UnicodeDecodeError as exc:
             raise SurveyError(source, [f"is not UTF-8 text (byte {exc.start})"]) from None
     try:
-        doc = yaml.safe_load(raw)
+        loader = _NoAliasLoader(raw)
+        try:
+            doc = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except _AliasRefused as exc:
+        where = exc.path or f"line {exc.mark.line + 1}"
+        raise SurveyError(source, [f"{where}: YAML anchors and aliases (&name, *name) are not "
+                                   f"allowed (line {exc.mark.line + 1}); write the value out "
+                                   "in full"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""

@@ -107,12 +107,14 @@ def test_decisions_wait_until_the_round_is_closed(factory):
         ops.carry_forward(study, study.items, "keep", "test")
 
 
-def test_a_decided_statement_cannot_be_decided_again(after_round_one):
+def test_a_later_decision_on_a_statement_replaces_the_earlier_one(after_round_one):
     study, _, owner = after_round_one
     item = study.items[0]
     ops.drop(study, item, DropOutcome.CONSENSUS_IN, "done", owner)
-    with pytest.raises(DomainError, match="only current statements"):
-        ops.reword(study, item, "new", "again", owner)
+    new = ops.reword(study, item, "new", "again", owner)
+    assert item.status is ItemStatus.SUPERSEDED and new.label == f"{item.key} v2"
+    with pytest.raises(DomainError, match="has not been rated yet"):
+        ops.drop(study, new, DropOutcome.OTHER, "the new version at once", owner)
 
 
 def test_the_next_round_holds_what_was_decided_and_shows_earlier_wording(app, after_round_one):

@@ -205,11 +205,22 @@ def test_unknown_and_foreign_items_are_refused(client, running, factory):
     other = factory.study()
     open_link(client, link_for_panellist(study, panel[0].id))
     html = _bad(client, study, [("rating-999999", "7")])
-    assert "is not a statement of this round" in html
+    assert "1 field of the form is not part of this round" in html
     html = _bad(client, study, [(f"rating-{other.items[0].id}", "7")])
-    assert "is not a statement of this round" in html
+    assert "1 field of the form is not part of this round" in html
     html = _bad(client, study, [("rating-abc", "7")])
-    assert "is not a statement of this round" in html
+    assert "1 field of the form is not part of this round" in html
+
+
+def test_unknown_fields_are_summed_up_never_echoed(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    marker = "zq" * 40
+    fields = [(f"{marker}{n}", "x") for n in range(500)]
+    html = _bad(client, study, fields)
+    assert "500 fields of the form are not part of this round" in html
+    assert marker not in html
+    assert len(html) < 200_000
 
 
 def test_duplicated_fields_are_refused(client, running):

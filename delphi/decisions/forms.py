@@ -2,7 +2,16 @@
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, StringField, TextAreaField
-from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
+
+from ..limits import MAX_ID
 
 # Plain fields with validators rather than SelectField: the templates draw the choices,
 # and WTForms 3.3 deprecates tuple choices.
@@ -40,7 +49,8 @@ class SplitForm(FlaskForm):
 
 
 class AddForm(FlaskForm):
-    section = IntegerField("Section", validators=[InputRequired("Choose a section.")])
+    section = IntegerField("Section", validators=[InputRequired("Choose a section."),
+                                                  NumberRange(1, MAX_ID, "Choose a section.")])
     key = StringField("Key", validators=[DataRequired(), Length(max=64)])
     text = TextAreaField("Statement", validators=[DataRequired(), Length(max=5000)])
     rationale = TextAreaField("Rationale (optional)", validators=[Optional(), Length(max=5000)])

@@ -54,12 +54,74 @@ def _clean(text: str, what: str, required: bool = True) -> str:
     return text
 
 
+def _same_study(study: Study, items: Sequence[Item]) -> None:
+    if any(item.study_id != study.id for item in items):
+        raise DomainError("that statement belongs to another study")
+
+
 def _active(study: Study, item: Item) -> Item:
     if item.study_id != study.id:
         raise DomainError("that statement belongs to another study")
     if item.status is not ItemStatus.ACTIVE:
         raise DomainError(f"{item.label} is {item.status}; only current statements can change")
     return item
+
+
+def _replace_earlier(study: Study, items: Sequence[Item], actor: object,
+                     replaced_by: DecisionKind) -> None:
+    """Undo this round's earlier decisions about ``items``: one decision per statement per
+    round, the later replacing the earlier (audited), so the item flow never holds two.
+
+    Undoing puts the statements back as they were after the round closed: a drop is
+    lifted, a rewording's, merge's or split's new statements are removed (a merge is
+    undone for all its statements).  A statement made by a decision of this round (a
+    new version, a merged, split or added statement) has not been rated yet: the
+    decision that made it is the one to change.  Once the next round is launched its
+    decisions are fixed: ``last_closed_round_number`` refuses any change.
+    """
+    number = last_closed_round_number(study)
+    decisions = db.session.scalars(
+        sa.select(ItemDecision).where(ItemDecision.study_id == study.id,
+                                      ItemDecision.after_round == number)
+        .order_by(ItemDecision.id)).all()
+    made: dict[int, ItemDecision] = {}
+    for decision in decisions:
+        for link in decision.links:
+            made[link.child_id] = decision
+        if decision.kind is DecisionKind.ADD:
+            for subject in decision.subjects:
+                made[subject.item_id] = decision
+    ids = {item.id for item in items}
+    for item in items:
+        if item.id in made:
+            how = "added" if made[item.id].kind is DecisionKind.ADD else \
+                f"made by a {made[item.id].kind.value}"
+            raise DomainError(f"{item.label} was {how} after round {number} and has not been "
+                              "rated yet; change the decision that made it instead")
+    for decision in decisions:
+        about = [s for s in decision.subjects if s.item_id in ids]
+        if not about or decision.kind is DecisionKind.ADD:
+            continue
+        labels = [s.item.label for s in about]
+        if decision.kind is DecisionKind.CARRY and len(about) < len(decision.subjects):
+            for subject in about:  # the carry stands for the other statements
+                decision.subjects.remove(subject)
+            removed: list[str] = []
+        else:
+            labels = [s.item.label for s in decision.subjects]
+            for subject in decision.subjects:
+                subject.item.status = ItemStatus.ACTIVE
+            children = list(dict.fromkeys(link.child for link in decision.links))
+            removed = [c.label for c in children]
+            db.session.delete(decision)
+            db.session.flush()
+            for child in children:
+                db.session.delete(child)
+        db.session.flush()
+        audit.record(actor, "item.decision_replaced", study, decision=decision.id,
+                     after_round=number, kind=decision.kind.value, items=labels,
+                     removed=removed, replaced_by=replaced_by.value)
+    db.session.expire(study, ["items"])
 
 
 def _decision(study: Study, kind: DecisionKind, reason: str, actor: object,
@@ -81,6 +143,8 @@ def _record(actor: object, study: Study, decision: ItemDecision, **detail: objec
 
 def carry_forward(study: Study, items: Sequence[Item], reason: str, actor: object) -> ItemDecision:
     """Keep statements for the next round as they are."""
+    _same_study(study, items)
+    _replace_earlier(study, items, actor, DecisionKind.CARRY)
     items = [_active(study, i) for i in items]
     if not items:
         raise DomainError("choose at least one statement to carry forward")
@@ -92,6 +156,8 @@ def carry_forward(study: Study, items: Sequence[Item], reason: str, actor: objec
 def drop(study: Study, item: Item, outcome: DropOutcome, reason: str,
          actor: object) -> ItemDecision:
     """Take a statement out of later rounds: it reached consensus in or out, or another reason."""
+    _same_study(study, [item])
+    _replace_earlier(study, [item], actor, DecisionKind.DROP)
     _active(study, item)
     decision = _decision(study, DecisionKind.DROP, reason, actor, [item], outcome)
     item.status = ItemStatus.DROPPED
@@ -133,6 +199,8 @@ def _child(study: Study, decision: ItemDecision, parents: Sequence[Item], *, key
 def reword(study: Study, item: Item, text: str, reason: str, actor: object,
            plain_text: str = "") -> Item:
     """Replace a statement by a new version of itself, linked to the old one."""
+    _same_study(study, [item])
+    _replace_earlier(study, [item], actor, DecisionKind.REWORD)
     _active(study, item)
     text = _clean(text, "The new wording")
     if text == item.text:
@@ -149,6 +217,8 @@ def reword(study: Study, item: Item, text: str, reason: str, actor: object,
 def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
           actor: object) -> Item:
     """Replace several statements by one new statement."""
+    _same_study(study, items)
+    _replace_earlier(study, items, actor, DecisionKind.MERGE)
     items = [_active(study, i) for i in items]
     if len(items) < 2:
         raise DomainError("choose at least two statements to merge")
@@ -164,6 +234,8 @@ def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
 def split(study: Study, item: Item, texts: Sequence[str], reason: str,
           actor: object) -> list[Item]:
     """Replace one statement by several narrower ones (keys KEY-a, KEY-b, ...)."""
+    _same_study(study, [item])
+    _replace_earlier(study, [item], actor, DecisionKind.SPLIT)
     _active(study, item)
     texts = [t for t in (_clean(t, "A new statement", required=False) for t in texts) if t]
     if len(texts) < 2:

@@ -10,6 +10,7 @@ from flask import abort, render_template, request, url_for
 from ..auth.forms import EmptyForm
 from ..console import actor, facilitator_blueprint, run_use_case
 from ..extensions import db
+from ..limits import bounded_int
 from ..models import (
     AuditEvent,
     DomainError,
@@ -130,8 +131,8 @@ def split(slug: str, item_id: int):
 def merge(slug: str):
     study = get_study_or_404(slug)
     form = MergeForm()
-    ids = [int(v) for v in request.form.getlist("items") if v.isascii() and v.isdigit()]
-    items = [_item_or_404(study, i) for i in ids]
+    ids = [bounded_int(v) for v in request.form.getlist("items")]
+    items = [_item_or_404(study, i) if i is not None else abort(404) for i in ids]
     return _decide(study, form, lambda: ops.merge(
         study, items, form.key.data, form.text.data, form.reason.data, actor()),
         "{result.label} replaces " + ", ".join(i.label for i in items) + ".")
@@ -143,8 +144,8 @@ def add(slug: str):
     form = AddForm()
     suggestion = None
     if form.suggestion.data:
-        suggestion = db.session.get(Suggestion, int(form.suggestion.data)) \
-            if form.suggestion.data.isdigit() else None
+        suggestion_id = bounded_int(form.suggestion.data)
+        suggestion = db.session.get(Suggestion, suggestion_id) if suggestion_id else None
         if suggestion is None or suggestion.round.study_id != study.id:
             abort(404)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from flask import current_app
+from flask import Response, current_app
 
 from ..models import Study
 from . import formats
@@ -115,3 +115,16 @@ def export(study: Study, what: str, fmt: str, generated_at: datetime | None = No
     extension, render = EXPORTS[what][fmt]
     data = load(study, generated_at)
     return Download(f"{study.slug}-{what}.{extension}", MIMETYPES[extension], render(data))
+
+
+def send(made: Download) -> Response:
+    """The download as an attachment that no cache keeps (it holds the study's data).
+
+    Not ``send_file``: it sets ``Cache-Control: no-cache`` (which the security hook's
+    ``setdefault`` then leaves alone) and appends a second ``charset`` to a mimetype
+    that already has one.
+    """
+    response = Response(made.data, content_type=made.mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{made.filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

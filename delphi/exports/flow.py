@@ -22,6 +22,8 @@ CHANGE_ACTIONS = {
     "study.facilitator_added": "facilitator added",
     "invitation.revoked": "personal links revoked",
     "invitation.reissued": "personal link reissued",
+    "panellist.withdrawn": "panellist withdrawn",
+    "panellist.reinstated": "panellist reinstated",
     "study.finished": "study finished",
 }
 

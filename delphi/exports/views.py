@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
-
-from flask import abort, flash, redirect, render_template, send_file, url_for
+from flask import abort, flash, redirect, render_template, url_for
 
 from ..console import actor, facilitator_blueprint
 from ..extensions import db, write_transaction
@@ -12,7 +10,7 @@ from ..models import DomainError
 from ..studies.views import get_study_or_404
 from .checklist import TEAM_FIELDS, accord_rows
 from .data import load
-from .downloads import EXPORTS, WHAT, ExportError, check_combination, export
+from .downloads import EXPORTS, WHAT, ExportError, check_combination, export, send
 from .forms import ReportFieldsForm
 from .operations import update_report_fields
 from .pdf import PdfUnavailable, pdf_available
@@ -74,5 +72,4 @@ def download(slug: str, what: str, fmt: str):
     except (ExportError, PdfUnavailable) as exc:
         flash(str(exc), "error")
         return redirect(url_for("exports.index", slug=slug))
-    return send_file(io.BytesIO(made.data), mimetype=made.mimetype, as_attachment=True,
-                     download_name=made.filename)
+    return send(made)

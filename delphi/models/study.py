@@ -352,8 +352,13 @@ class Panellist(db.Model):
     email: Mapped[str] = mapped_column(sa.String(254))
     attributes: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    is_active: Mapped[bool] = mapped_column(default=True)
+    is_active: Mapped[bool] = mapped_column(default=True)  # False exactly while withdrawn
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the team withdraws the panellist (or revokes their links): they are not
+    # invited to later rounds until reinstated.  Both audited with before and after.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawal_reason: Mapped[str] = mapped_column(sa.String(500), default="",
+                                                   server_default="")
 
     study: Mapped[Study] = relationship(back_populates="panellists")
     group: Mapped[StakeholderGroup] = relationship(back_populates="panellists")

@@ -59,11 +59,18 @@ def parse_sheet(form: MultiDict[str, str], items: list[Item], scale: Scale, allo
     """Check every field of the posted form; problems go in ``errors`` keyed by field name."""
     sheet = AnswerSheet()
     by_id = {item.id: item for item in items}
+    unknown = 0
     for name in form:
-        if len(form.getlist(name)) > 1:
+        if name not in OTHER_FIELDS and not _known_item_field(name, by_id):
+            # Never echoed by name: a page that repeats what was sent would carry
+            # whatever a crafted form put there, as many times as it was sent.
+            unknown += 1
+        elif len(form.getlist(name)) > 1:
             sheet.errors[name] = f"the field {name!r} was sent more than once"
-        elif name not in OTHER_FIELDS and not _known_item_field(name, by_id):
-            sheet.errors[name] = f"{name!r} is not a statement of this round"
+    if unknown:
+        sheet.errors["form"] = (f"{unknown} field{'s' if unknown != 1 else ''} of the form "
+                                f"{'are' if unknown != 1 else 'is'} not part of this round's "
+                                "page; reload the page and send it again")
     action = form.get("action", "save")
     if action not in ACTIONS:
         sheet.errors["action"] = f"unknown action {action!r}"
@@ -99,7 +106,8 @@ def _answer(form: MultiDict[str, str], item: Item, scale: Scale, allow_uts: bool
     if raw == UTS and allow_uts:
         answer.is_uts = True
     elif raw:
-        if not (raw.isascii() and raw.isdigit()) or not scale.low <= int(raw) <= scale.high:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 \
+                or not scale.low <= int(raw) <= scale.high:
             errors[f"rating-{item.id}"] = (
                 f"{where}: {raw[:20]!r} is not a point of the scale ({scale.low}-{scale.high}"
                 + (" or unable to score)" if allow_uts else ")")

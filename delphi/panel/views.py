@@ -12,6 +12,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -110,13 +111,15 @@ def current_invitation() -> Invitation:
     invitation, access = row
     if access.revoked_at is not None or invitation.revoked_at is not None:
         session.pop(SESSION_KEY, None)
+        # Told plainly to whoever held the panellist's session (a bare link stays a 404).
+        g.withdrawn = invitation.panellist.withdrawn_at is not None
         abort(403)
     return invitation
 
 
 @bp.errorhandler(403)
 def _no_session(_error):
-    return render_template("panel/no_session.html"), 403
+    return render_template("panel/no_session.html", withdrawn=g.get("withdrawn", False)), 403
 
 
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],

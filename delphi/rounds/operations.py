@@ -19,6 +19,8 @@ from ..models import (
     Invitation,
     Item,
     ItemStatus,
+    MailStatus,
+    OutboxMessage,
     Panellist,
     Rating,
     Response,
@@ -56,16 +58,26 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
                  now: datetime | None = None, allow_suggestions: bool | None = None) -> Round:
     """Open the next round: freeze its items, lock the settings (round 1), invite the panel."""
     now = now or utcnow()
+    # Two launches at once: the study's row lock makes the second wait for the first to
+    # commit, then it reads the round the first opened and is told so (on SQLite the
+    # write transaction already runs one writer at a time).
+    db.session.execute(sa.select(Study.id).where(Study.id == study.id).with_for_update())
+    db.session.expire(study, ["rounds", "state"])
     current = study.current_round
     if current is not None and current.state is not RoundState.CLOSED:
-        raise DomainError(f"round {current.number} is still {current.state}; close it first")
+        raise DomainError(f"round {current.number} was launched already and is still "
+                          f"{current.state}; close it first")
     if study.state is StudyState.FINISHED:
         raise DomainError("the study is finished; no more rounds can be launched")
     items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
-    panellists = [p for p in study.panellists if p.is_active]
+    panellists = [p for p in study.panellists if p.is_active and p.withdrawn_at is None]
+    withdrawn = len(study.panellists) - len(panellists)
     if not items:
         raise DomainError("the study has no active statements to rate")
     if not panellists:
+        if withdrawn:
+            raise DomainError(f"all {withdrawn} panellists are withdrawn: reinstate or add "
+                              "panellists first")
         raise DomainError("the panel is empty: import the panellists first")
     number = 1 if current is None else current.number + 1
     rnd = Round(study=study, number=number,
@@ -89,10 +101,21 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
         mail.queue("invitation", panellist, study, f"invitation:{rnd.id}:{panellist.id}",
                    invitation)
     db.session.flush()
+    skipped = {"withdrawn_not_invited": withdrawn} if withdrawn else {}
     audit.record(actor, "round.launched", study, round=number, items=len(items),
                  invitations=len(panellists),
-                 closes_at=closes_at.isoformat() if closes_at else None)
+                 closes_at=closes_at.isoformat() if closes_at else None, **skipped)
     return rnd
+
+
+def launch_message(rnd: Round) -> str:
+    """What the console says after a launch, with the withdrawn panellists left out."""
+    skipped = sum(1 for p in rnd.study.panellists if p.withdrawn_at is not None)
+    text = f"Round {rnd.number} is open; the invitations are in the outbox."
+    if skipped:
+        text += (f" {skipped} withdrawn panellist{' was' if skipped == 1 else 's were'} "
+                 "not invited.")
+    return text
 
 
 def close_round(study: Study, actor: object, now: datetime | None = None) -> Round:
@@ -382,6 +405,9 @@ def reissue_link(invitation: Invitation, actor: object) -> None:
     rnd = invitation.round
     if rnd.state is not RoundState.OPEN:
         raise DomainError(f"round {rnd.number} is not open")
+    if invitation.panellist.withdrawn_at is not None:
+        raise DomainError(f"{invitation.panellist.pseudonym} is withdrawn from the study; "
+                          "reinstate them first to send a new link")
     revoke_links(invitation, actor)
     invitation.revoked_at = None
     now = utcnow()
@@ -391,3 +417,82 @@ def reissue_link(invitation: Invitation, actor: object) -> None:
     db.session.flush()
     audit.record(actor, "invitation.reissued", rnd.study, round=rnd.number,
                  panellist=invitation.panellist.pseudonym)
+
+
+def open_invitation(study: Study, panellist: Panellist) -> Invitation:
+    """The panellist's invitation to the open round, or a DomainError saying why there is none."""
+    rnd = open_round(study)
+    if rnd is None:
+        raise DomainError("no round is open, so there is no link to send or revoke")
+    invitation = db.session.scalar(
+        sa.select(Invitation).where(Invitation.round_id == rnd.id,
+                                    Invitation.panellist_id == panellist.id))
+    if invitation is None:
+        raise DomainError(f"{panellist.pseudonym} was not invited to round {rnd.number} (added "
+                          "to the panel after its launch, or withdrawn then), so has no link "
+                          "to it; they are invited to the next round unless withdrawn")
+    return invitation
+
+
+def reissue_for(study: Study, panellist: Panellist, actor: object) -> None:
+    """Send a panellist a new link to the open round, or say why there is none to send."""
+    if panellist.withdrawn_at is not None:
+        raise DomainError(f"{panellist.pseudonym} is withdrawn from the study; reinstate them "
+                          "first to send a new link")
+    reissue_link(open_invitation(study, panellist), actor)
+
+
+def _standing(panellist: Panellist) -> dict[str, Any]:
+    return {"withdrawn": panellist.withdrawn_at is not None,
+            "withdrawn_at": panellist.withdrawn_at.isoformat() if panellist.withdrawn_at
+            else None, "reason": panellist.withdrawal_reason or None}
+
+
+def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: object,
+                       now: datetime | None = None) -> Panellist:
+    """Withdraw a panellist: their links stop working and later rounds do not invite them.
+
+    Lasts until ``reinstate_panellist``; revoking a panellist's links from the console
+    is a withdrawal too, so it outlasts the round.
+    """
+    if panellist.withdrawn_at is not None:
+        raise DomainError(f"{panellist.pseudonym} was withdrawn already "
+                          f"({panellist.withdrawn_at:%d %b %Y})")
+    reason = " ".join(reason.split())[:500] or "withdrawn by the study team"
+    before = _standing(panellist)
+    panellist.withdrawn_at = now or utcnow()
+    panellist.withdrawal_reason = reason
+    panellist.is_active = False
+    rnd = open_round(study)
+    invitation = db.session.scalar(
+        sa.select(Invitation).where(Invitation.round_id == rnd.id,
+                                    Invitation.panellist_id == panellist.id)
+    ) if rnd is not None else None
+    if invitation is not None and invitation.revoked_at is None:
+        revoke_links(invitation, actor)
+    # Queued invitations and reminders would go out without a link: they are not sent.
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.panellist_id == panellist.id,
+               OutboxMessage.status == MailStatus.PENDING)
+        .values(status=MailStatus.FAILED, last_error="not sent: the panellist was withdrawn")
+        .execution_options(synchronize_session=False))
+    db.session.flush()
+    audit.record(actor, "panellist.withdrawn", study, panellist=panellist.pseudonym,
+                 before=before, after=_standing(panellist))
+    return panellist
+
+
+def reinstate_panellist(study: Study, panellist: Panellist, actor: object) -> Panellist:
+    """Undo a withdrawal: the next launch invites the panellist again (a running round's
+    link is sent with "Send a new link")."""
+    if panellist.withdrawn_at is None:
+        raise DomainError(f"{panellist.pseudonym} is not withdrawn")
+    before = _standing(panellist)
+    panellist.withdrawn_at = None
+    panellist.withdrawal_reason = ""
+    panellist.is_active = True
+    db.session.flush()
+    audit.record(actor, "panellist.reinstated", study, panellist=panellist.pseudonym,
+                 before=before, after=_standing(panellist))
+    return panellist

@@ -93,8 +93,8 @@ def launch(slug: str):
         flash("The closing time is not a valid date and time.", "error")
         return redirect(url_for("rounds.index", slug=slug))
     closes_at = _utc(form.closes_at.data)
-    return _run(lambda: ops.launch_round(study, actor(), closes_at),
-                "Round {result.number} is open; the invitations are in the outbox.", slug)
+    return _run(lambda: ops.launch_message(ops.launch_round(study, actor(), closes_at)),
+                "{result}", slug)
 
 
 def _utc(when):  # type: ignore[no-untyped-def]
@@ -126,31 +126,53 @@ def remind(slug: str):
                 "{result} reminders are in the outbox.", slug)
 
 
-def _invitation_or_404(study, pseudonym: str) -> Invitation:
-    rnd = ops.open_round(study)
+def _panellist_or_404(study, pseudonym: str) -> Panellist:
     panellist = db.session.scalar(
         sa.select(Panellist).where(Panellist.study_id == study.id,
                                    Panellist.pseudonym == pseudonym))
-    if rnd is None or panellist is None:
+    if panellist is None:
         abort(404)
-    return ops.find_invitation(rnd, panellist)
+    return panellist
+
+
+def _back(slug: str) -> str:
+    """Back to the page the button was on: the study's Panel page or the rounds page."""
+    if request.form.get("back") == "panel":
+        return url_for("studies.panel", slug=slug)
+    return url_for("rounds.index", slug=slug)
 
 
 @bp.route("/panellists/<pseudonym>/reissue", methods=["POST"])
 def reissue(slug: str, pseudonym: str):
     study = get_study_or_404(slug)
-    invitation = _invitation_or_404(study, pseudonym)
-    return _run(lambda: ops.reissue_link(invitation, actor()),
+    panellist = _panellist_or_404(study, pseudonym)
+    return _run(lambda: ops.reissue_for(study, panellist, actor()),
                 f"A new link for {pseudonym} is in the outbox; the old links no longer work.",
-                slug)
+                slug, _back(slug))
 
 
 @bp.route("/panellists/<pseudonym>/revoke", methods=["POST"])
-def revoke(slug: str, pseudonym: str):
+@bp.route("/panellists/<pseudonym>/withdraw", methods=["POST"])
+def withdraw(slug: str, pseudonym: str):
+    """Revoke a panellist's links for good: a withdrawal, until reinstated."""
     study = get_study_or_404(slug)
-    invitation = _invitation_or_404(study, pseudonym)
-    return _run(lambda: ops.revoke_links(invitation, actor()),
-                f"The links of {pseudonym} no longer work.", slug)
+    panellist = _panellist_or_404(study, pseudonym)
+    reason = request.form.get("reason", "")[:500] or "personal links revoked"
+    return _run(lambda: ops.withdraw_panellist(study, panellist, reason, actor()),
+                f"{pseudonym} is withdrawn: their links no longer work and later rounds do "
+                "not invite them until you reinstate them.", slug, _back(slug))
+
+
+@bp.route("/panellists/<pseudonym>/reinstate", methods=["POST"])
+def reinstate(slug: str, pseudonym: str):
+    study = get_study_or_404(slug)
+    panellist = _panellist_or_404(study, pseudonym)
+    running = ops.open_round(study)
+    tail = (f" To let them answer round {running.number}, send them a new link from the "
+            "Rounds page." if running is not None else "")
+    return _run(lambda: ops.reinstate_panellist(study, panellist, actor()),
+                f"{pseudonym} is reinstated and will be invited to the next round." + tail,
+                slug, _back(slug))
 
 
 @bp.route("/outbox")

@@ -219,6 +219,8 @@ def import_panel(study: Study, data: bytes | str, actor: object) -> list[Panelli
     if missing:
         raise PanelImportError([PanelRowError(1, "the header must have the columns name, email "
                                                  f"and group; missing: {', '.join(missing)}")])
+    if _control_character(header, header):
+        raise PanelImportError([PanelRowError(1, "a column name contains a control character")])
     if len(set(lowered)) != len(lowered):
         raise PanelImportError([PanelRowError(1, "the header repeats a column name")])
     index = {name: lowered.index(name) for name in ("name", "email", "group")}
@@ -238,6 +240,10 @@ def import_panel(study: Study, data: bytes | str, actor: object) -> list[Panelli
             errors.append(PanelRowError(line, f"has {len(row)} fields; the header has "
                                               f"{len(header)}"))
             continue
+        control = _control_character(header, row)
+        if control:
+            errors.append(PanelRowError(line, control))
+            continue
         name, email = row[index["name"]].strip(), normalise_email(row[index["email"]])
         group = study.group_by_key_or_name(row[index["group"]])
         problem = _panel_row_problem(name, email, row[index["group"]], group)
@@ -256,6 +262,17 @@ def import_panel(study: Study, data: bytes | str, actor: object) -> list[Panelli
     if not rows:
         raise PanelImportError([PanelRowError(2, "the file has no panellists")])
     return _add_panellists(study, rows, actor)
+
+
+def _control_character(header: list[str], row: list[str]) -> str | None:
+    """NUL and other control characters in any column (PostgreSQL cannot store NUL, and
+    the others break the exports and emails); tab and line ends inside a quoted cell pass."""
+    for column, cell in zip(header, row, strict=True):
+        for ch in cell:
+            if (ord(ch) < 32 and ch not in "\t\r\n") or ord(ch) == 127:
+                return (f"the column {column!r} contains a control character (U+{ord(ch):04X}); "
+                        "remove it")
+    return None
 
 
 def _decode(data: bytes | str) -> str:
