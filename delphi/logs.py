@@ -129,8 +129,11 @@ class JsonFormatter(_Redacting):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # scrub_record has already turned an exception into (scrubbed) exc_text.
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            payload["exception"] = record.exc_text
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
         return scrub(json.dumps(payload, ensure_ascii=False))
