@@ -13,7 +13,11 @@ MAX_COMMENT = 5000
 MAX_SUGGESTION = 2000
 UTS = "uts"
 FIELD_PREFIXES = ("rating-", "comment-", "reason-", "reword-")
-OTHER_FIELDS = {"csrf_token", "round", "action", "suggestion"}
+# The buttons are named "intent": a control named "action" (or "submit", "method", "id")
+# shadows the form's own property in the browser (form.action became a RadioNodeList and
+# every autosave went to "/[object RadioNodeList]"). "action" is still read from pages
+# loaded before the rename.
+OTHER_FIELDS = {"csrf_token", "round", "intent", "action", "suggestion"}
 ACTIONS = ("save", "submit", "autosave")
 
 
@@ -64,9 +68,9 @@ def parse_sheet(form: MultiDict[str, str], items: list[Item], scale: Scale, allo
             sheet.errors[name] = f"the field {name!r} was sent more than once"
         elif name not in OTHER_FIELDS and not _known_item_field(name, by_id):
             sheet.errors[name] = f"{name!r} is not a statement of this round"
-    action = form.get("action", "save")
+    action = form.get("intent", form.get("action", "save"))
     if action not in ACTIONS:
-        sheet.errors["action"] = f"unknown action {action!r}"
+        sheet.errors["intent"] = f"unknown action {action!r}"
     sheet.action = action if action in ACTIONS else "save"
     if form.get("round", "") != str(round_id):
         sheet.errors["round"] = ("this form belongs to another round; reload the page to see "
