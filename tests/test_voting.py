@@ -535,3 +535,65 @@ def test_save_for_later_and_coming_back_land_on_the_first_blank_statement(app, c
     vote(client, {i.id: 8 for i in items}, action="save")
     assert open_link(later, link_for_panellist(study, panel[0].id)) \
         .headers["Location"] == "/vote"
+
+
+def test_pages_are_compressed_with_brotli_or_gzip_and_keep_their_headers(client, running):
+    import gzip
+
+    import brotli
+
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    plain = client.get("/vote", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
+    html = plain.get_data()
+    for encoding, decode in (("br", brotli.decompress), ("gzip", gzip.decompress)):
+        packed = client.get("/vote", headers={"Accept-Encoding": f"{encoding}, identity"})
+        assert packed.headers["Content-Encoding"] == encoding
+        assert "Accept-Encoding" in packed.headers["Vary"]
+        body = packed.get_data()
+        assert len(body) * 4 < len(html)
+        page = decode(body)
+        # the same page (its CSRF token aside), and the headers that guard it kept
+        assert page.split(b'name="csrf_token"')[0] == html.split(b'name="csrf_token"')[0]
+        assert packed.headers["Cache-Control"] == "no-store"
+        assert packed.headers["Content-Security-Policy"] == plain.headers[
+            "Content-Security-Policy"]
+    css = client.get("/static/vendor/pico-2.1.1.min.css", headers={"Accept-Encoding": "gzip"})
+    assert css.headers["Content-Encoding"] == "gzip"
+    assert len(gzip.decompress(css.get_data())) > 4 * len(css.get_data())
+    css.close()
+    # an answer to a POST, where typed text is shown again, is never compressed (BREACH)
+    data = page_fields(client) | {"intent": "save", "csrf_token": "expired",
+                                  f"comment-{study.items[0].id}": "x" * 2000}
+    refused = client.post("/vote", data=data, headers={"Accept-Encoding": "br, gzip"})
+    assert refused.status_code == 400 and "Content-Encoding" not in refused.headers
+    done = vote(client, {i.id: 5 for i in study.items}, action="autosave")
+    assert done.status_code == 200 and "Content-Encoding" not in done.headers
+
+
+def test_the_round_two_page_draws_its_histograms_compactly_and_labels_every_choice(
+        app, client, factory):
+    import re
+
+    from .test_feedback import _round_one
+
+    study = factory.study()
+    panel = factory.panel(study)
+    _round_one(app, study, panel)
+    launch(study)
+    open_link(client, link_for_panellist(study, panel[0].id))
+    html = client.get("/vote").get_data(as_text=True)
+    svgs = re.findall(r"<svg.*?</svg>", html, re.S)
+    assert len(svgs) >= 2 * len(study.items)
+    # each histogram says what it shows, in under a kilobyte (they were over two)
+    assert all("<title>" in s and 'role="img"' in s for s in svgs)
+    assert max(len(s) for s in svgs) < 1000, max(len(s) for s in svgs)
+    # still accessible: every statement a fieldset with its legend, every choice labelled
+    assert html.count('<fieldset class="item') == html.count("<legend>") == len(study.items)
+    radios = re.findall(r"<label[^>]*>\s*<input type=\"radio\"", html)
+    assert len(radios) == html.count('type="radio"') == len(study.items) * 10  # 1-9 + uts
+    # and no blank lines in a statement's own markup (from the scale on)
+    blocks = re.findall(r"<fieldset class=\"item.*?</fieldset>", html, re.S)
+    assert not [b for b in blocks
+                if re.search(r"\n[ \t]*\n", b[b.index('<div class="scale-points'):])]
