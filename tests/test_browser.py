@@ -26,9 +26,9 @@ def shot(page, name: str, element: str | None = None):
     never the whole voting page, which is tens of thousands of pixels tall on a phone."""
     target = ARTIFACTS / f"{name}.png"
     if element:
-        page.locator(element).first.screenshot(path=str(target))
+        page.locator(element).first.screenshot(path=str(target), timeout=90_000)
     else:
-        page.screenshot(path=str(target))
+        page.screenshot(path=str(target), timeout=90_000)
     return target
 
 
