@@ -86,16 +86,21 @@ def test_a_panellist_votes_by_keyboard_and_touch_saves_and_submits(app, browser,
     assert page.input_value(f"#comment-{items[2].id}") == "Depends on the child's age"
     page.get_by_role("button", name="Submit my answers").click()
     # part-answered: how many and which, before anything is submitted
-    page.wait_for_url("**/vote/confirm")
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
     missing = total - 4
-    assert page.get_by_role("heading", level=1).inner_text() \
-        == f"{missing} statements not answered yet"
-    assert page.locator("ul.unanswered a").count() == missing
-    assert page.locator("ul.unanswered a").first.get_attribute("href") \
-        == f"/vote#item-{items[4].id}"
-    shot(page, "confirm-submit-phone")
+    assert dialog.get_by_role("heading", level=2).inner_text() \
+        == f"{missing} statements not answered yet (4 of {total} answered)"
+    assert dialog.locator("ul.unanswered a").count() == missing
+    assert dialog.locator("ul.unanswered a").first.get_attribute("href") \
+        == f"#item-{items[4].id}"
+    shot(page, "confirm-dialog-phone")
+    dialog.get_by_role("button", name="Go back to answer them").click()
+    expect(dialog).to_be_hidden()
+    assert page.url.split("#")[0].endswith("/vote")  # no request was sent
     assert db.session.scalar(sa.select(Response)).state is ResponseState.DRAFT
-    page.get_by_role("button", name="Submit anyway").click()
+    page.get_by_role("button", name="Submit my answers").click()
+    dialog.get_by_role("button", name="Submit anyway").click()
     page.wait_for_url("**/vote/receipt")
     assert "Thank you" in page.content()
     shot(page, "receipt-phone")
@@ -111,8 +116,42 @@ def test_a_panellist_votes_by_keyboard_and_touch_saves_and_submits(app, browser,
     desktop.locator(f"#item-{items[1].id}").scroll_into_view_if_needed()
     shot(desktop, "vote-progress-desktop")
     desktop.get_by_role("button", name="Submit my answers").click()
-    desktop.wait_for_url("**/vote/confirm")
-    shot(desktop, "confirm-submit-desktop")
+    expect(desktop.get_by_role("dialog")).to_be_visible()
+    shot(desktop, "confirm-dialog-desktop")
+
+
+def test_without_javascript_a_part_answered_submit_asks_on_its_own_page(
+        app, browser, live_server, factory):
+    study = factory.study(impact=True)
+    panel = factory.panel(study, per_group=1)
+    launch(study)
+    items = study.items
+    for n, (name, viewport) in enumerate((("phone", PHONE), ("desktop", DESKTOP))):
+        db.session.commit()  # end the test's read snapshot: the server wrote since
+        context = browser.new_context(viewport=viewport, java_script_enabled=False)
+        page = context.new_page()
+        page.goto(live_server.url + path_of(link_for_panellist(study, panel[n].id)))
+        page.locator(f'#item-{items[0].id} label.point', has_text="7").click()
+        page.locator(f'#item-{items[1].id} label.point', has_text="Unable to score").click()
+        page.get_by_role("button", name="Submit my answers").click()
+        page.wait_for_url("**/vote/confirm")
+        missing = len(items) - 2
+        assert page.get_by_role("heading", level=1).inner_text() \
+            == f"{missing} statements not answered yet"
+        assert f"2 of {len(items)}" in page.content()
+        links = page.locator("ul.unanswered a")
+        assert links.count() == missing
+        assert links.first.get_attribute("href") == f"/vote#item-{items[2].id}"
+        back = page.get_by_role("button", name="Go back to answer them")
+        assert back.get_attribute("href") == f"/vote#item-{items[2].id}"
+        shot(page, f"confirm-submit-{name}")
+        page.get_by_role("button", name="Submit anyway").click()
+        page.wait_for_url("**/vote/receipt")
+        context.close()
+    db.session.commit()
+    states = db.session.scalars(sa.select(Response.state)).all()
+    assert states == [ResponseState.SUBMITTED, ResponseState.SUBMITTED]
+    assert stored_ratings()[items[1].id] == (None, True)
 
 
 def test_typed_answers_survive_a_closed_tab_without_saving(app, browser, live_server, factory):

@@ -597,3 +597,11 @@ def test_the_round_two_page_draws_its_histograms_compactly_and_labels_every_choi
     blocks = re.findall(r"<fieldset class=\"item.*?</fieldset>", html, re.S)
     assert not [b for b in blocks
                 if re.search(r"\n[ \t]*\n", b[b.index('<div class="scale-points'):])]
+
+
+def test_a_submit_the_page_already_confirmed_goes_straight_through(client, running):
+    study, panel = running
+    open_link(client, link_for_panellist(study, panel[0].id))
+    response = vote(client, {study.items[0].id: 4}, confirm=False, extra={"confirmed": "1"})
+    assert response.headers["Location"] == "/vote/receipt"
+    assert db.session.scalar(sa.select(Response)).state is ResponseState.SUBMITTED

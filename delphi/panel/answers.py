@@ -16,8 +16,9 @@ FIELD_PREFIXES = ("rating-", "comment-", "reason-", "reword-")
 # The buttons are named "intent": a control named "action" (or "submit", "method", "id")
 # shadows the form's own property in the browser (form.action became a RadioNodeList and
 # every autosave went to "/[object RadioNodeList]"). "action" is still read from pages
-# loaded before the rename.
-OTHER_FIELDS = {"csrf_token", "round", "intent", "action", "suggestion"}
+# loaded before the rename. "confirmed": the page's own dialog already asked before a
+# submit with blank statements (see panel/views.py).
+OTHER_FIELDS = {"csrf_token", "round", "intent", "action", "confirmed", "suggestion"}
 ACTIONS = ("save", "submit", "autosave")
 
 

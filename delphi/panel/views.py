@@ -280,8 +280,10 @@ def save():
         sheet.errors["csrf_token"] = CSRF_EXPIRED
     if sheet.errors:
         return _refused(invitation, sheet, 400, wants_json)
-    # A submit with statements left blank is kept as a draft and asks first (see confirm).
-    confirm_first = sheet.action == "submit" and sheet.answered < len(sheet.answers)
+    # A submit with statements left blank is kept as a draft and asks first (see confirm),
+    # unless the page's dialog (vote.js) has just asked.
+    confirm_first = (sheet.action == "submit" and sheet.answered < len(sheet.answers)
+                     and request.form.get("confirmed") != "1")
     if confirm_first:
         sheet.action = "save"
     try:

@@ -163,9 +163,49 @@
     if (fieldset) { updateReason(fieldset); }
     progress();
   });
+  // Before a submit with blank statements: how many and which, and ask. The server asks
+  // too when this does not run (its /vote/confirm page); "confirmed" tells it we did.
+  var dialog = document.getElementById("confirm-dialog");
+  var confirmed = false;
+  function askFirst(button) {
+    var blank = Array.prototype.filter.call(items, function (f) { return !answered(f); });
+    if (!blank.length || confirmed || !dialog || !dialog.showModal) { return false; }
+    document.getElementById("confirm-title").textContent = blank.length + " statement" +
+      (blank.length > 1 ? "s" : "") + " not answered yet (" + (items.length - blank.length) +
+      " of " + items.length + " answered)";
+    var list = document.getElementById("confirm-list");
+    list.textContent = "";
+    blank.forEach(function (fieldset) {
+      var legend = fieldset.querySelector("legend");
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.href = "#" + fieldset.id;
+      a.textContent = legend ? legend.textContent.trim() : fieldset.id;
+      li.appendChild(a);
+      list.appendChild(li);
+    });
+    dialog.showModal();
+    document.getElementById("confirm-submit").onclick = function () {
+      confirmed = true;
+      var flag = document.createElement("input");
+      flag.type = "hidden"; flag.name = "confirmed"; flag.value = "1";
+      form.appendChild(flag);
+      dialog.close();
+      form.requestSubmit(button);
+    };
+    return true;
+  }
+  if (dialog) {
+    document.getElementById("confirm-back").addEventListener("click", function () { dialog.close(); });
+    document.getElementById("confirm-list").addEventListener("click", function (event) {
+      if (event.target.closest("a")) { dialog.close(); }
+    });
+  }
+
   form.addEventListener("submit", function (event) {
-    // A submit ends what this device keeps: the answers go to the server now.
     if (event.submitter && event.submitter.value === "submit") {
+      if (askFirst(event.submitter)) { event.preventDefault(); return; }
+      // A submit ends what this device keeps: the answers go to the server now.
       submitting = true;
       if (timer) { clearTimeout(timer); }
       forget(key);
