@@ -292,6 +292,10 @@ def test_no_focused_control_hides_under_the_sticky_bar(app, browser, live_server
         page.goto(live_server.url + path_of(link_for_panellist(small, panel[0].id)))
         stops, hidden = hidden_focus_stops(page)
         assert stops >= 10 and hidden == [], (name, hidden)
+        # vote.js keeps the padding at the bar's real height (the CSP allows CSSOM styles)
+        bar = page.evaluate("document.querySelector('#vote-form .actions').offsetHeight")
+        assert page.evaluate("getComputedStyle(document.documentElement)"
+                             ".getPropertyValue('--sticky-bar')").strip() == f"{bar}px"
         page.close()
     page = browser.new_page(viewport=DESKTOP)
     page.goto(live_server.url + path_of(link_for_panellist(impact, impact_panel[0].id)))
