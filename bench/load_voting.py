@@ -8,7 +8,7 @@ endpoint, and drives three targets with wrk, interleaved:
 
 - ``one-query``: ``/_bench/one-query``, one indexed ``SELECT`` (the floor),
 - ``vote GET``: the round-2 voting page of several panellists' sessions,
-- ``vote POST``: an autosave of three ratings (``action=autosave``, 200 JSON).
+- ``vote POST``: an autosave of three ratings (``intent=autosave``, 200 JSON).
 
 It prints requests/s, p50 and p99 latency and the count of non-2xx/3xx responses
 for each, and the ratio voting-page req/s / one-query req/s (target >= 0.20).
@@ -194,7 +194,7 @@ def open_sessions(port: int, tokens: list[str], item_ids: list[int]) -> list[Ses
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
         round_id = re.search(r'name="round" value="(\d+)"', html).group(1)
         session = Session(cookie, csrf, round_id)
-        body = urlencode({"csrf_token": csrf, "round": round_id, "action": "autosave",
+        body = urlencode({"csrf_token": csrf, "round": round_id, "intent": "autosave",
                           **{f"rating-{i}": "7" for i in item_ids[:3]}})
         status, _, text = http_get(port, "/vote", cookie, "POST", body)
         if status != 200:
@@ -235,7 +235,7 @@ function request()
     return wrk.format("GET", "/vote", headers)
   end
   headers["Content-Type"] = "application/x-www-form-urlencoded"
-  local body = "csrf_token=" .. s[2] .. "&round=" .. s[3] .. "&action=autosave"
+  local body = "csrf_token=" .. s[2] .. "&round=" .. s[3] .. "&intent=autosave"
   for _, item in ipairs(items) do
     body = body .. "&rating-" .. item .. "=" .. math.random(1, 9)
   end

@@ -71,14 +71,23 @@ def page_fields(client: FlaskClient) -> dict[str, str]:
 
 
 def vote(client: FlaskClient, ratings: dict[int, int | str], action: str = "submit",
-         extra: dict[str, str] | None = None):
-    """Post the voting form with ``ratings`` (item id -> value or 'uts')."""
+         extra: dict[str, str] | None = None, confirm: bool = True):
+    """Post the voting form with ``ratings`` (item id -> value or 'uts').
+
+    A submit that leaves statements blank is asked to confirm first; ``confirm`` presses
+    "Submit anyway" there, as a panellist who means it would.
+    """
     data = page_fields(client)
-    data["action"] = action
+    data["intent"] = action
     for item_id, value in ratings.items():
         data[f"rating-{item_id}"] = str(value)
     data.update(extra or {})
-    return client.post("/vote", data=data)
+    response = client.post("/vote", data=data)
+    if confirm and response.status_code == 302 \
+            and response.headers["Location"].endswith("/vote/confirm"):
+        fields = page_fields(client)
+        response = client.post("/vote/confirm", data=fields)
+    return response
 
 
 def deliver() -> mail.BatchResult:

@@ -354,7 +354,8 @@ def test_one_receipt_per_submitted_version_of_the_sheet(client, running):
     sheet = {f"rating-{items[0].id}": "7", f"rating-{items[1].id}": "3"}
 
     def submit(extra: dict[str, str]) -> None:
-        answer = client.post("/vote", data=page_fields(client) | extra | {"action": "submit"})
+        answer = client.post("/vote", data=page_fields(client) | extra | {"action": "submit",
+                                                                          "confirmed": "1"})
         assert answer.status_code == 302
 
     submit(sheet)
@@ -422,7 +423,7 @@ def test_a_deadlock_or_a_stale_row_is_retried_and_the_save_lands(client, running
                        "0 were matched."),
         OperationalError("INSERT INTO rating", {}, _Deadlock("deadlock detected"))])
     answer = client.post("/vote", data=fields | {f"rating-{study.items[0].id}": "5",
-                                                 "action": "submit"})
+                                                 "action": "submit", "confirmed": "1"})
     assert answer.status_code == 302
     assert len(calls) == 3
     assert _stored(study, panel[0].id) == {f"rating-{study.items[0].id}": "5"}

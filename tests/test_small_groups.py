@@ -124,7 +124,7 @@ def _check_feedback(html: str, study: Study) -> None:
     for key, block in _blocks(html, study).items():
         shown = set(re.findall(r"<strong>(\w+)</strong>: ", block))
         assert shown == set(NAMES) - hidden[key], key
-        titles = re.findall(r'<title id="h\d+(?:g\d+)?-title">([^<]*)</title>', block)
+        titles = re.findall(r'<svg class="histogram[^"]*"[^>]*><title>([^<]*)</title>', block)
         pooled, *groups = [_title_tally(t) for t in titles]
         assert len(groups) == len(shown)
         remainder = pooled

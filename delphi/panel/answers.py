@@ -13,7 +13,13 @@ MAX_COMMENT = 5000
 MAX_SUGGESTION = 2000
 UTS = "uts"
 FIELD_PREFIXES = ("rating-", "comment-", "reason-", "reword-")
-OTHER_FIELDS = {"csrf_token", "round", "action", "suggestion", "sheet_version"}
+# The buttons are named "intent": a control named "action" (or "submit", "method", "id")
+# shadows the form's own property in the browser (form.action became a RadioNodeList and
+# every autosave went to "/[object RadioNodeList]"). "action" is still read from pages
+# loaded before the rename. "confirmed": the page's own dialog already asked before a
+# submit with blank statements (see panel/views.py).
+OTHER_FIELDS = {"csrf_token", "round", "intent", "action", "confirmed", "suggestion",
+                "sheet_version"}
 ACTIONS = ("save", "submit", "autosave")
 
 
@@ -71,9 +77,9 @@ def parse_sheet(form: MultiDict[str, str], items: list[Item], scale: Scale, allo
         sheet.errors["form"] = (f"{unknown} field{'s' if unknown != 1 else ''} of the form "
                                 f"{'are' if unknown != 1 else 'is'} not part of this round's "
                                 "page; reload the page and send it again")
-    action = form.get("action", "save")
+    action = form.get("intent", form.get("action", "save"))
     if action not in ACTIONS:
-        sheet.errors["action"] = f"unknown action {action!r}"
+        sheet.errors["intent"] = f"unknown action {action!r}"
     sheet.action = action if action in ACTIONS else "save"
     if form.get("round", "") != str(round_id):
         sheet.errors["round"] = ("this form belongs to another round; reload the page to see "

@@ -88,7 +88,50 @@ def open_link(token: str):
     session.update(kept)
     session[SESSION_KEY] = {"invitation": invitation.id, "token": access.id}
     session.permanent = True
-    return redirect(url_for("panel.vote"))
+    return redirect(_vote_url(invitation))
+
+
+def _vote_url(invitation: Invitation, answers: dict[int, Answer] | None = None) -> str:
+    """The voting page, at the first unanswered statement of a sheet already started
+    (a panellist coming back continues where they stopped); at the top otherwise."""
+    if answers is None:
+        answers = load_answers(invitation)
+    if not any(_is_answered(a) for a in answers.values()):
+        return url_for("panel.vote")
+    items = _items_of(invitation.round)
+    first = next((i.id for i in items if not _is_answered(answers.get(i.id))), None)
+    return url_for("panel.vote", _anchor=f"item-{first}" if first else None)
+
+
+def _is_answered(answer: Answer | None) -> bool:
+    """A rating or "unable to score" answers a statement; a comment alone does not."""
+    return answer is not None and (answer.value is not None or answer.is_uts)
+
+
+def _items_of(rnd: Round):
+    return round_items(rnd.id, rnd.opened_at.isoformat()) if rnd.opened_at else rnd.items
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the panellist is: answered statements overall and per section."""
+
+    answered: int
+    total: int
+    by_section: dict[int, tuple[int, int]]
+    first_unanswered: int | None
+
+
+def _progress(items, answers: dict[int, Answer]) -> Progress:
+    by_section: dict[int, tuple[int, int]] = {}
+    first = None
+    for item in items:
+        done = _is_answered(answers.get(item.id))
+        got, of = by_section.get(item.section_id, (0, 0))
+        by_section[item.section_id] = (got + done, of + 1)
+        if not done and first is None:
+            first = item.id
+    return Progress(sum(g for g, _ in by_section.values()), len(items), by_section, first)
 
 
 def current_invitation() -> Invitation:
@@ -127,7 +170,7 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
           response: Response | None | bool = False, version: SheetVersion | None = None):
     rnd = invitation.round
     study = rnd.study
-    items = round_items(rnd.id, rnd.opened_at.isoformat()) if rnd.opened_at else rnd.items
+    items = _items_of(rnd)
     if response is False:  # not loaded by the caller
         response = current_response(invitation)
     now = utcnow()
@@ -145,7 +188,7 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
                                             if rnd.opened_at else "")
                   if any(i.section_id == s.id for i in items)],
         statements=_statements(items, answers, feedback, errors, rnd, study, is_open, rewords),
-        answers=answers, errors=errors, feedback=feedback,
+        answers=answers, errors=errors, feedback=feedback, progress=_progress(items, answers),
         response=response, is_open=is_open, scale=study.scale, suggestion=suggestion,
         rewords=rewords, submitted=response is not None and response.state is
         ResponseState.SUBMITTED, sheet_version=version or SheetVersion.new_page(response),
@@ -257,6 +300,12 @@ def save():
         sheet.errors["sheet_version"] = BAD_VERSION
     if sheet.errors:
         return _refused(invitation, sheet, 400, wants_json, seen)
+    # A submit with statements left blank is kept as a draft and asks first (see confirm),
+    # unless the page's dialog (vote.js) has just asked.
+    confirm_first = (sheet.action == "submit" and sheet.answered < len(sheet.answers)
+                     and request.form.get("confirmed") != "1")
+    if confirm_first:
+        sheet.action = "save"
     try:
         response = _save_with_retry(invitation, sheet, seen)
     except RoundClosed as exc:
@@ -275,9 +324,11 @@ def save():
                        sheet_version=str(mark) if mark else None)
     if sheet.action == "submit":
         return redirect(url_for("panel.receipt"))
+    if confirm_first:
+        return redirect(url_for("panel.confirm"))
     flash(f"Saved: {sheet.answered} of {len(sheet.answers)} statements rated. You can come "
           "back to this page with your personal link until the round closes.", "info")
-    return redirect(url_for("panel.vote"))
+    return redirect(_vote_url(invitation, sheet.answers))
 
 
 def _refused(invitation: Invitation, sheet: AnswerSheet, status: int, wants_json: bool,
@@ -365,6 +416,58 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
                 raise
             invitation = db.session.get(Invitation, invitation.id)
     raise AssertionError("unreachable")
+
+
+@bp.route("/vote/confirm", methods=["GET"])
+def confirm():
+    """Before submitting a sheet with blank statements: say how many and which, and ask."""
+    invitation = current_invitation()
+    rnd = invitation.round
+    response, answers = load_sheet(invitation)
+    if response is None:
+        return redirect(url_for("panel.vote"))
+    items = _items_of(rnd)
+    missing = [i for i in items if not _is_answered(answers.get(i.id))]
+    is_open = rnd.state is RoundState.OPEN and not rnd.is_past_deadline(utcnow())
+    return render_template("panel/confirm.html", invitation=invitation, round=rnd,
+                           study=rnd.study, missing=missing, total=len(items),
+                           answered=len(items) - len(missing), is_open=is_open)
+
+
+@bp.route("/vote/confirm", methods=["POST"])
+def submit_saved():
+    """"Submit anyway": submit the answers saved as a draft when the confirmation was shown."""
+    invitation = current_invitation()
+    rnd = invitation.round
+    sheet = AnswerSheet(action="submit")
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        sheet.errors["csrf_token"] = CSRF_EXPIRED
+    if request.form.get("round", "") != str(rnd.id):
+        sheet.errors["round"] = ("this form belongs to another round; reload the page to see "
+                                 "the current one")
+    answers = load_answers(invitation)
+    saved = {s.item_id: s.text for s in _suggestions(invitation)} if rnd.allow_suggestions \
+        else {}
+    for item in rnd.items:
+        answer = answers.get(item.id) or Answer()
+        answer.reword = saved.get(item.id, "")
+        sheet.answers[item.id] = answer
+    sheet.suggestion = saved.get(None, "")
+    if sheet.errors:
+        return _refused(invitation, sheet, 400, False)
+    try:
+        # What is stored is submitted as it stands: no page version to compare with.
+        _save_with_retry(invitation, sheet, None)
+    except RoundClosed as exc:
+        sheet.errors["round"] = str(exc)
+        return _refused(invitation, sheet, 409, False)
+    except DatabaseBusy:
+        sheet.errors["database"] = BUSY
+        page, status = _refused(invitation, sheet, 503, False)
+        return page, status, {"Retry-After": "5"}
+    return redirect(url_for("panel.receipt"))
 
 
 @bp.route("/vote/receipt")
