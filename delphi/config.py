@@ -85,6 +85,11 @@ def _derive(app: Flask) -> None:
     cfg["REMEMBER_COOKIE_DURATION"] = 0
     cfg["PERMANENT_SESSION_LIFETIME"] = int(cfg["SESSION_ABSOLUTE_HOURS"]) * 3600
     cfg["WTF_CSRF_TIME_LIMIT"] = None  # the session's own lifetime bounds the token
+    # Flask-WTF's default (True) refuses every POST made over HTTPS without a same-origin
+    # Referer, and our pages send Referrer-Policy: no-referrer, so browsers send none:
+    # behind an HTTPS proxy no form could be sent. security._refuse_cross_origin checks
+    # Origin and Sec-Fetch-Site instead.
+    cfg["WTF_CSRF_SSL_STRICT"] = False
     cfg["MAX_FORM_PARTS"] = int(cfg["MAX_FORM_PARTS"])
 
 

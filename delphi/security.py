@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, request, session
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest
 
 from .extensions import db
@@ -17,12 +19,19 @@ CSP = (
     "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; object-src 'none'"
 )
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a browser says in Sec-Fetch-Site for a form of our own pages ("same-origin") or
+# for something the user typed or bookmarked ("none").
+SAME_ORIGIN_FETCH_SITES = frozenset({"same-origin", "none"})
+
+log = logging.getLogger("delphi.security")
 
 
 def init_app(app: Flask) -> None:
     """Register the header, input and session hooks."""
     app.after_request(_security_headers)
     app.before_request(_refuse_nul)
+    app.before_request(_refuse_cross_origin)
     app.before_request(_session_timeouts)
 
 
@@ -34,6 +43,49 @@ def _refuse_nul() -> None:
             if "\x00" in key or any("\x00" in value for value in values):
                 raise BadRequest(f"The field {key.replace(chr(0), '')!r} contains a NUL "
                                  "character, which cannot be stored. Remove it and try again.")
+
+
+def _own_origins() -> set[str]:
+    """The origins our own pages are served from: this request's, and DELPHI_BASE_URL's."""
+    origins = {f"{request.scheme}://{request.host}".lower()}
+    base = current_app.config.get("BASE_URL")
+    if base:
+        parts = urlsplit(base)
+        if parts.scheme and parts.netloc:
+            origins.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return origins
+
+
+def _refuse_cross_origin() -> None:
+    """Refuse a state-changing request that a browser says came from another site.
+
+    This replaces Flask-WTF's HTTPS Referer check (``WTF_CSRF_SSL_STRICT``, off in
+    config.py): every page sends ``Referrer-Policy: no-referrer``, so browsers send no
+    Referer and that check refused every POST over HTTPS. The CSRF token stays the
+    main defence; this adds the browser's own word on where the request came from:
+
+    - ``Sec-Fetch-Site`` (sent by current browsers over HTTPS and to localhost) must be
+      ``same-origin`` or ``none``;
+    - ``Origin``, when it names an origin, must be ours. Under ``no-referrer`` browsers
+      send ``Origin: null`` even for our own forms (the Fetch standard serialises the
+      origin as null for that policy), so ``null`` says nothing and is let through to
+      the token check, as is a request with neither header (old clients, scripts).
+    """
+    if request.method not in UNSAFE_METHODS:
+        return
+    site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    if site is not None and site.strip().lower() not in SAME_ORIGIN_FETCH_SITES:
+        reason = f"Sec-Fetch-Site is {site!r}"
+    elif origin and origin.strip().lower() != "null" and \
+            origin.strip().rstrip("/").lower() not in _own_origins():
+        reason = f"Origin {origin!r} is not this site"
+    else:
+        return
+    # The endpoint, not the path: a path may hold a personal link's secret.
+    log.warning("refused a cross-site %s to %s from %s: %s", request.method,
+                request.endpoint or "-", client_address(), reason)
+    raise CSRFError(f"The request came from another site ({reason}).")
 
 
 def _security_headers(response: Response) -> Response:
