@@ -50,6 +50,21 @@ DEFAULTS: dict[str, Any] = {
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "BASE_URL", "DATABASE_URL")
 
+MIN_SECRET_KEY_BYTES = 32
+MAKE_A_SECRET_KEY = 'python3 -c "import secrets; print(secrets.token_hex(32))"'  # noqa: S105 - a command, not a key
+# Every secret key written as an example in the docs or the README (a test keeps this
+# list complete): anyone could sign a facilitator session with one of them.
+KNOWN_EXAMPLE_SECRET_KEYS = frozenset({
+    "replace-with-64-hex-characters",
+    "restore-test",
+    "from-file",
+    "change-me",
+    "changeme",
+    "secret",
+    "dev",
+    "test-secret-key",
+})
+
 
 class ConfigError(RuntimeError):
     """The configuration cannot run the platform; the message says what to set."""
@@ -100,7 +115,8 @@ def _default_sqlite_url(app: Flask) -> str:
 
 
 def check_production(app: Flask) -> None:
-    """Refuse to serve outside debug, demo or tests when a required setting is missing."""
+    """Refuse to serve outside debug, demo or tests when a required setting is missing
+    or the secret key is short or an example from the docs."""
     cfg = app.config
     if cfg["DEBUG"] or cfg["DEMO"] or cfg.get("TESTING"):
         if not cfg["SECRET_KEY"]:
@@ -116,3 +132,20 @@ def check_production(app: Flask) -> None:
             f"{os.path.join(app.instance_path, INSTANCE_CONFIG_FILE)} (see docs/settings.md); "
             "for a local try-out run `delphi demo`."
         )
+    problem = secret_key_problem(cfg["SECRET_KEY"])
+    if problem:
+        raise ConfigError(
+            f"cannot start: DELPHI_SECRET_KEY {problem}: with it anyone could forge a "
+            f"facilitator's session. Make a new one with  {MAKE_A_SECRET_KEY}  and set "
+            "it as DELPHI_SECRET_KEY (changing it logs everyone out; nothing is lost)."
+        )
+
+
+def secret_key_problem(key: str | bytes) -> str | None:
+    """Say what is wrong with a secret key for production, or None when it will do."""
+    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if raw.strip().decode("utf-8", "replace") in KNOWN_EXAMPLE_SECRET_KEYS:
+        return "is an example value from the documentation"
+    if len(raw) < MIN_SECRET_KEY_BYTES:
+        return f"is too short ({len(raw)} bytes; at least {MIN_SECRET_KEY_BYTES} are needed)"
+    return None
