@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import audit
-from ..extensions import db
+from ..extensions import db, write_transaction
 from ..models import Facilitator
 from ..security import client_address, is_safe_next, start_fresh_session
 from .forms import EmptyForm, LoginForm
-from .operations import LoginThrottled, authenticate
+from .operations import LoginThrottled, begin_login, finish_login
 
 bp = Blueprint("auth", __name__)
 
@@ -33,12 +33,22 @@ def login():
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         try:
-            facilitator = authenticate(form.email.data, form.password.data, client_address())
-        except LoginThrottled:
+            # The attempt is counted and committed before the password is checked, so
+            # that concurrent attempts each see their own count (see operations.py).
+            with write_transaction():
+                attempt = begin_login(form.email.data, client_address())
+                db.session.commit()
+        except LoginThrottled as refused:
+            db.session.commit()  # the counts and the record of the refusal
+            flash(refused.message, "error")
+            response = make_response(render_template("auth/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(refused.retry_after)
+            return response
+        # A write transaction from the start: on SQLite a read that turns into a write
+        # fails at once ("database is locked") when another login wrote in between.
+        with write_transaction():
+            facilitator = finish_login(attempt, form.password.data)
             db.session.commit()
-            flash("Too many failed attempts. Wait 15 minutes and try again.", "error")
-            return render_template("auth/login.html", form=form), 429
-        db.session.commit()
         if facilitator is not None:
             start_fresh_session()
             login_user(facilitator)
