@@ -30,11 +30,14 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
+import sqlalchemy as sa
 from flask import current_app
 
 from .. import audit
-from ..models import Facilitator, utcnow
+from ..extensions import db
+from ..models import Facilitator, FacilitatorSession, utcnow
 from ..security import claim_slot, clear_failures, count_attempt, note_refusal, uncount_attempt
 from ..studies.operations import find_facilitator, normalise_email
 
@@ -126,6 +129,8 @@ def finish_login(attempt: LoginAttempt, password: str) -> Facilitator | None:
         clear_failures(ACCOUNT_SCOPE, attempt.account_key)
         uncount_attempt(ADDRESS_SCOPE, attempt.address)  # a success costs the address nothing
         facilitator.last_login_at = utcnow()
+        _forget_old_sessions(facilitator)
+        facilitator.start_session()
         audit.record(facilitator, "facilitator.login")
         return facilitator
     who = _who(attempt, facilitator)
@@ -133,6 +138,29 @@ def finish_login(attempt: LoginAttempt, password: str) -> Facilitator | None:
     audit.record(AUDIT_ACTOR, "facilitator.login_failed", address=attempt.address,
                  reason=reason, **who)
     return None
+
+
+def _forget_old_sessions(facilitator: Facilitator) -> None:
+    """Delete the facilitator's login sessions that have ended or run out."""
+    hours = int(current_app.config["SESSION_ABSOLUTE_HOURS"])
+    db.session.execute(
+        sa.delete(FacilitatorSession).where(
+            FacilitatorSession.facilitator_id == facilitator.id,
+            sa.or_(FacilitatorSession.ended_at.is_not(None),
+                   FacilitatorSession.created_at < utcnow() - timedelta(hours=hours)))
+    )
+
+
+def logout(facilitator: Facilitator) -> None:
+    """End the login session the request came with (flushed with the audit event)."""
+    facilitator.end_session()
+    audit.record(facilitator, "facilitator.logout")
+
+
+def logout_everywhere(facilitator: Facilitator) -> None:
+    """End every login session of the facilitator, on every device."""
+    facilitator.end_all_sessions()
+    audit.record(facilitator, "facilitator.logout_everywhere")
 
 
 def _refuse(attempt: LoginAttempt, scope: str, key: str, retry_after: int) -> None:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import audit
 from ..extensions import db, write_transaction
-from ..models import Facilitator
+from ..models import Facilitator, FacilitatorSession, utcnow
 from ..security import client_address, is_safe_next, start_fresh_session
+from . import operations
 from .forms import EmptyForm, LoginForm
 from .operations import LoginThrottled, begin_login, finish_login
 
@@ -16,14 +28,29 @@ bp = Blueprint("auth", __name__)
 
 
 def load_facilitator(user_id: str) -> Facilitator | None:
-    """Load the logged-in facilitator; an old session epoch means the session has ended."""
-    ident, _, epoch = user_id.partition(":")
-    if not ident.isdigit() or not epoch.isdigit():
+    """Load the logged-in facilitator from the id in the session cookie, checked on every
+    request against the server: the login session must exist and not have ended (logout)
+    nor run out, the epoch must be current (logout everywhere, a new password) and the
+    account enabled. Anything else is no login."""
+    ident, _, rest = user_id.partition(":")
+    epoch, _, secret = rest.partition(":")
+    if not ident.isdigit() or not epoch.isdigit() or not secret or len(secret) > 100:
         return None
-    facilitator = db.session.get(Facilitator, int(ident))
-    if facilitator is None or facilitator.session_epoch != int(epoch):
+    row = db.session.execute(
+        sa.select(FacilitatorSession, Facilitator)
+        .join(Facilitator, FacilitatorSession.facilitator_id == Facilitator.id)
+        .where(FacilitatorSession.secret_hash == FacilitatorSession.hash(secret))
+    ).first()
+    if row is None:
         return None
-    return facilitator if facilitator.is_enabled else None
+    login_session, facilitator = row
+    hours = int(current_app.config["SESSION_ABSOLUTE_HOURS"])
+    if (facilitator.id != int(ident) or facilitator.session_epoch != int(epoch)
+            or login_session.ended_at is not None or not facilitator.is_enabled
+            or login_session.created_at < utcnow() - timedelta(hours=hours)):
+        return None
+    facilitator.session_secret = secret
+    return facilitator
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -64,7 +91,7 @@ def login():
 def logout():
     form = EmptyForm()
     if form.validate_on_submit():
-        audit.record(current_user._get_current_object(), "facilitator.logout")
+        operations.logout(current_user._get_current_object())
         db.session.commit()
         logout_user()
         start_fresh_session()
@@ -77,9 +104,7 @@ def logout():
 def logout_everywhere():
     form = EmptyForm()
     if form.validate_on_submit():
-        facilitator = current_user._get_current_object()
-        facilitator.end_all_sessions()
-        audit.record(facilitator, "facilitator.logout_everywhere")
+        operations.logout_everywhere(current_user._get_current_object())
         db.session.commit()
         logout_user()
         start_fresh_session()
