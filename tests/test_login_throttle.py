@@ -116,6 +116,22 @@ def test_the_facilitator_logs_in_from_elsewhere_while_an_attacker_hammers(app, f
     assert office.get("/").status_code == 200
 
 
+def test_a_browser_that_logged_in_before_skips_the_account_delay(app, factory):
+    owner = factory.facilitator()
+    office = _client(app, OFFICE)
+    assert login(office, owner.email).status_code == 302  # sets the known-device cookie
+    office.post("/logout", data={"csrf_token": _token(office)})
+    attacker = _client(app, ATTACKER)
+    for _ in range(8):
+        login(attacker, owner.email, WRONG)
+    stranger = _client(app, {"REMOTE_ADDR": "192.0.2.9"})  # a browser never used before
+    assert login(stranger, owner.email).status_code == 429
+    forged = _client(app, {"REMOTE_ADDR": "192.0.2.10"})
+    forged.set_cookie("delphi_device", "eyJmIjoxLCJlIjoxfQ.forged.signature")
+    assert login(forged, owner.email).status_code == 429
+    assert login(office, owner.email).status_code == 302  # no wait at all
+
+
 def test_the_delay_doubles_after_each_failure_up_to_the_cap(app, clock):
     allowed, waits = 0, []
     while len(waits) < 5:

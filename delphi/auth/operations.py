@@ -17,7 +17,10 @@ The throttles:
 - per account, from anywhere: after ``LOGIN_MAX_FAILURES`` failures, one attempt per
   ``LOGIN_DELAY_SECONDS``, doubling up to ``LOGIN_MAX_DELAY_SECONDS``. The account is
   slowed down, never locked: someone guessing from elsewhere cannot keep the
-  facilitator out for longer than the delay.
+  facilitator out for longer than the delay. A browser that has logged in to the
+  account before carries a signed "known device" cookie and skips this delay
+  altogether (it is still counted by the other two), so a guesser who takes the
+  slots one by one still cannot keep the facilitator out of their usual browser.
 
 Failed and refused logins go to the audit log and the server log, with the
 facilitator's id or, for an unknown account, a short keyed hash of the email typed;
@@ -34,6 +37,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from .. import audit
 from ..extensions import db
@@ -45,6 +49,7 @@ PAIR_SCOPE = "login-account-address"
 ADDRESS_SCOPE = "login-address"
 ACCOUNT_SCOPE = "login-account"
 AUDIT_ACTOR = "login"
+DEVICE_COOKIE_DAYS = 180
 
 log = logging.getLogger("delphi.auth")
 
@@ -92,9 +97,33 @@ def account_key(email: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def begin_login(email: str, address: str) -> LoginAttempt:
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="login-device")
+
+
+def device_token(facilitator: Facilitator) -> str:
+    """The value of the known-device cookie set after a successful login."""
+    # The epoch makes logout everywhere and a new password forget every device too.
+    return _device_serializer().dumps({"f": facilitator.id, "e": facilitator.session_epoch})
+
+
+def _known_device(token: str | None, email: str) -> bool:
+    """Whether ``token`` is a known-device cookie of the account behind ``email``."""
+    if not token or len(token) > 200:
+        return False
+    try:
+        data = _device_serializer().loads(token, max_age=DEVICE_COOKIE_DAYS * 86400)
+    except BadData:
+        return False
+    facilitator = find_facilitator(email)
+    return (isinstance(data, dict) and facilitator is not None
+            and data.get("f") == facilitator.id and data.get("e") == facilitator.session_epoch)
+
+
+def begin_login(email: str, address: str, device: str | None = None) -> LoginAttempt:
     """Count one login attempt in every throttle (flushed); raise LoginThrottled when one
-    of them refuses it, after recording the refusal (the caller commits either way)."""
+    of them refuses it, after recording the refusal (the caller commits either way).
+    ``device`` is the known-device cookie, if the browser sent one."""
     cfg = current_app.config
     limit, window = int(cfg["LOGIN_MAX_FAILURES"]), int(cfg["LOGIN_WINDOW_SECONDS"])
     attempt = LoginAttempt(normalise_email(email), address, account_key(email))
@@ -105,6 +134,8 @@ def begin_login(email: str, address: str) -> LoginAttempt:
     claim = count_attempt(PAIR_SCOPE, attempt.pair_key, limit, window)
     if not claim.allowed:
         _refuse(attempt, PAIR_SCOPE, attempt.pair_key, claim.retry_after)
+    if _known_device(device, email):
+        return attempt
     claim = claim_slot(ACCOUNT_SCOPE, attempt.account_key, limit, int(cfg["LOGIN_DELAY_SECONDS"]),
                        int(cfg["LOGIN_MAX_DELAY_SECONDS"]), window)
     if not claim.allowed:

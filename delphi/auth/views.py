@@ -53,6 +53,12 @@ def load_facilitator(user_id: str) -> Facilitator | None:
     return facilitator
 
 
+def _device_cookie() -> str:
+    """The known-device cookie's name: ``__Host-`` prefixed whenever cookies are Secure."""
+    secure = current_app.config["SESSION_COOKIE_SECURE"]
+    return "__Host-delphi-device" if secure else "delphi_device"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
@@ -63,7 +69,8 @@ def login():
             # The attempt is counted and committed before the password is checked, so
             # that concurrent attempts each see their own count (see operations.py).
             with write_transaction():
-                attempt = begin_login(form.email.data, client_address())
+                attempt = begin_login(form.email.data, client_address(),
+                                      request.cookies.get(_device_cookie()))
                 db.session.commit()
         except LoginThrottled as refused:
             db.session.commit()  # the counts and the record of the refusal
@@ -80,7 +87,12 @@ def login():
             start_fresh_session()
             login_user(facilitator)
             target = form.next.data
-            return redirect(target if is_safe_next(target) else url_for("studies.index"))
+            response = redirect(target if is_safe_next(target) else url_for("studies.index"))
+            secure = current_app.config["SESSION_COOKIE_SECURE"]
+            response.set_cookie(_device_cookie(), operations.device_token(facilitator),
+                                max_age=operations.DEVICE_COOKIE_DAYS * 86400, path="/",
+                                secure=secure, httponly=True, samesite="Lax")
+            return response
         flash("The email or password is not right.", "error")
         return render_template("auth/login.html", form=form), 200
     return render_template("auth/login.html", form=form)
