@@ -132,6 +132,17 @@ def test_a_browser_that_logged_in_before_skips_the_account_delay(app, factory):
     assert login(office, owner.email).status_code == 302  # no wait at all
 
 
+def test_logout_everywhere_forgets_the_known_devices(app, factory):
+    owner = factory.facilitator()
+    office = _client(app, OFFICE)
+    login(office, owner.email)
+    office.post("/logout-everywhere", data={"csrf_token": _token(office)})
+    attacker = _client(app, ATTACKER)
+    for _ in range(5):
+        login(attacker, owner.email, WRONG)
+    assert login(office, owner.email).status_code == 429  # a stranger again, for now
+
+
 def test_the_delay_doubles_after_each_failure_up_to_the_cap(app, clock):
     allowed, waits = 0, []
     while len(waits) < 5:
