@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FORM_PARTS": 2000,
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_WINDOW_SECONDS": 900,
+    "LOGIN_DELAY_SECONDS": 30,
+    "LOGIN_MAX_DELAY_SECONDS": 300,
     "TOKEN_MAX_MISSES": 20,
     "TOKEN_WINDOW_SECONDS": 900,
     "SESSION_IDLE_MINUTES": 120,
@@ -57,6 +59,21 @@ DEFAULTS: dict[str, Any] = {
 }
 
 REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "BASE_URL", "DATABASE_URL")
+
+MIN_SECRET_KEY_BYTES = 32
+MAKE_A_SECRET_KEY = 'python3 -c "import secrets; print(secrets.token_hex(32))"'  # noqa: S105 - a command, not a key
+# Every secret key written as an example in the docs or the README (a test keeps this
+# list complete): anyone could sign a facilitator session with one of them.
+KNOWN_EXAMPLE_SECRET_KEYS = frozenset({
+    "replace-with-64-hex-characters",
+    "restore-test",
+    "from-file",
+    "change-me",
+    "changeme",
+    "secret",
+    "dev",
+    "test-secret-key",
+})
 
 
 class ConfigError(RuntimeError):
@@ -123,6 +140,11 @@ def _derive(app: Flask) -> None:
     cfg["REMEMBER_COOKIE_DURATION"] = 0
     cfg["PERMANENT_SESSION_LIFETIME"] = int(cfg["SESSION_ABSOLUTE_HOURS"]) * 3600
     cfg["WTF_CSRF_TIME_LIMIT"] = None  # the session's own lifetime bounds the token
+    # Flask-WTF's default (True) refuses every POST made over HTTPS without a same-origin
+    # Referer, and our pages send Referrer-Policy: no-referrer, so browsers send none:
+    # behind an HTTPS proxy no form could be sent. security._refuse_cross_origin checks
+    # Origin and Sec-Fetch-Site instead.
+    cfg["WTF_CSRF_SSL_STRICT"] = False
     cfg["MAX_FORM_PARTS"] = int(cfg["MAX_FORM_PARTS"])
     _check_mail_timing(cfg)
 
@@ -151,7 +173,8 @@ def _default_sqlite_url(app: Flask) -> str:
 
 
 def check_production(app: Flask) -> None:
-    """Refuse to serve outside debug, demo or tests when a required setting is missing."""
+    """Refuse to serve outside debug, demo or tests when a required setting is missing
+    or the secret key is short or an example from the docs."""
     cfg = app.config
     if cfg["DEBUG"] or cfg["DEMO"] or cfg.get("TESTING"):
         if not cfg["SECRET_KEY"]:
@@ -167,3 +190,20 @@ def check_production(app: Flask) -> None:
             f"{os.path.join(app.instance_path, INSTANCE_CONFIG_FILE)} (see docs/settings.md); "
             "for a local try-out run `delphi demo`."
         )
+    problem = secret_key_problem(cfg["SECRET_KEY"])
+    if problem:
+        raise ConfigError(
+            f"cannot start: DELPHI_SECRET_KEY {problem}: with it anyone could forge a "
+            f"facilitator's session. Make a new one with  {MAKE_A_SECRET_KEY}  and set "
+            "it as DELPHI_SECRET_KEY (changing it logs everyone out; nothing is lost)."
+        )
+
+
+def secret_key_problem(key: str | bytes) -> str | None:
+    """Say what is wrong with a secret key for production, or None when it will do."""
+    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if raw.strip().decode("utf-8", "replace") in KNOWN_EXAMPLE_SECRET_KEYS:
+        return "is an example value from the documentation"
+    if len(raw) < MIN_SECRET_KEY_BYTES:
+        return f"is too short ({len(raw)} bytes; at least {MIN_SECRET_KEY_BYTES} are needed)"
+    return None

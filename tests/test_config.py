@@ -53,7 +53,7 @@ def test_production_refuses_to_start_and_names_every_missing_setting(monkeypatch
 
 def test_production_starts_with_the_required_settings(monkeypatch, tmp_path):
     _clear_env(monkeypatch)
-    monkeypatch.setenv("DELPHI_SECRET_KEY", "s3cret-for-this-test")
+    monkeypatch.setenv("DELPHI_SECRET_KEY", "s3cret-for-this-test-" + "x" * 11)
     monkeypatch.setenv("DELPHI_BASE_URL", "https://delphi.example.org")
     monkeypatch.setenv("DELPHI_DATABASE_URL", f"sqlite:///{tmp_path}/prod.sqlite")
     app = create_app()
@@ -82,3 +82,59 @@ def test_every_sqlite_connection_has_wal_foreign_keys_and_busy_timeout(tmp_path)
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(sa.text("PRAGMA busy_timeout")).scalar() == 5000
+
+
+def _production_env(monkeypatch: pytest.MonkeyPatch, tmp_path, key: str) -> None:
+    _clear_env(monkeypatch)
+    monkeypatch.setenv("DELPHI_SECRET_KEY", key)
+    monkeypatch.setenv("DELPHI_BASE_URL", "https://delphi.example.org")
+    monkeypatch.setenv("DELPHI_DATABASE_URL", f"sqlite:///{tmp_path}/prod.sqlite")
+
+
+@pytest.mark.parametrize("key,says", [
+    ("s3cret", "is too short (6 bytes; at least 32"),
+    ("k" * 31, "is too short (31 bytes"),
+    ("replace-with-64-hex-characters", "is an example value from the documentation"),
+    ("restore-test", "is an example value from the documentation"),
+])
+def test_production_refuses_a_short_or_example_secret_key(monkeypatch, tmp_path, key, says):
+    _production_env(monkeypatch, tmp_path, key)
+    with pytest.raises(ConfigError) as excinfo:
+        create_app()
+    message = str(excinfo.value)
+    assert "DELPHI_SECRET_KEY" in message and says in message
+    assert "secrets.token_hex(32)" in message  # how to make a good one
+    assert key not in message.replace("DELPHI_SECRET_KEY", "")  # the key is not echoed
+
+
+def test_production_accepts_a_generated_secret_key(monkeypatch, tmp_path):
+    import secrets
+
+    _production_env(monkeypatch, tmp_path, secrets.token_hex(32))
+    assert create_app().config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_demo_mode_keeps_a_short_secret_key(monkeypatch, tmp_path):
+    _production_env(monkeypatch, tmp_path, "short")
+    monkeypatch.setenv("DELPHI_DEMO", "true")
+    assert create_app().config["SECRET_KEY"] == "short"
+
+
+def test_every_secret_key_in_the_docs_is_a_known_example():
+    """A key written in a doc is public: the production guard must refuse it."""
+    import re
+    from pathlib import Path
+
+    from delphi.config import KNOWN_EXAMPLE_SECRET_KEYS
+
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"SECRET_KEY\s*=\s*['\"]?([^\s'\"`]+)")
+    found = {}
+    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for value in pattern.findall(path.read_text()):
+            if value.startswith("$"):
+                continue  # $(python3 -c ...): generated where it is used
+            found[value] = path.name
+    assert found, "the docs show no example key: has the pattern gone stale?"
+    unknown = {key: doc for key, doc in found.items() if key not in KNOWN_EXAMPLE_SECRET_KEYS}
+    assert not unknown, f"add these doc examples to KNOWN_EXAMPLE_SECRET_KEYS: {unknown}"

@@ -2,28 +2,61 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import audit
-from ..extensions import db
-from ..models import Facilitator
+from ..extensions import db, write_transaction
+from ..models import Facilitator, FacilitatorSession, utcnow
 from ..security import client_address, is_safe_next, start_fresh_session
+from . import operations
 from .forms import EmptyForm, LoginForm
-from .operations import LoginThrottled, authenticate
+from .operations import LoginThrottled, begin_login, finish_login
 
 bp = Blueprint("auth", __name__)
 
 
 def load_facilitator(user_id: str) -> Facilitator | None:
-    """Load the logged-in facilitator; an old session epoch means the session has ended."""
-    ident, _, epoch = user_id.partition(":")
-    if not ident.isdigit() or not epoch.isdigit():
+    """Load the logged-in facilitator from the id in the session cookie, checked on every
+    request against the server: the login session must exist and not have ended (logout)
+    nor run out, the epoch must be current (logout everywhere, a new password) and the
+    account enabled. Anything else is no login."""
+    ident, _, rest = user_id.partition(":")
+    epoch, _, secret = rest.partition(":")
+    if not ident.isdigit() or not epoch.isdigit() or not secret or len(secret) > 100:
         return None
-    facilitator = db.session.get(Facilitator, int(ident))
-    if facilitator is None or facilitator.session_epoch != int(epoch):
+    row = db.session.execute(
+        sa.select(FacilitatorSession, Facilitator)
+        .join(Facilitator, FacilitatorSession.facilitator_id == Facilitator.id)
+        .where(FacilitatorSession.secret_hash == FacilitatorSession.hash(secret))
+    ).first()
+    if row is None:
         return None
-    return facilitator if facilitator.is_enabled else None
+    login_session, facilitator = row
+    hours = int(current_app.config["SESSION_ABSOLUTE_HOURS"])
+    if (facilitator.id != int(ident) or facilitator.session_epoch != int(epoch)
+            or login_session.ended_at is not None or not facilitator.is_enabled
+            or login_session.created_at < utcnow() - timedelta(hours=hours)):
+        return None
+    facilitator.session_secret = secret
+    return facilitator
+
+
+def _device_cookie() -> str:
+    """The known-device cookie's name: ``__Host-`` prefixed whenever cookies are Secure."""
+    secure = current_app.config["SESSION_COOKIE_SECURE"]
+    return "__Host-delphi-device" if secure else "delphi_device"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -33,17 +66,33 @@ def login():
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         try:
-            facilitator = authenticate(form.email.data, form.password.data, client_address())
-        except LoginThrottled:
+            # The attempt is counted and committed before the password is checked, so
+            # that concurrent attempts each see their own count (see operations.py).
+            with write_transaction():
+                attempt = begin_login(form.email.data, client_address(),
+                                      request.cookies.get(_device_cookie()))
+                db.session.commit()
+        except LoginThrottled as refused:
+            db.session.commit()  # the counts and the record of the refusal
+            flash(refused.message, "error")
+            response = make_response(render_template("auth/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(refused.retry_after)
+            return response
+        # A write transaction from the start: on SQLite a read that turns into a write
+        # fails at once ("database is locked") when another login wrote in between.
+        with write_transaction():
+            facilitator = finish_login(attempt, form.password.data)
             db.session.commit()
-            flash("Too many failed attempts. Wait 15 minutes and try again.", "error")
-            return render_template("auth/login.html", form=form), 429
-        db.session.commit()
         if facilitator is not None:
             start_fresh_session()
             login_user(facilitator)
             target = form.next.data
-            return redirect(target if is_safe_next(target) else url_for("studies.index"))
+            response = redirect(target if is_safe_next(target) else url_for("studies.index"))
+            secure = current_app.config["SESSION_COOKIE_SECURE"]
+            response.set_cookie(_device_cookie(), operations.device_token(facilitator),
+                                max_age=operations.DEVICE_COOKIE_DAYS * 86400, path="/",
+                                secure=secure, httponly=True, samesite="Lax")
+            return response
         flash("The email or password is not right.", "error")
         return render_template("auth/login.html", form=form), 200
     return render_template("auth/login.html", form=form)
@@ -54,7 +103,7 @@ def login():
 def logout():
     form = EmptyForm()
     if form.validate_on_submit():
-        audit.record(current_user._get_current_object(), "facilitator.logout")
+        operations.logout(current_user._get_current_object())
         db.session.commit()
         logout_user()
         start_fresh_session()
@@ -67,9 +116,7 @@ def logout():
 def logout_everywhere():
     form = EmptyForm()
     if form.validate_on_submit():
-        facilitator = current_user._get_current_object()
-        facilitator.end_all_sessions()
-        audit.record(facilitator, "facilitator.logout_everywhere")
+        operations.logout_everywhere(current_user._get_current_object())
         db.session.commit()
         logout_user()
         start_fresh_session()

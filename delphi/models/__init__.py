@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, by aggregate; import them from here."""
 
-from .accounts import Facilitator, StudyMembership
+from .accounts import Facilitator, FacilitatorSession, StudyMembership
 from .audit import AuditEvent, ThrottleCounter
 from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
@@ -38,6 +38,7 @@ __all__ = [
     "DropOutcome",
     "DomainError",
     "Facilitator",
+    "FacilitatorSession",
     "IllegalTransition",
     "Invitation",
     "Item",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -44,12 +46,16 @@ class Facilitator(db.Model):
         back_populates="facilitator", cascade="all, delete-orphan"
     )
 
+    # The secret of the login session this object was loaded for (not a column): it
+    # goes into the id Flask-Login keeps in the session cookie.
+    session_secret = None  # type: str | None  # (a plain attribute, so no annotation)
+
     def set_password(self, password: str) -> None:
         """Hash and store a new password, ending every existing session."""
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
         self.password_hash = _hasher.hash(password)
-        self.session_epoch = (self.session_epoch or 0) + 1
+        self.end_all_sessions()
 
     def check_password(self, password: str) -> bool:
         """Return whether ``password`` matches, rehashing when the parameters changed."""
@@ -69,7 +75,8 @@ class Facilitator(db.Model):
         except VerificationError:
             pass
 
-    # Flask-Login protocol; the epoch in the id makes logout-everywhere a counter bump.
+    # Flask-Login protocol. The id in the session cookie names the login session
+    # (FacilitatorSession) by its secret, and the epoch; see auth.views.load_facilitator.
     @property
     def is_authenticated(self) -> bool:
         return True
@@ -83,11 +90,46 @@ class Facilitator(db.Model):
         return False
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_epoch}"
+        return f"{self.id}:{self.session_epoch}:{self.session_secret or ''}"
+
+    def start_session(self) -> str:
+        """Record a new login session (flushed) and return its secret, for the cookie."""
+        secret = secrets.token_urlsafe(32)
+        db.session.add(FacilitatorSession(facilitator_id=self.id,
+                                          secret_hash=FacilitatorSession.hash(secret)))
+        db.session.flush()
+        self.session_secret = secret
+        return secret
+
+    def end_session(self) -> None:
+        """End the login session this object was loaded for (logout)."""
+        if self.session_secret:
+            secret_hash = FacilitatorSession.hash(self.session_secret)
+            db.session.execute(
+                sa.update(FacilitatorSession)
+                .where(FacilitatorSession.secret_hash == secret_hash,
+                       FacilitatorSession.ended_at.is_(None))
+                .values(ended_at=utcnow())
+            )
+        self.session_secret = None
 
     def end_all_sessions(self) -> None:
-        """Invalidate every session of this facilitator."""
+        """End every session of this facilitator (logout everywhere, a new password, or
+        disabling): the rows end, and the epoch in every old cookie is stale."""
         self.session_epoch = (self.session_epoch or 0) + 1
+        if self.id is not None:
+            db.session.execute(
+                sa.update(FacilitatorSession)
+                .where(FacilitatorSession.facilitator_id == self.id,
+                       FacilitatorSession.ended_at.is_(None))
+                .values(ended_at=utcnow())
+            )
+        self.session_secret = None
+
+    def disable(self) -> None:
+        """Stop this facilitator from logging in, and end every session."""
+        self.is_enabled = False
+        self.end_all_sessions()
 
     def can_access(self, study: Study) -> bool:
         """Return whether this facilitator is on the study's steering committee."""
@@ -113,3 +155,23 @@ class StudyMembership(db.Model):
 
     facilitator: Mapped[Facilitator] = relationship(back_populates="memberships")
     study: Mapped[Study] = relationship(back_populates="memberships")
+
+
+class FacilitatorSession(db.Model):
+    """One login of a facilitator. The session cookie carries a random secret, this row
+    only its SHA-256; logging out ends the row, so a cookie copied before the logout
+    (from a shared computer, a proxy log, a backup) no longer opens the console."""
+
+    __tablename__ = "facilitator_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facilitator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("facilitator.id", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @staticmethod
+    def hash(secret: str) -> str:
+        return hashlib.sha256(secret.encode("utf-8")).hexdigest()

@@ -28,7 +28,8 @@ class AuditEvent(db.Model):
 
 
 class ThrottleCounter(db.Model):
-    """Failures counted per key (an account or an address) within a time window."""
+    """Attempts or failures counted per key (an account, an address, or both) within a
+    time window; always changed with one atomic statement (see ``delphi.security``)."""
 
     __tablename__ = "throttle_counter"
     __table_args__ = (sa.UniqueConstraint("scope", "key"),)
@@ -38,3 +39,7 @@ class ThrottleCounter(db.Model):
     key: Mapped[str] = mapped_column(sa.String(300))
     count: Mapped[int] = mapped_column(default=0)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A slowed-down key accepts its next attempt from this time on (None: no delay).
+    next_allowed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Attempts refused within the window: audit events are written at 1, 2, 4, 8, ...
+    refused: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -1,4 +1,4 @@
-"""deployment safety: worker heartbeat, mail leases, sheet versions, withdrawal, short study names
+"""deployment safety: login sessions, login delays, worker heartbeat, mail leases, sheet versions, withdrawal, short study names
 
 Revision ID: e1a4c9b20f04
 Revises: d35f534d4ddf
@@ -17,6 +17,23 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table('facilitator_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('facilitator_id', sa.Integer(), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['facilitator_id'], ['facilitator.id'], name=op.f('fk_facilitator_session_facilitator_id_facilitator'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_facilitator_session')),
+    sa.UniqueConstraint('secret_hash', name=op.f('uq_facilitator_session_secret_hash'))
+    )
+    with op.batch_alter_table('facilitator_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_facilitator_session_facilitator_id'), ['facilitator_id'], unique=False)
+
+    with op.batch_alter_table('throttle_counter', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('next_allowed_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('refused', sa.Integer(), server_default='0', nullable=False))
+
     op.create_table('worker_heartbeat',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('worker', sa.String(length=200), nullable=False),
@@ -50,6 +67,15 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('throttle_counter', schema=None) as batch_op:
+        batch_op.drop_column('refused')
+        batch_op.drop_column('next_allowed_at')
+
+    with op.batch_alter_table('facilitator_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_facilitator_session_facilitator_id'))
+
+    op.drop_table('facilitator_session')
+
     with op.batch_alter_table('panellist', schema=None) as batch_op:
         batch_op.drop_column('withdrawal_reason')
         batch_op.drop_column('withdrawn_at')
