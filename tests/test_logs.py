@@ -41,7 +41,7 @@ SCRIPT = textwrap.dedent("""
 
 def _run(tmp_path: Path, log_format: str | None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELPHI_")}
-    env.update(DELPHI_SECRET_KEY="s3cret-for-this-test", DELPHI_BASE_URL="https://d.example",
+    env.update(DELPHI_SECRET_KEY="s3cret-for-this-test-" + "x" * 32, DELPHI_BASE_URL="https://d.example",
                DELPHI_DATABASE_URL=f"sqlite:///{tmp_path}/logs.sqlite",
                PYTHONPATH=str(ROOT))
     if log_format:
