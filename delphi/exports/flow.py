@@ -22,6 +22,9 @@ CHANGE_ACTIONS = {
     "study.facilitator_added": "facilitator added",
     "invitation.revoked": "personal links revoked",
     "invitation.reissued": "personal link reissued",
+    # A panellist's personal data erased at their request; the detail says whether their
+    # answers were deleted and which rounds' results were computed again without them.
+    "panellist.erased": "personal data of a panellist erased",
     "study.finished": "study finished",
 }
 

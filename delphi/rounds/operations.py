@@ -59,8 +59,8 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
     current = study.current_round
     if current is not None and current.state is not RoundState.CLOSED:
         raise DomainError(f"round {current.number} is still {current.state}; close it first")
-    if study.state is StudyState.FINISHED:
-        raise DomainError("the study is finished; no more rounds can be launched")
+    if study.is_closed_for_good:
+        raise DomainError(f"the study is {study.state}; no more rounds can be launched")
     items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
     panellists = [p for p in study.panellists if p.is_active]
     if not items:
