@@ -195,7 +195,7 @@ def test_erasing_with_delete_answers_recomputes_the_results_the_report_reads(
     assert "personal data of a panellist erased" in report
 
 
-def test_an_erased_panellists_link_stops_working(app, client, factory):
+def test_an_erased_panellists_link_stops_working_and_no_new_one_is_sent(app, client, factory):
     study, panel = _study(factory)
     launch(study)
     link = link_for_panellist(study, panel[1].id)
@@ -203,6 +203,24 @@ def test_an_erased_panellists_link_stops_working(app, client, factory):
     db.session.commit()
     response = client.get(link.removeprefix("https://delphi.test"))
     assert response.status_code != 302
+    # and no way of sending them a new one: no reissue, no resend, no reminder
+    invitation = round_ops.find_invitation(study.current_round, panel[1])
+    with pytest.raises(DomainError, match="erased"):
+        round_ops.reissue_link(invitation, "test")
+    db.session.rollback()
+    message = db.session.scalars(sa.select(OutboxMessage).where(
+        OutboxMessage.panellist_id == panel[1].id)).first()
+    with pytest.raises(DomainError, match="erased"):
+        from delphi import mail
+
+        mail.resend(message)
+    db.session.rollback()
+    round_ops.remind(study, "test")
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.panellist_id == panel[1].id, OutboxMessage.kind == "reminder")) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.kind == "reminder")) == 5
 
 
 def _finish(study: Study) -> None:

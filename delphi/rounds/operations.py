@@ -382,6 +382,9 @@ def reissue_link(invitation: Invitation, actor: object) -> None:
     rnd = invitation.round
     if rnd.state is not RoundState.OPEN:
         raise DomainError(f"round {rnd.number} is not open")
+    if invitation.panellist.erased_at is not None:
+        raise DomainError(f"{invitation.panellist.pseudonym}'s personal data was erased; "
+                          "they cannot be sent a link")
     revoke_links(invitation, actor)
     invitation.revoked_at = None
     now = utcnow()
