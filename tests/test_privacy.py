@@ -248,6 +248,8 @@ def test_a_finished_study_is_archived_after_its_final_export_is_offered(app, cli
         round_ops.launch_round(study, "test")
     with pytest.raises(DomainError, match="archived"):
         decision_ops.last_closed_round_number(study)
+    with pytest.raises(DomainError, match="archived; its panel cannot change"):
+        ops.import_panel(study, "name,email,group\nA,a@example.org,clin\n", "test")
     # the exports still work
     assert client.get(f"/studies/{study.slug}/exports/raw.json").status_code == 200
 

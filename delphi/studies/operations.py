@@ -216,6 +216,8 @@ MAX_PANEL_ROWS = 20000
 
 def import_panel(study: Study, data: bytes | str, actor: object) -> list[Panellist]:
     """Add the panellists of a CSV file (``name,email,group`` plus extra columns), all or none."""
+    if study.is_closed_for_good:
+        raise DomainError(f"the study is {study.state}; its panel cannot change")
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader, [])]
