@@ -501,10 +501,10 @@ def purge_expired(actor: object) -> list[str]:
     return deleted
 
 
-def periodic_jobs() -> None:
+def periodic_jobs(purge: bool = True) -> None:
     """Close the rounds whose deadline has passed, each in its own transaction: one that
     fails (or that another worker closes first) does not keep the others open; then
-    delete the archived studies past their retention date."""
+    (``purge``) delete the archived studies past their retention date."""
     now = mail.utcnow()
     for round_id in round_ops.due_round_ids(now):
         try:
@@ -518,7 +518,8 @@ def periodic_jobs() -> None:
         if rnd is not None:
             current_app.logger.info("closed round %s of %s at its deadline", rnd.number,
                                     rnd.study.slug)
-    purge_expired("system:retention")
+    if purge:
+        purge_expired("system:retention")
 
 
 @click.command("send-mail")
@@ -527,7 +528,8 @@ def periodic_jobs() -> None:
               help="Seconds between passes with --loop.")
 @with_appcontext
 def send_mail_command(loop: bool, interval: float) -> None:
-    """Deliver the outbox over SMTP (and close rounds whose deadline passed)."""
+    """Deliver the outbox over SMTP (and close rounds whose deadline passed, and delete
+    archived studies past their retention date)."""
     if not mail.smtp_configured():
         click.echo("DELPHI_SMTP_HOST is not set: messages stay in the outbox.", err=True)
     try:
@@ -543,7 +545,7 @@ def send_mail_command(loop: bool, interval: float) -> None:
 @with_appcontext
 def close_due_rounds_command() -> None:
     """Close every open round whose deadline has passed (send-mail --loop does this too)."""
-    periodic_jobs()
+    periodic_jobs(purge=False)
 
 
 APP_COMMANDS = [
