@@ -23,9 +23,10 @@ from .analyze_cli import analyze_command
 from .config import DEMO_SETTINGS_FILE, ConfigError, instance_path, read_demo_settings
 from .exports.cli import export_command
 from .extensions import db, write_transaction
-from .models import DomainError, IllegalTransition
+from .models import DomainError, Facilitator, IllegalTransition, Study
 from .rounds import operations as round_ops
 from .studies import operations as ops
+from .studies import privacy
 from .surveys import SurveyError, dump_survey, load_survey_file
 
 SHIPPED_SURVEYS = Path(__file__).resolve().parent / "surveys"
@@ -86,6 +87,29 @@ def _study_or_fail(slug: str):
     return study
 
 
+AS_HELP = ("The facilitator doing this, for the audit log (an enabled account on the "
+           "study's committee). Required, except in demo mode.")
+as_option = click.option("--as", "as_email", metavar="EMAIL", help=AS_HELP)
+
+
+def _actor(as_email: str | None, study: Study | None) -> Facilitator:
+    """The facilitator a command acts as (``--as``): named, enabled, on the committee.
+
+    ``--as`` attributes an action; it does not authenticate anyone (whoever runs the
+    command can already reach the database). Demo mode acts as the demo facilitator.
+    """
+    if not as_email:
+        if not current_app.config.get("DEMO"):
+            _fail("--as EMAIL is required: name the facilitator who does this; the audit "
+                  "log records them")
+        as_email = DEMO_EMAIL
+    try:
+        return privacy.check_actor(ops.find_facilitator(as_email), as_email, study)
+    except DomainError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail raises
+
+
 def _commit_or_fail(action: Any) -> Any:
     """Run a use case, commit once, and turn domain errors into a clean message."""
     try:
@@ -103,54 +127,68 @@ def _commit_or_fail(action: Any) -> Any:
 @click.option("--name", default="", help="The facilitator's name, as shown to colleagues.")
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from standard input instead of prompting.")
+@click.option("--as", "as_email", metavar="EMAIL",
+              help="The facilitator creating the account, for the audit log; required once "
+                   "an account exists (the first one needs none), except in demo mode.")
 @with_appcontext
-def create_facilitator_command(email: str, name: str, password_stdin: bool) -> None:
+def create_facilitator_command(email: str, name: str, password_stdin: bool,
+                               as_email: str | None) -> None:
     """Create a facilitator account (the password is asked for, never an argument)."""
+    import sqlalchemy as sa
+
+    first = db.session.scalar(sa.select(Facilitator.id).limit(1)) is None
+    actor: Any = "cli:first-account" if first and not as_email else _actor(as_email, None)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    _commit_or_fail(lambda: ops.create_facilitator(email, password, name))
+    _commit_or_fail(lambda: ops.create_facilitator(email, password, name, actor))
     click.echo(f"Created facilitator {email.strip().lower()}.")
 
 
 @click.command("add-facilitator")
 @click.argument("study")
 @click.argument("email")
+@as_option
 @with_appcontext
-def add_facilitator_command(study: str, email: str) -> None:
+def add_facilitator_command(study: str, email: str, as_email: str | None) -> None:
     """Give an existing facilitator access to STUDY."""
     target = _study_or_fail(study)
+    who = _actor(as_email, target)
     facilitator = ops.find_facilitator(email)
     if facilitator is None:
         _fail(f"there is no facilitator with the email {email}; create one first")
-    _commit_or_fail(lambda: ops.add_facilitator_to_study(target, facilitator, "cli"))
+    _commit_or_fail(lambda: ops.add_facilitator_to_study(target, facilitator, who))
     click.echo(f"{facilitator.email} is now a facilitator of {target.slug}.")
 
 
 @click.command("import-survey")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--owner", metavar="EMAIL", help="Facilitator who gets access to the study.")
+@click.option("--owner", metavar="EMAIL",
+              help="Facilitator who gets access to the study (default: the one of --as).")
 @click.option("--update", is_flag=True,
               help="Replace the definition of an existing draft study with the same slug.")
+@as_option
 @with_appcontext
-def import_survey_command(file: Path, owner: str | None, update: bool) -> None:
+def import_survey_command(file: Path, owner: str | None, update: bool,
+                          as_email: str | None) -> None:
     """Create a study from a survey definition FILE (YAML; see docs/survey-format.md)."""
     try:
         definition = load_survey_file(file)
     except SurveyError as exc:
         _fail("the survey file is not valid:\n" + str(exc))
-    facilitator = None
+    existing = ops.find_study(definition.slug)
+    who = _actor(as_email, existing if existing is not None and update else None)
+    facilitator = who
     if owner:
         facilitator = ops.find_facilitator(owner)
         if facilitator is None:
             _fail(f"there is no facilitator with the email {owner}")
-    existing = ops.find_study(definition.slug)
     if existing is not None and update:
-        study = _commit_or_fail(lambda: ops.update_survey(existing, definition, "cli"))
+        study = _commit_or_fail(lambda: ops.update_survey(existing, definition, who))
         click.echo(f"Updated study {study.slug}: {len(study.items)} statements.")
         return
-    study = _commit_or_fail(lambda: ops.import_survey(definition, "cli", facilitator))
+    study = _commit_or_fail(lambda: ops.import_survey(definition, who, facilitator))
     click.echo(f"Imported study {study.slug}: {len(study.sections)} sections, "
                f"{len(study.items)} statements, {len(study.groups)} groups.")
 
@@ -173,12 +211,14 @@ def export_survey_command(study: str, out: Path | None) -> None:
 @click.command("import-panel")
 @click.argument("study")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@as_option
 @with_appcontext
-def import_panel_command(study: str, file: Path) -> None:
+def import_panel_command(study: str, file: Path, as_email: str | None) -> None:
     """Add the panellists listed in a CSV FILE (name,email,group[,extra columns]) to STUDY."""
     target = _study_or_fail(study)
+    who = _actor(as_email, target)
     try:
-        added = ops.import_panel(target, file.read_bytes(), "cli")
+        added = ops.import_panel(target, file.read_bytes(), who)
     except ops.PanelImportError as exc:
         db.session.rollback()
         lines = "\n".join(f"  {file}: {e}" for e in exc.errors)
@@ -301,39 +341,170 @@ def _parse_when(value: str | None) -> datetime | None:
 @click.argument("study")
 @click.option("--closes-at", metavar="ISO-8601",
               help="When the round closes by itself, e.g. 2026-12-01T17:00Z (UTC if no zone).")
+@as_option
 @with_appcontext
-def launch_round_command(study: str, closes_at: str | None) -> None:
+def launch_round_command(study: str, closes_at: str | None, as_email: str | None) -> None:
     """Open STUDY's next round: freeze its statements and queue one invitation per panellist."""
     target = _study_or_fail(study)
+    who = _actor(as_email, target)
     when = _parse_when(closes_at)
-    rnd = _commit_or_fail(lambda: round_ops.launch_round(target, "cli", when))
+    rnd = _commit_or_fail(lambda: round_ops.launch_round(target, who, when))
     click.echo(f"Round {rnd.number} of {target.slug} is open: {len(rnd.round_items)} statements, "
                f"{len(rnd.invitations)} invitations queued. Deliver them with `delphi send-mail`.")
 
 
 @click.command("close-round")
 @click.argument("study")
+@as_option
 @with_appcontext
-def close_round_command(study: str) -> None:
+def close_round_command(study: str, as_email: str | None) -> None:
     """Close STUDY's open round and compute its statistics."""
     target = _study_or_fail(study)
-    rnd = _commit_or_fail(lambda: round_ops.close_round(target, "cli"))
+    who = _actor(as_email, target)
+    rnd = _commit_or_fail(lambda: round_ops.close_round(target, who))
     click.echo(f"Round {rnd.number} of {target.slug} is closed; its results are stored.")
 
 
 @click.command("remind")
 @click.argument("study")
+@as_option
 @with_appcontext
-def remind_command(study: str) -> None:
+def remind_command(study: str, as_email: str | None) -> None:
     """Queue a reminder to every panellist of the open round who has not submitted."""
     target = _study_or_fail(study)
-    count = _commit_or_fail(lambda: round_ops.remind(target, "cli"))
+    who = _actor(as_email, target)
+    count = _commit_or_fail(lambda: round_ops.remind(target, who))
     click.echo(f"{count} reminders queued.")
 
 
-def periodic_jobs() -> None:
+def _panellist_or_fail(study: Study, ident: str):
+    panellist = privacy.find_panellist(study, ident)
+    if panellist is None:
+        _fail(f"{study.slug} has no panellist {ident!r} (give a pseudonym such as P0001, or "
+              "an email address)")
+    return panellist
+
+
+@click.command("export-panellist")
+@click.argument("study")
+@click.argument("panellist")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write to this file instead of standard output.")
+@as_option
+@with_appcontext
+def export_panellist_command(study: str, panellist: str, out: Path | None,
+                             as_email: str | None) -> None:
+    """Write everything held about one PANELLIST of STUDY as JSON (pseudonym or email).
+
+    Identity, invitations, consent, answers, comments, suggestions and emails: the copy
+    a panellist may ask for (GDPR article 15). The audit log records who took it.
+    """
+    import json
+
+    target = _study_or_fail(study)
+    who = _actor(as_email, target)
+    person = _panellist_or_fail(target, panellist)
+    data = _commit_or_fail(lambda: privacy.export_panellist(person, who))
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"Wrote {out}.", err=True)
+
+
+@click.command("erase-panellist")
+@click.argument("study")
+@click.argument("panellist")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@as_option
+@with_appcontext
+def erase_panellist_command(study: str, panellist: str, yes: bool,
+                            as_email: str | None) -> None:
+    """Erase one PANELLIST's personal data from STUDY for good (pseudonym or email).
+
+    Name, email and attributes are removed and their links stop working; their answers
+    are kept under the pseudonym or deleted, as the study's `privacy.erasure` setting
+    says (see docs/personal-data.md). This cannot be undone.
+    """
+    target = _study_or_fail(study)
+    who = _actor(as_email, target)
+    person = _panellist_or_fail(target, panellist)
+    if person.is_erased:
+        _fail(f"{person.pseudonym}'s personal data was erased already")
+    answers = ("their answers are DELETED and the stored results recomputed"
+               if target.erasure == "delete-answers"
+               else "their answers stay under the pseudonym")
+    if not yes:
+        click.confirm(f"Erase the personal data of {person.pseudonym} from {target.slug} "
+                      f"for good ({answers})?", abort=True)
+    done = _commit_or_fail(lambda: privacy.erase_panellist(person, who))
+    click.echo(f"Erased the personal data of {done['panellist']} from {target.slug}; "
+               f"{answers}.")
+
+
+@click.command("archive-study")
+@click.argument("study")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@as_option
+@with_appcontext
+def archive_study_command(study: str, yes: bool, as_email: str | None) -> None:
+    """Archive a finished STUDY; `purge-expired` deletes it after its retention date.
+
+    Take the final export first (`delphi export STUDY --what raw --format json`).
+    """
+    target = _study_or_fail(study)
+    who = _actor(as_email, target)
+    if not yes:
+        click.confirm(f"Archive {target.slug}? Have you taken the final export "
+                      f"(delphi export {target.slug} --what raw --format json)?", abort=True)
+    _commit_or_fail(lambda: privacy.archive_study(target, who))
+    until = target.retention_until
+    click.echo(f"{target.slug} is archived; " + (
+        f"it will be deleted after {until:%Y-%m-%d}." if until else
+        "it has no retention date (privacy.retention_days), so it is kept."))
+
+
+@click.command("purge-expired")
+@as_option
+@with_appcontext
+def purge_expired_command(as_email: str | None) -> None:
+    """Delete every archived study whose retention date has passed (send-mail --loop
+    does this too)."""
+    who = _actor(as_email, None)
+    deleted = purge_expired(who)
+    click.echo(f"{len(deleted)} expired studies deleted"
+               + (f": {', '.join(deleted)}." if deleted else "."))
+
+
+def purge_expired(actor: object) -> list[str]:
+    """Delete the archived studies past their retention date, each in its own transaction."""
+    deleted = []
+    for study_id in [s.id for s in privacy.expired_studies()]:
+        try:
+            with write_transaction():
+                study = db.session.get(Study, study_id)
+                if study is None or study not in privacy.expired_studies():
+                    db.session.rollback()
+                    continue
+                slug = study.slug
+                privacy.delete_study(study, actor)
+                db.session.commit()
+        except Exception:
+            db.session.rollback()
+            current_app.logger.exception("deleting expired study id %s failed", study_id)
+            continue
+        deleted.append(slug)
+        current_app.logger.info("deleted study %s after its retention date", slug)
+    return deleted
+
+
+def periodic_jobs(purge: bool = True) -> None:
     """Close the rounds whose deadline has passed, each in its own transaction: one that
-    fails (or that another worker closes first) does not keep the others open."""
+    fails (or that another worker closes first) does not keep the others open; then
+    (``purge``) delete the archived studies past their retention date."""
     now = mail.utcnow()
     for round_id in round_ops.due_round_ids(now):
         try:
@@ -347,6 +518,8 @@ def periodic_jobs() -> None:
         if rnd is not None:
             current_app.logger.info("closed round %s of %s at its deadline", rnd.number,
                                     rnd.study.slug)
+    if purge:
+        purge_expired("system:retention")
 
 
 @click.command("send-mail")
@@ -355,7 +528,8 @@ def periodic_jobs() -> None:
               help="Seconds between passes with --loop.")
 @with_appcontext
 def send_mail_command(loop: bool, interval: float) -> None:
-    """Deliver the outbox over SMTP (and close rounds whose deadline passed)."""
+    """Deliver the outbox over SMTP (and close rounds whose deadline passed, and delete
+    archived studies past their retention date)."""
     if not mail.smtp_configured():
         click.echo("DELPHI_SMTP_HOST is not set: messages stay in the outbox.", err=True)
     try:
@@ -371,7 +545,7 @@ def send_mail_command(loop: bool, interval: float) -> None:
 @with_appcontext
 def close_due_rounds_command() -> None:
     """Close every open round whose deadline has passed (send-mail --loop does this too)."""
-    periodic_jobs()
+    periodic_jobs(purge=False)
 
 
 APP_COMMANDS = [
@@ -386,6 +560,10 @@ APP_COMMANDS = [
     export_survey_command,
     import_panel_command,
     export_command,
+    export_panellist_command,
+    erase_panellist_command,
+    archive_study_command,
+    purge_expired_command,
 ]
 main.add_command(analyze_command)
 for _command in APP_COMMANDS:

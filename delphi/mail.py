@@ -41,6 +41,7 @@ from sqlalchemy.orm import joinedload
 
 from .extensions import db, write_transaction
 from .models import (
+    DomainError,
     Invitation,
     MailStatus,
     OutboxMessage,
@@ -118,6 +119,8 @@ def queue(kind: str, panellist: Panellist, study: Study, dedupe_key: str,
     """Add one message to the outbox unless one with the same dedupe key exists."""
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r}")
+    if panellist.erased_at is not None:  # erased: no address, and no more email
+        return None
     exists = db.session.scalar(
         sa.select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
     )
@@ -570,6 +573,9 @@ def _postpone(message_ids: list[int], result: BatchResult) -> None:
 
 def resend(message: OutboxMessage) -> None:
     """Queue a failed or sent message again now (the caller commits)."""
+    if not message.to_address:
+        raise DomainError("the recipient's personal data was erased; the message cannot be "
+                          "sent again")
     message.status = MailStatus.PENDING
     message.next_attempt_at = utcnow()
     message.lease_until = None

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from .consensus.scales import SCALES
-from .models.study import GROUP_RULES, PERCENTILE_METHODS, RULES, UTS_RULES
+from .models.study import ERASURE_POLICIES, GROUP_RULES, PERCENTILE_METHODS, RULES, UTS_RULES
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -71,6 +71,9 @@ class SurveyDefinition:
     sections: tuple[SectionDef, ...]
     short_name: str = ""
     sender_name: str = ""
+    # The protocol's personal-data settings (``privacy:`` in the file).
+    erasure: str = "keep-pseudonymised"
+    retention_days: int | None = None
 
 
 CONSENSUS_DEFAULTS: dict[str, Any] = {
@@ -252,7 +255,9 @@ def parse_survey(raw: bytes | str, source: str) -> SurveyDefinition:
 
 
 TOP_KEYS = {"slug", "title", "short_name", "sender_name", "description", "method",
-            "plain_language", "scale", "consensus", "feedback", "groups", "sections"}
+            "plain_language", "scale", "consensus", "feedback", "groups", "sections",
+            "privacy"}
+MAX_RETENTION_DAYS = 36500  # a hundred years
 
 
 def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
@@ -276,6 +281,7 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
                        f"got {median_min}")
     feedback = check.mapping(top.get("feedback", {}), "feedback",
                              {"by_group", "min_group_size", "ask_reason"})
+    privacy = check.mapping(top.get("privacy", {}), "privacy", {"erasure", "retention_days"})
     return SurveyDefinition(
         slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE),
         title=check.text(top, "title", "", limit=300),
@@ -290,6 +296,10 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
         feedback_by_group=check.boolean(feedback, "by_group", "feedback", True),
         min_group_size=check.integer(feedback, "min_group_size", "feedback", 3, 1, 1000) or 3,
         ask_reason_on_band_change=check.boolean(feedback, "ask_reason", "feedback", True),
+        erasure=check.choice(privacy, "erasure", "privacy", "keep-pseudonymised",
+                             ERASURE_POLICIES),
+        retention_days=check.integer(privacy, "retention_days", "privacy", None, 0,
+                                     MAX_RETENTION_DAYS),
         groups=_groups(check, top),
         sections=_sections(check, top),
     )
@@ -411,6 +421,9 @@ def dump_survey(definition: SurveyDefinition) -> str:
         "feedback": {"by_group": definition.feedback_by_group,
                      "min_group_size": definition.min_group_size,
                      "ask_reason": definition.ask_reason_on_band_change},
+        "privacy": {"erasure": definition.erasure}
+        | ({"retention_days": definition.retention_days}
+           if definition.retention_days is not None else {}),
         "groups": [_without_empty(g.__dict__) for g in definition.groups],
         "sections": [
             _without_empty({

@@ -99,9 +99,9 @@ def test_create_facilitator_reads_the_password_from_stdin(app, runner):
     result = runner.invoke(args=["create-facilitator", "lee@example.org", "--password-stdin"],
                            input="long enough password\n")
     assert result.exit_code == 0, result.output
-    result = runner.invoke(args=["create-facilitator", "lee@example.org", "--password-stdin"],
-                           input="long enough password\n")
+    result = runner.invoke(args=["create-facilitator", "lee@example.org", "--password-stdin",
+                                 "--as", "lee@example.org"], input="long enough password\n")
     assert result.exit_code == 1 and "already exists" in result.output
-    result = runner.invoke(args=["create-facilitator", "kim@example.org", "--password-stdin"],
-                           input="short\n")
+    result = runner.invoke(args=["create-facilitator", "kim@example.org", "--password-stdin",
+                                 "--as", "lee@example.org"], input="short\n")
     assert result.exit_code == 1 and "at least 10 characters" in result.output

@@ -21,8 +21,9 @@ from click.testing import CliRunner
 from delphi.cli import main
 
 EVERY_COMMAND = [
-    "add-facilitator", "analyze", "close-due-rounds", "close-round", "create-facilitator",
-    "db", "demo", "export", "export-survey", "import-panel", "import-survey", "launch-round",
+    "add-facilitator", "analyze", "archive-study", "close-due-rounds", "close-round",
+    "create-facilitator", "db", "demo", "erase-panellist", "export", "export-panellist",
+    "export-survey", "import-panel", "import-survey", "launch-round", "purge-expired",
     "remind", "routes", "run", "send-mail", "shell",
 ]
 SLUG = "impact-paediatric-car-t"

@@ -88,14 +88,15 @@ def test_the_upload_form_lists_bad_rows_and_imports_nothing(client, factory):
 
 
 def test_the_cli_imports_a_panel_or_lists_the_bad_rows(app, runner, factory, tmp_path):
-    study = factory.study()
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
     bad = tmp_path / "panel.csv"
     bad.write_text("name,email,group\nA,a@example.org,nobody\n")
-    result = runner.invoke(args=["import-panel", study.slug, str(bad)])
+    result = runner.invoke(args=["import-panel", study.slug, str(bad), "--as", owner.email])
     assert result.exit_code == 1
     assert f"{bad}: line 2: unknown group 'nobody'" in result.output
     bad.write_text("name,email,group\nA,a@example.org,clin\n")
-    result = runner.invoke(args=["import-panel", study.slug, str(bad)])
+    result = runner.invoke(args=["import-panel", study.slug, str(bad), "--as", owner.email])
     assert result.exit_code == 0, result.output
     assert _count() == 1
 

@@ -114,18 +114,21 @@ def test_remind_queues_only_to_those_who_have_not_submitted(factory, client):
 
 
 def test_the_cli_launches_reminds_and_closes(factory, runner):
-    study = factory.study()
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
     factory.panel(study)
-    result = runner.invoke(args=["launch-round", study.slug, "--closes-at", "2099-01-01T17:00Z"])
+    who = ["--as", owner.email]
+    result = runner.invoke(args=["launch-round", study.slug, "--closes-at",
+                                 "2099-01-01T17:00Z"] + who)
     assert result.exit_code == 0, result.output
     assert "6 invitations queued" in result.output
-    result = runner.invoke(args=["launch-round", study.slug])
+    result = runner.invoke(args=["launch-round", study.slug] + who)
     assert result.exit_code == 1 and "still open" in result.output
-    result = runner.invoke(args=["remind", study.slug])
+    result = runner.invoke(args=["remind", study.slug] + who)
     assert result.exit_code == 0 and "6 reminders queued" in result.output
-    result = runner.invoke(args=["close-round", study.slug])
+    result = runner.invoke(args=["close-round", study.slug] + who)
     assert result.exit_code == 0, result.output
-    result = runner.invoke(args=["launch-round", study.slug, "--closes-at", "yesterday"])
+    result = runner.invoke(args=["launch-round", study.slug, "--closes-at", "yesterday"] + who)
     assert result.exit_code == 1 and "ISO-8601" in result.output
 
 

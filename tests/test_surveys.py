@@ -29,8 +29,9 @@ def test_the_shipped_impact_study_meets_its_brief():
             assert any(ch.isdigit() for ch in item.rationale), f"{item.key} cites no year"
 
 
-def test_a_file_round_trips_through_the_database_unchanged(app, runner, tmp_path):
-    result = runner.invoke(args=["import-survey", str(IMPACT_FILE)])
+def test_a_file_round_trips_through_the_database_unchanged(app, runner, tmp_path, factory):
+    who = ["--as", factory.facilitator().email]
+    result = runner.invoke(args=["import-survey", str(IMPACT_FILE)] + who)
     assert result.exit_code == 0, result.output
     assert "56 statements" in result.output or "statements" in result.output
     out = tmp_path / "exported.yaml"
@@ -42,21 +43,23 @@ def test_a_file_round_trips_through_the_database_unchanged(app, runner, tmp_path
     assert again == out.read_text()
 
 
-def test_import_refuses_a_duplicate_slug_with_a_clear_message(app, runner):
-    runner.invoke(args=["import-survey", str(IMPACT_FILE)])
-    result = runner.invoke(args=["import-survey", str(IMPACT_FILE)])
+def test_import_refuses_a_duplicate_slug_with_a_clear_message(app, runner, factory):
+    who = ["--as", factory.facilitator().email]
+    runner.invoke(args=["import-survey", str(IMPACT_FILE)] + who)
+    result = runner.invoke(args=["import-survey", str(IMPACT_FILE)] + who)
     assert result.exit_code == 1
     assert "already exists" in result.output
     assert "Traceback" not in result.output
 
 
-def test_update_replaces_a_draft_study_definition(app, runner, tmp_path):
+def test_update_replaces_a_draft_study_definition(app, runner, tmp_path, factory):
+    who = ["--as", factory.facilitator().email]
     source = tmp_path / "small.yaml"
     source.write_text(SMALL_SURVEY.format(slug="small"))
-    assert runner.invoke(args=["import-survey", str(source)]).exit_code == 0
+    assert runner.invoke(args=["import-survey", str(source)] + who).exit_code == 0
     source.write_text(SMALL_SURVEY.format(slug="small").replace("First statement",
                                                                  "First statement (edited)"))
-    result = runner.invoke(args=["import-survey", str(source), "--update"])
+    result = runner.invoke(args=["import-survey", str(source), "--update"] + who)
     assert result.exit_code == 0, result.output
     study = ops.find_study("small")
     assert study.items[0].text == "First statement (edited)"
@@ -106,10 +109,11 @@ def test_every_problem_is_listed_not_only_the_first():
     assert len(excinfo.value.problems) == 2
 
 
-def test_the_cli_reports_an_invalid_file_without_a_traceback(app, runner, tmp_path):
+def test_the_cli_reports_an_invalid_file_without_a_traceback(app, runner, tmp_path, factory):
+    who = ["--as", factory.facilitator().email]
     bad = tmp_path / "broken.yaml"
     bad.write_text(SMALL_SURVEY.format(slug="ok").replace("text: Second statement, ", ""))
-    result = runner.invoke(args=["import-survey", str(bad)])
+    result = runner.invoke(args=["import-survey", str(bad)] + who)
     assert result.exit_code == 1
     assert f"{bad}: sections[0].items[1].text: required" in result.output
     assert "Traceback" not in result.output

@@ -27,6 +27,7 @@ from ..models import (
     Study,
     StudyState,
     Suggestion,
+    utcnow,
 )
 from ..surveys import KEY_RE, MAX_TEXT
 
@@ -38,8 +39,8 @@ def last_closed_round_number(study: Study) -> int:
         raise DomainError("no round has been run yet; edit the survey file instead")
     if current.state is not RoundState.CLOSED:
         raise DomainError(f"round {current.number} is {current.state}; decide after it closes")
-    if study.state is StudyState.FINISHED:
-        raise DomainError("the study is finished")
+    if study.is_closed_for_good:
+        raise DomainError(f"the study is {study.state}")
     return current.number
 
 
@@ -280,5 +281,6 @@ def finish_study(study: Study, actor: object) -> None:
     """Close the study for good after its final round."""
     last_closed_round_number(study)
     study.move_to(StudyState.FINISHED)
+    study.finished_at = utcnow()  # the retention period runs from here
     db.session.flush()
     audit.record(actor, "study.finished", study, rounds=len(study.rounds))

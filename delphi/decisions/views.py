@@ -44,7 +44,7 @@ def _round_or_404(study: Study, number: int) -> Round:
 def _deciding(study: Study, rnd: Round) -> bool:
     """Decisions are made on the latest round once it has closed."""
     return (rnd is study.current_round and rnd.state is RoundState.CLOSED
-            and study.state.value != "finished")
+            and not study.is_closed_for_good)
 
 
 @bp.route("/rounds/<int:number>/results")

@@ -24,6 +24,9 @@ CHANGE_ACTIONS = {
     "invitation.reissued": "personal link reissued",
     "panellist.withdrawn": "panellist withdrawn",
     "panellist.reinstated": "panellist reinstated",
+    # A panellist's personal data erased at their request; the detail says whether their
+    # answers were deleted and which rounds' results were computed again without them.
+    "panellist.erased": "personal data of a panellist erased",
     "study.finished": "study finished",
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -23,13 +23,18 @@ class StudyState(enum.StrEnum):
     DRAFT = "draft"
     RUNNING = "running"
     FINISHED = "finished"
+    ARCHIVED = "archived"  # finished, read-only, waiting for its retention date
 
 
 STUDY_TRANSITIONS = {
     StudyState.DRAFT: {StudyState.RUNNING},
     StudyState.RUNNING: {StudyState.FINISHED},
-    StudyState.FINISHED: set(),
+    StudyState.FINISHED: {StudyState.ARCHIVED},
+    StudyState.ARCHIVED: set(),
 }
+# What erasing a panellist does to their answers (the study protocol's choice):
+# keep their ratings and comments under the pseudonym, or delete them.
+ERASURE_POLICIES = ("keep-pseudonymised", "delete-answers")
 
 RULES = ("comet", "percent", "iqr", "rand")
 UTS_RULES = ("exclude", "include")
@@ -59,6 +64,9 @@ class Study(db.Model):
         sa.CheckConstraint(_in("scale_key", tuple(SCALES)), name="scale_known"),
         sa.CheckConstraint("min_group_size >= 1", name="min_group_size_positive"),
         sa.CheckConstraint("slug <> ''", name="slug_not_empty"),
+        sa.CheckConstraint(_in("erasure", ERASURE_POLICIES), name="erasure_known"),
+        sa.CheckConstraint("retention_days IS NULL OR retention_days >= 0",
+                           name="retention_days_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -81,6 +89,14 @@ class Study(db.Model):
     report_fields: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
                                                           server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Personal data (docs/personal-data.md): what erasing a panellist does to their
+    # answers, and how many days after finishing an archived study is deleted (None:
+    # kept until someone deletes it).
+    erasure: Mapped[str] = mapped_column(sa.String(24), default="keep-pseudonymised",
+                                         server_default="keep-pseudonymised")
+    retention_days: Mapped[int | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     consensus: Mapped[ConsensusSettings] = relationship(
         back_populates="study", cascade="all, delete-orphan", uselist=False
@@ -117,6 +133,18 @@ class Study(db.Model):
     @property
     def scale(self) -> Scale:
         return get_scale(self.scale_key)
+
+    @property
+    def is_closed_for_good(self) -> bool:
+        """Finished or archived: no more rounds, decisions or changes to the definition."""
+        return self.state in (StudyState.FINISHED, StudyState.ARCHIVED)
+
+    @property
+    def retention_until(self) -> datetime | None:
+        """When an archived study may be deleted: ``retention_days`` after it finished."""
+        if self.retention_days is None or self.finished_at is None:
+            return None
+        return self.finished_at + timedelta(days=self.retention_days)
 
     def move_to(self, new_state: StudyState) -> None:
         """Change state along the study lifecycle, raising on an illegal move."""
@@ -359,9 +387,16 @@ class Panellist(db.Model):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawal_reason: Mapped[str] = mapped_column(sa.String(500), default="",
                                                    server_default="")
+    # Set when the panellist's personal data was erased: the row stays as a pseudonym
+    # (name and attributes empty, email a ``.invalid`` placeholder) so counts hold.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     study: Mapped[Study] = relationship(back_populates="panellists")
     group: Mapped[StakeholderGroup] = relationship(back_populates="panellists")
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
 
 
 @event.listens_for(Session, "before_flush")

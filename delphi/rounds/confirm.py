@@ -25,7 +25,6 @@ from ..models import (
     Round,
     RoundState,
     Study,
-    StudyState,
 )
 
 CONFIRM_FIELD = "confirmed"
@@ -90,8 +89,8 @@ def launch_facts(study: Study, closes_at: datetime | None) -> LaunchFacts:
     statements = sum(1 for i in study.items if i.status is ItemStatus.ACTIVE)
     panellists = sum(1 for p in study.panellists if p.is_active)
     problem = None
-    if study.state is StudyState.FINISHED:
-        problem = "The study is finished; no more rounds can be launched."
+    if study.is_closed_for_good:
+        problem = f"The study is {study.state}; no more rounds can be launched."
     elif current is not None and current.state is not RoundState.CLOSED:
         problem = f"Round {current.number} is still {current.state}; close it first."
     elif not statements:
@@ -140,7 +139,7 @@ def finish_facts(study: Study) -> FinishFacts:
         problem = "no round has been run yet."
     elif current.state is not RoundState.CLOSED:
         problem = f"round {current.number} is {current.state}; close it first."
-    elif study.state is StudyState.FINISHED:
-        problem = "it is finished already."
+    elif study.is_closed_for_good:
+        problem = f"it is {study.state} already."
     return FinishFacts(number=current.number if current else 0, problem=problem,
                        between=between_rounds(study))

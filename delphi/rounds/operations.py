@@ -67,8 +67,8 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
     if current is not None and current.state is not RoundState.CLOSED:
         raise DomainError(f"round {current.number} was launched already and is still "
                           f"{current.state}; close it first")
-    if study.state is StudyState.FINISHED:
-        raise DomainError("the study is finished; no more rounds can be launched")
+    if study.is_closed_for_good:
+        raise DomainError(f"the study is {study.state}; no more rounds can be launched")
     items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
     panellists = [p for p in study.panellists if p.is_active and p.withdrawn_at is None]
     withdrawn = len(study.panellists) - len(panellists)
@@ -408,6 +408,9 @@ def reissue_link(invitation: Invitation, actor: object) -> None:
     if invitation.panellist.withdrawn_at is not None:
         raise DomainError(f"{invitation.panellist.pseudonym} is withdrawn from the study; "
                           "reinstate them first to send a new link")
+    if invitation.panellist.erased_at is not None:
+        raise DomainError(f"{invitation.panellist.pseudonym}'s personal data was erased; "
+                          "they cannot be sent a link")
     revoke_links(invitation, actor)
     invitation.revoked_at = None
     now = utcnow()

@@ -30,7 +30,8 @@ def normalise_email(value: str) -> str:
     return value.strip().lower()
 
 
-def create_facilitator(email: str, password: str, name: str = "") -> Facilitator:
+def create_facilitator(email: str, password: str, name: str = "",
+                       actor: object = "cli") -> Facilitator:
     """Create a facilitator account with an argon2id password hash."""
     email = normalise_email(email)
     problem = address_problem(email)
@@ -45,7 +46,7 @@ def create_facilitator(email: str, password: str, name: str = "") -> Facilitator
         raise DomainError(str(exc)) from None
     db.session.add(facilitator)
     db.session.flush()
-    audit.record("cli", "facilitator.created", email=email)
+    audit.record(actor, "facilitator.created", email=email)
     return facilitator
 
 
@@ -115,6 +116,8 @@ def _apply_definition(study: Study, d: SurveyDefinition) -> None:
     study.feedback_by_group = d.feedback_by_group
     study.min_group_size = d.min_group_size
     study.ask_reason_on_band_change = d.ask_reason_on_band_change
+    study.erasure = d.erasure
+    study.retention_days = d.retention_days
     for name, value in d.consensus.items():
         setattr(study.consensus, name, value)
     _apply_groups(study, d.groups)
@@ -177,6 +180,8 @@ def study_definition(study: Study) -> SurveyDefinition:
         feedback_by_group=study.feedback_by_group,
         min_group_size=study.min_group_size,
         ask_reason_on_band_change=study.ask_reason_on_band_change,
+        erasure=study.erasure,
+        retention_days=study.retention_days,
         groups=tuple(GroupDef(g.key, g.name, g.description) for g in study.groups),
         sections=tuple(
             SectionDef(
@@ -211,6 +216,8 @@ MAX_PANEL_ROWS = 20000
 
 def import_panel(study: Study, data: bytes | str, actor: object) -> list[Panellist]:
     """Add the panellists of a CSV file (``name,email,group`` plus extra columns), all or none."""
+    if study.is_closed_for_good:
+        raise DomainError(f"the study is {study.state}; its panel cannot change")
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader, [])]

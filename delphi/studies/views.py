@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
 from .. import mail as mail_outbox
 from ..auth.forms import EmptyForm
-from ..console import facilitator_blueprint
-from ..extensions import db
+from ..console import actor, facilitator_blueprint, run_use_case
+from ..extensions import db, write_transaction
 from ..models import (
     DomainError,
     Invitation,
+    OutboxMessage,
     Panellist,
+    Rating,
     Response,
     ResponseState,
     Study,
     StudyMembership,
+    StudyState,
+    Suggestion,
 )
+from . import privacy
 from .forms import PanelUploadForm
 from .operations import PanelImportError, import_panel
 
@@ -95,3 +103,93 @@ def panel(slug: str):
     status = 400 if errors or form.errors else 200
     return render_template("studies/panel.html", study=study, form=form, errors=errors,
                            panellists=panellists), status
+
+
+def _panellist_or_404(study: Study, pseudonym: str) -> Panellist:
+    panellist = db.session.scalar(sa.select(Panellist).where(
+        Panellist.study_id == study.id, Panellist.pseudonym == pseudonym))
+    if panellist is None:
+        abort(404)
+    return panellist
+
+
+def _held(panellist: Panellist) -> dict[str, int]:
+    """How many rows of each kind are held about a panellist (the page's summary)."""
+    def count(model, *where):  # type: ignore[no-untyped-def]
+        return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+    pid = panellist.id
+    return {
+        "invitations": count(Invitation, Invitation.panellist_id == pid),
+        "answer sheets": count(Response, Response.panellist_id == pid),
+        "ratings": count(Rating, Rating.panellist_id == pid),
+        "comments": count(Rating, Rating.panellist_id == pid,
+                          sa.or_(Rating.comment != "", Rating.change_reason != "")),
+        "suggestions": count(Suggestion, Suggestion.panellist_id == pid),
+        "emails": count(OutboxMessage, OutboxMessage.panellist_id == pid),
+    }
+
+
+@bp.route("/studies/<slug>/panel/<pseudonym>/")
+def panellist(slug: str, pseudonym: str):
+    """One panellist's personal data: what is held, a copy of it, and erasure."""
+    study = get_study_or_404(slug)
+    person = _panellist_or_404(study, pseudonym)
+    return render_template("studies/panellist.html", study=study, person=person,
+                           held=_held(person))
+
+
+@bp.route("/studies/<slug>/panel/<pseudonym>/export", methods=["POST"])
+def export_panellist(slug: str, pseudonym: str):
+    """Download everything held about the panellist as JSON; the audit log records who."""
+    study = get_study_or_404(slug)
+    person = _panellist_or_404(study, pseudonym)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    with write_transaction():
+        data = privacy.export_panellist(person, actor())
+        db.session.commit()
+    body = json.dumps(data, indent=2, ensure_ascii=False).encode()
+    response = send_file(io.BytesIO(body), mimetype="application/json", as_attachment=True,
+                         download_name=f"{study.slug}-{pseudonym}-personal-data.json")
+    response.headers["Cache-Control"] = "no-store"  # personal data: no copy in caches
+    return response
+
+
+@bp.route("/studies/<slug>/panel/<pseudonym>/erase", methods=["GET", "POST"])
+def erase_panellist(slug: str, pseudonym: str):
+    """GET: what erasing does, and a button; POST (confirmed): erase for good."""
+    from ..rounds import confirm
+
+    study = get_study_or_404(slug)
+    person = _panellist_or_404(study, pseudonym)
+    here = url_for("studies.erase_panellist", slug=slug, pseudonym=pseudonym)
+    if request.method == "GET":
+        return render_template("studies/erase.html", study=study, person=person,
+                               held=_held(person))
+    refused = confirm.unconfirmed(here, f"{pseudonym}'s personal data is erased")
+    if refused is not None:
+        return refused
+    return run_use_case(lambda: privacy.erase_panellist(person, actor()),
+                        f"The personal data of {pseudonym} is erased.",
+                        url_for("studies.panellist", slug=slug, pseudonym=pseudonym))
+
+
+@bp.route("/studies/<slug>/archive", methods=["GET", "POST"])
+def archive(slug: str):
+    """GET: the final export and what archiving means; POST (confirmed): archive."""
+    from ..rounds import confirm
+
+    study = get_study_or_404(slug)
+    here = url_for("studies.archive", slug=slug)
+    if request.method == "GET":
+        problem = None
+        if study.state is not StudyState.FINISHED:
+            problem = (f"only a finished study can be archived; this one is {study.state}."
+                       if study.state is not StudyState.ARCHIVED else "it is archived already.")
+        return render_template("studies/archive.html", study=study, problem=problem)
+    refused = confirm.unconfirmed(here, "the study is archived")
+    if refused is not None:
+        return refused
+    return run_use_case(lambda: privacy.archive_study(study, actor()),
+                        "The study is archived.", url_for("studies.detail", slug=slug))

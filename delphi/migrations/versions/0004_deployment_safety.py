@@ -1,4 +1,4 @@
-"""deployment safety: login sessions, login delays, worker heartbeat, mail leases, sheet versions, withdrawal, short study names
+"""deployment safety and personal data: erasure, archive, retention, login sessions, login delays, worker heartbeat, mail leases, sheet versions, withdrawal, short study names
 
 Revision ID: e1a4c9b20f04
 Revises: d35f534d4ddf
@@ -17,6 +17,19 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('panellist', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('erased_at', sa.DateTime(), nullable=True))
+
+    with op.batch_alter_table('study', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('erasure', sa.String(length=24), server_default='keep-pseudonymised', nullable=False))
+        batch_op.add_column(sa.Column('retention_days', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('finished_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('archived_at', sa.DateTime(), nullable=True))
+        batch_op.drop_constraint(op.f('ck_study_study_state'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_study_study_state'), "state IN ('draft', 'running', 'finished', 'archived')")
+        batch_op.create_check_constraint(op.f('ck_study_erasure_known'), "erasure IN ('keep-pseudonymised', 'delete-answers')")
+        batch_op.create_check_constraint(op.f('ck_study_retention_days_nonnegative'), "retention_days IS NULL OR retention_days >= 0")
+
     op.create_table('facilitator_session',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('facilitator_id', sa.Integer(), nullable=False),
@@ -67,6 +80,19 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('study', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_study_retention_days_nonnegative'), type_='check')
+        batch_op.drop_constraint(op.f('ck_study_erasure_known'), type_='check')
+        batch_op.drop_constraint(op.f('ck_study_study_state'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_study_study_state'), "state IN ('draft', 'running', 'finished')")
+        batch_op.drop_column('archived_at')
+        batch_op.drop_column('finished_at')
+        batch_op.drop_column('retention_days')
+        batch_op.drop_column('erasure')
+
+    with op.batch_alter_table('panellist', schema=None) as batch_op:
+        batch_op.drop_column('erased_at')
+
     with op.batch_alter_table('throttle_counter', schema=None) as batch_op:
         batch_op.drop_column('refused')
         batch_op.drop_column('next_allowed_at')
