@@ -9,7 +9,7 @@ import numpy as np
 from .batch import band_count, safe_divide
 from .encode import paired_tables
 from .output import bools, floats, ints, rows
-from .panel import alpha_from_counts, fleiss_kappa, icc, kendall_w_codes
+from .panel import alpha_from_counts, fleiss_kappa, fleiss_status, icc, kendall_w_codes
 from .response import attrition_batch
 from .stability import change_is_stable, chi2_rows, stability_batch
 
@@ -98,7 +98,7 @@ def _panel_round(a: Analysis, r: int) -> dict[str, Any]:
     counts = a.cells.ratings[r, 0][items]
     per_item = counts.sum(axis=1)
     points = np.arange(scale.low, scale.high + 1)
-    equal = len(items) > 0 and per_item.min() >= 2 and (per_item == per_item[0]).all()
+    equal = fleiss_status(per_item.tolist(), 0.0) is None
     intraclass = icc(complete + scale.low)
     return {
         "round": a.table.rounds[r], "n_items": int(len(items)),
