@@ -263,3 +263,36 @@ def test_a_rand_primary_rule_counts_as_a_status_in_filters_and_summary():
     counts = summary(rows)
     assert (counts["consensus_in"], counts["no_consensus"], counts["rule_dependent"]) == (1, 1, 1)
     assert apply_view(rows, "consensus_in", "position") == rows[:1]
+
+
+def _round_two(app, study, panel, owner, voters=(0, 1, 3, 4)):
+    items = list(study.items)
+    ops.carry_forward(study, items, "no consensus yet", owner)
+    db.session.commit()
+    launch(study)
+    for index in voters:
+        client = app.test_client()
+        open_link(client, link_for_panellist(study, panel[index].id))
+        assert vote(client, {i.id: 8 for i in items}).status_code == 302
+    close(study)
+
+
+def test_round_two_results_name_and_show_every_paired_test_and_attrition(
+        app, client, after_round_one):
+    study, panel, owner = after_round_one
+    _round_two(app, study, panel, owner)
+    login(client, owner.email)
+    page = client.get(f"/studies/{study.slug}/rounds/2/results").get_data(as_text=True)
+    first = " ".join(_block(page, _items(study)["a-01"]).split())
+    # a-01 paired: 8->8, 9->8, 8->8, 7->8: Scheibe 0.5 * (1 + 2 + 1) / 4
+    assert "Scheibe net change</th><td>0.500 (not stable: threshold 0.15)" in first
+    assert "McNemar (agree band vs not)</th><td>b 0, c 0, p 1.000" in first
+    assert "Quadratic-weighted κ" in first and "(levels: the whole scale)" in first
+    assert "zero differences: wilcox; continuity correction on" in first
+    # attrition: panellists 2 (clinician, 7) and 5 (parent, 2) left after round 1
+    assert "Attrition bias" in first and "Mann-Whitney U" in first
+    assert "<td>Whole panel</td><td class=\"num\">4</td><td class=\"num\">2</td>" in first
+    assert "<td>Clinician</td><td class=\"num\">2</td><td class=\"num\">1</td>" in first
+    assert "<td>Parent</td><td class=\"num\">2</td><td class=\"num\">1</td>" in first
+    assert "tie-corrected, statements as subjects" in page
+    assert "coincidence matrix" in page

@@ -404,3 +404,22 @@ def test_every_export_column_and_team_field_is_documented():
              *TEAM_FIELD_KEYS, *EXPORTS]
     missing = [name for name in names if f"`{name}`" not in text]
     assert not missing, f"undocumented in docs/exports.md: {missing}"
+
+
+def test_the_report_shows_every_computed_statistic_with_its_method(app, monkeypatch):
+    study = build_study(monkeypatch)
+    html = " ".join(_export(study, "report", "html").decode().split())
+    agreement = html[html.index('id="agreement"'):html.index('id="stability"')]
+    assert "Kendall's W (tie-corrected" in agreement and "coincidence matrix" in agreement
+    assert "<td>1</td><td class=\"num\">0.686</td><td>13.7 (5), p 0.018</td>" in agreement
+    assert "not applicable: the statements have unequal numbers of valid ratings (4 to 6)" \
+        in agreement
+    stability = html[html.index('id="stability"'):html.index('id="attrition"')]
+    assert "Scheibe's net change" in stability and "McNemar's exact test" in stability
+    assert "quadratic-weighted kappa" in stability and "Wilcoxon signed-rank" in stability
+    assert "<td><code>a-01</code></td><td class=\"num\">5</td><td class=\"num\">16.7</td>" \
+        in stability
+    attrition = html[html.index('id="attrition"'):html.index('id="statements"')]
+    assert "Mann-Whitney U" in attrition
+    assert "<td><code>a-01</code></td><td>Whole panel</td><td class=\"num\">5</td>" in attrition
+    assert "<td><code>a-01</code></td><td>Parent</td><td class=\"num\">2</td>" in attrition

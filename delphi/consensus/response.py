@@ -98,10 +98,16 @@ class AttritionBatch:
     p: np.ndarray
 
 
-def attrition_batch(codes: Codes, agree: np.ndarray, low: int, uts_counts: bool) -> AttritionBatch:
-    """Return the attrition-bias comparison of the first and last rounds, per item."""
+def attrition_batch(codes: Codes, agree: np.ndarray, low: int, uts_counts: bool,
+                    slot: int | None = None) -> AttritionBatch:
+    """Return the attrition-bias comparison of the first and last rounds, per item.
+
+    ``slot`` restricts it to one stakeholder group (1 + group index); None is the panel.
+    """
     _, responded, _ = panellist_status(codes)
     status = np.where(responded[-1], 0, np.where(responded[0], 1, 2))  # stayed, dropped, neither
+    if slot is not None:
+        status = np.where(codes.slot_of == slot, status, 2)
     first = codes.values[0]
     n_items, bins = first.shape[0], codes.levels + 1  # scale points and UTS
     kept = first <= codes.uts

@@ -118,22 +118,41 @@ def panel_rows(a: Analysis) -> list[dict[str, Any]]:
 
 
 def attrition_rows(a: Analysis) -> list[dict[str, Any]]:
-    """Return the attrition-bias objects (first vs last round), empty with a single round."""
+    """Return the attrition-bias objects (first vs last round), per item: the whole panel
+    (group None), then each group with first-round ratings; empty with a single round."""
     t = a.table
     if len(t.rounds) < 2:
         return []
-    at = attrition_batch(a.codes, agree_mask(a), a.settings.scale_obj.low,
-                         a.settings.uts == "include")
     sel = np.flatnonzero(a.cells.invited[0, 0] > 0)
-    return rows({
-        "item": [t.items[k] for k in sel.tolist()],
-        "from_round": [t.rounds[0]] * len(sel), "to_round": [t.rounds[-1]] * len(sel),
-        "n_stayed": ints(at.n_stayed[sel]), "n_dropped": ints(at.n_dropped[sel]),
-        "median_stayed": floats(at.median_stayed[sel]),
-        "median_dropped": floats(at.median_dropped[sel]),
-        "median_diff": floats(at.median_dropped[sel] - at.median_stayed[sel]),
-        "pct_agree_stayed": floats(at.pct_agree_stayed[sel]),
-        "pct_agree_dropped": floats(at.pct_agree_dropped[sel]),
-        "pct_agree_diff": floats(at.pct_agree_dropped[sel] - at.pct_agree_stayed[sel]),
-        "mann_whitney_u": floats(at.u[sel]), "mann_whitney_p": floats(at.p[sel]),
-    })
+    invited = a.cells.invited[0]
+    slots = [s for s in range(a.shape[1]) if s == 0 or (invited[s] > 0).any()]
+    found = {s: attrition_batch(a.codes, agree_mask(a), a.settings.scale_obj.low,
+                                a.settings.uts == "include", None if s == 0 else s)
+             for s in slots}
+    out: list[dict[str, Any]] = []
+    for k in sel.tolist():
+        for s in slots:
+            if s and not invited[s, k]:
+                continue
+            at = found[s]
+            out.append({
+                "item": t.items[k], "group": t.groups[s - 1] if s else None,
+                "from_round": t.rounds[0], "to_round": t.rounds[-1],
+                "n_stayed": int(at.n_stayed[k]), "n_dropped": int(at.n_dropped[k]),
+                **_attrition_numbers(at, k),
+            })
+    return out
+
+
+def _attrition_numbers(at: Any, k: int) -> dict[str, float | None]:
+    """Return the medians, % agreement, their differences and the Mann-Whitney test of item k."""
+    def one(values: np.ndarray) -> float | None:
+        return floats(np.asarray([values[k]]))[0]
+    return {
+        "median_stayed": one(at.median_stayed), "median_dropped": one(at.median_dropped),
+        "median_diff": one(at.median_dropped - at.median_stayed),
+        "pct_agree_stayed": one(at.pct_agree_stayed),
+        "pct_agree_dropped": one(at.pct_agree_dropped),
+        "pct_agree_diff": one(at.pct_agree_dropped - at.pct_agree_stayed),
+        "mann_whitney_u": one(at.u), "mann_whitney_p": one(at.p),
+    }

@@ -99,6 +99,7 @@ class ItemResult:
     stability: dict[str, Any] | None = None
     comments: list[str] = field(default_factory=list)
     decision: ItemDecision | None = None
+    attrition: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     primary_rule: str = "comet"
     group_rule: str = "pooled"
 
@@ -152,6 +153,11 @@ def item_results(study: Study, rnd: Round, result: RoundResult) -> list[ItemResu
     stability = {s["item"]: s for s in result.data.get("stability", [])
                  if s["to_round"] == rnd.number and s["group"] is None}
     names = {g.key: g.name for g in study.groups}
+    attrition: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for a in result.data.get("attrition_bias", []):
+        if a["to_round"] == rnd.number:
+            name = "Whole panel" if a.get("group") is None else names.get(a["group"], a["group"])
+            attrition.setdefault(a["item"], []).append((name, a))
     settings = result.data.get("settings", {})
     minimum = settings.get("min_group_size", study.min_group_size)
     comments = round_comments(rnd.id)
@@ -167,7 +173,7 @@ def item_results(study: Study, rnd: Round, result: RoundResult) -> list[ItemResu
             groups=[GroupRow(k, names.get(k, k), v, v["n_valid"] >= minimum)
                     for k, v in by_group.items() if k is not None],
             stability=stability.get(label), comments=list(comments.get(item.id, ())),
-            decision=decisions.get(item.id),
+            decision=decisions.get(item.id), attrition=attrition.get(label, []),
             primary_rule=settings.get("primary_rule", study.consensus.primary_rule),
             group_rule=settings.get("group_rule", study.consensus.group_rule),
         ))

@@ -13,7 +13,9 @@ from typing import Any
 from flask import current_app, render_template
 from markupsafe import Markup
 
+from ..consensus.panel import fleiss_status
 from ..consensus.rules import RULES
+from ..decisions.results import FLEISS_REASONS
 from ..models import Round
 from .checklist import TEAM_FIELDS, accord_rows, delphistar_rows
 from .data import StudyData, iso, label, short_time
@@ -112,6 +114,45 @@ def round_tables(data: StudyData) -> list[dict[str, Any]]:
     return tables
 
 
+def panel_agreement(data: StudyData) -> list[dict[str, Any]]:
+    """Each closed round's panel-level agreement, with why Fleiss' kappa is null where it is."""
+    out = []
+    for row in (data.result or {}).get("panel", []):
+        counts = [r["n_valid"] for (number, _, group), r in data.rows.items()
+                  if number == row["round"] and group is None]
+        reason = None
+        if row.get("fleiss_kappa") is None:
+            code = fleiss_status(counts, None)
+            reason = FLEISS_REASONS[code or "no_variation"].format(
+                low=min(counts, default=0), high=max(counts, default=0))
+        out.append({**row, "fleiss_reason": reason})
+    return out
+
+
+def stability_tables(data: StudyData) -> list[dict[str, Any]]:
+    """Per pair of rounds: each statement's paired tests for the whole panel."""
+    found: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for row in (data.result or {}).get("stability", []):
+        if row["group"] is None and row["n_paired"]:
+            found.setdefault((row["from_round"], row["to_round"]), []).append(row)
+    return [{"from_round": a, "to_round": b, "rows": rows} for (a, b), rows in found.items()]
+
+
+def attrition_table(data: StudyData) -> list[dict[str, Any]]:
+    """Attrition bias per statement, the whole panel then each group with enough ratings.
+
+    A group's row is listed only when at least ``min_group_size`` of its panellists
+    rated the statement in the first round, as for the group rows of the round tables.
+    """
+    rows = []
+    for row in (data.result or {}).get("attrition_bias", []):
+        group = row.get("group")
+        if group is not None and row["n_stayed"] + row["n_dropped"] < data.study.min_group_size:
+            continue
+        rows.append({**row, "name": data.group_name(group)})
+    return rows
+
+
 def panel_groups(data: StudyData) -> list[dict[str, Any]]:
     """The stakeholder groups with their panel size."""
     return [{"name": g.name, "key": g.key,
@@ -135,6 +176,8 @@ def report_context(data: StudyData) -> dict[str, Any]:
         "origins": origin_counts(data), "decisions": decision_rows(data),
         "decision_counts": decision_counts(data.decisions), "changes": study_changes(data),
         "round_tables": round_tables(data), "statements": statement_rows(data),
+        "panel_agreement": panel_agreement(data), "stability_tables": stability_tables(data),
+        "attrition": attrition_table(data),
         "status_text": STATUS_TEXT, "accord": accord_rows(fields),
         "delphistar": delphistar_rows(),
     }
