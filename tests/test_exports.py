@@ -423,3 +423,24 @@ def test_the_report_shows_every_computed_statistic_with_its_method(app, monkeypa
     assert "Mann-Whitney U" in attrition
     assert "<td><code>a-01</code></td><td>Whole panel</td><td class=\"num\">5</td>" in attrition
     assert "<td><code>a-01</code></td><td>Parent</td><td class=\"num\">2</td>" in attrition
+
+
+def test_the_report_methods_follow_the_settings_the_engine_used(app, monkeypatch):
+    study = build_study(monkeypatch)
+    last = db.session.scalar(sa.select(RoundResult).where(
+        RoundResult.round_id == study.rounds[-1].id))
+    last.data = {**last.data, "settings": {
+        **last.data["settings"], "group_rule": "all", "uts": "include",
+        "wilcoxon_zero_method": "pratt", "wilcoxon_correction": False,
+        "iqr_median_min": 8, "percentile_method": "weibull", "min_group_size": 4}}
+    db.session.commit()
+    html = " ".join(_export(study, "report", "html").decode().split())
+    text = html[html.index('id="methods-text"'):html.index('class="parameters"')]
+    assert "Group rule: every group." in text and "at least 4 valid ratings" in text
+    assert "nobody&#39;s ratings are excluded" not in text
+    assert "of the answers, &#39;unable to score&#39; included" in text
+    assert "median is at least 8; consensus out when the IQR is at most 1 and the median is " \
+           "at most 2" in text
+    assert "weibull method (Hyndman and Fan type 6)" in text
+    assert "no continuity correction" in text and "Pratt&#39;s method" in text
+    assert "<code>min_group_size</code></th><td>4</td>" in html

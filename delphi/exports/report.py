@@ -13,10 +13,12 @@ from typing import Any
 from flask import current_app, render_template
 from markupsafe import Markup
 
+from ..consensus.methods import methods_sentences
 from ..consensus.panel import fleiss_status
-from ..consensus.rules import RULES
+from ..consensus.settings import Settings
 from ..decisions.results import FLEISS_REASONS
 from ..models import Round
+from ..rounds.operations import analysis_settings
 from .checklist import TEAM_FIELDS, accord_rows, delphistar_rows
 from .data import StudyData, iso, label, short_time
 from .flow import (
@@ -33,43 +35,31 @@ from .flow import (
 )
 from .statements import STATUS_TEXT, statement_rows
 
-HYNDMAN_FAN = {
-    "inverted_cdf": 1, "averaged_inverted_cdf": 2, "closest_observation": 3,
-    "interpolated_inverted_cdf": 4, "hazen": 5, "weibull": 6, "linear": 7,
-    "median_unbiased": 8, "normal_unbiased": 9,
-}
 # WeasyPrint draws an inline SVG on its own, without the page's style sheet.
 CHART_STYLE = ("<style>svg.histogram .bar-disagree{fill:#d9776f} svg.histogram .bar-mid"
                "{fill:#a5a5a5} svg.histogram .bar-agree{fill:#4c9a5a} svg.histogram text"
                "{font-size:10px;text-anchor:middle;fill:#333;font-family:sans-serif}</style>")
-GROUP_RULES = {
-    "pooled": "the whole panel is counted together",
-    "all": "every eligible stakeholder group must reach the verdict on its own",
-    "any": "consensus in any one eligible group is enough, when no group reaches the opposite",
-}
-
-
 def report_fields(data: StudyData) -> dict[str, str]:
     """The team's texts, one per field key (empty when not written yet)."""
     stored = data.study.report_fields or {}
     return {f.key: str(stored.get(f.key, "") or "") for f in TEAM_FIELDS}
 
 
+def engine_settings(data: StudyData) -> Settings:
+    """The settings the engine used (the stored block), or the study's own before any result."""
+    block = data.settings_block
+    return Settings.from_dict(block) if block else analysis_settings(data.study)
+
+
 def methods(data: StudyData) -> dict[str, Any]:
-    """What the methods paragraph states, from the study and the stored settings block."""
-    study, settings = data.study, data.settings_block
-    consensus = study.consensus
+    """What the methods section states: sentences and parameters from the settings the engine
+    used (the stored settings block), so the text says exactly what was computed."""
+    settings, consensus = data.settings_block, data.study.consensus
+    used = engine_settings(data)
     return {
-        "rule_name": RULES[consensus.primary_rule].name,
-        "rule_sentence": consensus.describe(),
-        "rule_descriptions": (data.result or {}).get("rule_descriptions", {}),
-        "parameters": consensus.as_dict(),
+        "sentences": methods_sentences(used),
+        "parameters": used.to_dict(),
         "locked_at": iso(consensus.locked_at),
-        "uts": consensus.uts_rule,
-        "percentile_method": consensus.percentile_method,
-        "hyndman_fan": HYNDMAN_FAN.get(consensus.percentile_method),
-        "group_rule": GROUP_RULES[consensus.group_rule],
-        "min_group_size": study.min_group_size,
         "settings": settings,
         "software": settings.get("software"),
         "software_version": settings.get("software_version"),

@@ -186,42 +186,24 @@ class ConsensusSettings(db.Model):
         return {name: getattr(self, name) for name in self.LOCKED_FIELDS}
 
     def describe(self) -> str:
-        """One plain sentence saying what the primary rule means."""
-        scale = self.study.scale
-        agree = scale.agree_band.label
-        disagree = scale.disagree_band.label
-        uts = (
-            "Answers of 'unable to score' are left out of every percentage"
-            if self.uts_rule == "exclude"
-            else "Answers of 'unable to score' count in every percentage"
+        """Plain sentences saying what the primary rule, the UTS rule and the group rule mean.
+
+        The text comes from the statistics engine's methods module, so that it says
+        exactly what the engine computes with these settings.
+        """
+        from ..consensus.methods import group_sentence, rule_sentence, uts_sentence
+        from ..consensus.settings import Settings
+
+        settings = Settings(
+            scale=self.study.scale_key, primary_rule=self.primary_rule,
+            comet_agree_pct=self.comet_agree_pct, comet_disagree_pct=self.comet_disagree_pct,
+            percent_threshold=self.percent_threshold, iqr_max=self.iqr_max,
+            iqr_median_min=self.iqr_median_min, uts=self.uts_rule,
+            percentile_method=self.percentile_method, group_rule=self.group_rule,
+            stability_pp=self.stability_pp, min_group_size=self.study.min_group_size,
         )
-        rule = {
-            "comet": (
-                f"A statement reaches consensus in when at least {self.comet_agree_pct}% of the "
-                f"panel rate it {agree} and fewer than {self.comet_disagree_pct}% rate it "
-                f"{disagree}; consensus out is the mirror image."
-            ),
-            "percent": (
-                f"A statement reaches consensus when at least {self.percent_threshold}% of the "
-                f"panel rate it {agree}."
-            ),
-            "iqr": (
-                f"A statement reaches consensus when the interquartile range of its ratings "
-                f"is at most {self.iqr_max}"
-                + (f" and its median is at least {self.iqr_median_min}." if self.iqr_median_min
-                   else ".")
-            ),
-            "rand": (
-                "Statements are classed by the RAND/UCLA method: median 7-9 appropriate, "
-                "1-3 inappropriate, 4-6 or disagreement (IPR > IPRAS) uncertain."
-            ),
-        }[self.primary_rule]
-        groups = {
-            "pooled": "The whole panel is counted together.",
-            "all": "Every stakeholder group must reach consensus on its own.",
-            "any": "Consensus in any one stakeholder group is enough.",
-        }[self.group_rule]
-        return f"{rule} {uts}. {groups}"
+        return " ".join((rule_sentence(self.primary_rule, settings), uts_sentence(settings),
+                         group_sentence(settings)))
 
 
 class StakeholderGroup(db.Model):
