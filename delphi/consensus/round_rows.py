@@ -53,6 +53,9 @@ def _pair_rows(a: Analysis, first: int, second: int) -> list[dict[str, Any]]:
     agree, dens = (b.n_agree[before], b.n_agree[after]), (b.n_denominator[before],
                                                           b.n_denominator[after])
     pct_from, pct_to = (safe_divide(100 * n, d) for n, d in zip(agree, dens, strict=True))
+    # The change in percentage points as one exact fraction, rounded once: the difference of
+    # two rounded percentages is off in the last bits (66.67 - 33.33 is not 100/3).
+    delta = safe_divide(100 * (agree[1] * dens[0] - agree[0] * dens[1]), dens[0] * dens[1])
     stable = change_is_stable(agree, dens, a.settings.stability_pp)
     chi2, df, chi2_p = chi2_rows(_band_counts(a, before), _band_counts(a, after))
     return rows({
@@ -62,8 +65,7 @@ def _pair_rows(a: Analysis, first: int, second: int) -> list[dict[str, Any]]:
         "n_paired": ints(st.n_paired), "n_changed": ints(st.n_changed),
         "pct_changed": floats(st.pct_changed), "mean_abs_change": floats(st.mean_abs_change),
         "pct_agree_from": floats(pct_from), "pct_agree_to": floats(pct_to),
-        "delta_pct_agree": floats(pct_to - pct_from),
-        "delta_pct_7_9": floats(pct_to - pct_from),
+        "delta_pct_agree": floats(delta), "delta_pct_7_9": floats(delta),
         "pct_stable": bools(stable, (dens[0] > 0) & (dens[1] > 0)),
         "scheibe_net_change": floats(st.scheibe),
         "scheibe_stable": bools(st.scheibe_stable, paired),

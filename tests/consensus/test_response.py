@@ -76,3 +76,16 @@ def test_attrition_bias_is_also_computed_per_group():
     assert pat["pct_agree_diff"] == 0.0
     reference = stats.mannwhitneyu([2], [8, 9, 7], method="asymptotic")
     assert clin["mann_whitney_p"] == pytest.approx(reference.pvalue, abs=1e-12)
+
+
+@pytest.mark.parametrize(("x", "y"), [([5, 5], [5, 5, 5]), ([3], [3]), ([9, 9, 9], [9])])
+def test_mann_whitney_of_all_tied_samples_agrees_with_scipy(x, y):
+    theirs = stats.mannwhitneyu(x, y, method="asymptotic")
+    ours = mann_whitney_u(x, y)
+    assert ours.u == theirs.statistic and ours.p == theirs.pvalue == 1.0
+    # the batched attrition comparison gives the same p
+    records = [(1, "q", f"s{i}", None, v) for i, v in enumerate(y)]
+    records += [(1, "q", f"d{i}", None, v) for i, v in enumerate(x)]
+    records += [(2, "q", f"s{i}", None, v) for i, v in enumerate(y)]
+    (row,) = [r for r in analyze(records)["attrition_bias"] if r["group"] is None]
+    assert row["mann_whitney_p"] == 1.0
