@@ -104,6 +104,8 @@ def _analyze_options(settings: dict[str, str]) -> list[str]:
                else "--no-wilcoxon-correction"]
     if settings["iqr_median_min"]:
         options += ["--iqr-median-min", settings["iqr_median_min"]]
+    if settings["round_thresholds"] != "{}":
+        options += ["--round-thresholds", settings["round_thresholds"]]
     return options
 
 
@@ -432,7 +434,8 @@ def test_the_report_methods_follow_the_settings_the_engine_used(app, monkeypatch
     last.data = {**last.data, "settings": {
         **last.data["settings"], "group_rule": "all", "uts": "include",
         "wilcoxon_zero_method": "pratt", "wilcoxon_correction": False,
-        "iqr_median_min": 8, "percentile_method": "weibull", "min_group_size": 4}}
+        "iqr_median_min": 8, "percentile_method": "weibull", "min_group_size": 4,
+        "round_thresholds": {"2": {"comet_agree_pct": 75}}}}
     db.session.commit()
     html = " ".join(_export(study, "report", "html").decode().split())
     text = html[html.index('id="methods-text"'):html.index('class="parameters"')]
@@ -444,3 +447,5 @@ def test_the_report_methods_follow_the_settings_the_engine_used(app, monkeypatch
     assert "weibull method (Hyndman and Fan type 6)" in text
     assert "no continuity correction" in text and "Pratt&#39;s method" in text
     assert "<code>min_group_size</code></th><td>4</td>" in html
+    assert "From round 2 on, with thresholds fixed before round 1: COMET 75/15" in text
+    assert "<code>round_thresholds</code></th><td>from round 2: comet_agree_pct 75</td>" in html

@@ -153,13 +153,38 @@ def panel_sentence(settings: Settings) -> str:
             "applicable); 95% Wilson intervals for % agreement.")
 
 
+RULE_KEYS = {"comet": ("comet_agree_pct", "comet_disagree_pct"),
+             "percent": ("percent_threshold",), "iqr": ("iqr_max", "iqr_median_min"),
+             "rand": ()}
+
+
+def round_sentences(settings: Settings) -> list[tuple[str, str]]:
+    """One sentence per round from which thresholds change, restating each changed rule."""
+    out = []
+    rules = applicable_rules(settings.scale_obj)
+    previous = settings.for_round(1)
+    for number in settings.threshold_rounds:
+        current = settings.for_round(number)
+        changed = [k for k in rules if any(getattr(current, f) != getattr(previous, f)
+                                           for f in RULE_KEYS[k])]
+        if changed:
+            text = " ".join(rule_sentence(k, current) for k in changed)
+            out.append((f"from_round_{number}",
+                        f"From round {number} on, with thresholds fixed before round 1: {text}"))
+        previous = current
+    return out
+
+
 def methods_sentences(settings: Settings) -> list[tuple[str, str]]:
     """Every methods sentence, primary rule first, then every other rule and each convention."""
     primary = settings.primary_rule
     others = [k for k in applicable_rules(settings.scale_obj) if k != primary]
-    out = [("primary_rule", f"The primary consensus rule was {RULES[primary].name}. "
-                            + rule_sentence(primary, settings))]
-    out += [(f"rule_{k}", rule_sentence(k, settings)) for k in others]
+    first = settings.for_round(1)
+    when = " In round 1:" if settings.round_thresholds else ""
+    out = [("primary_rule", f"The primary consensus rule was {RULES[primary].name}.{when} "
+                            + rule_sentence(primary, first))]
+    out += [(f"rule_{k}", rule_sentence(k, first)) for k in others]
+    out += round_sentences(settings)
     out += [("uts", uts_sentence(settings)), ("percentiles", percentile_sentence(settings)),
             ("group_rule", group_sentence(settings)), ("stability", stability_sentence(settings)),
             ("wilcoxon", wilcoxon_sentence(settings)), ("paired", paired_sentence(settings)),

@@ -107,7 +107,9 @@ def raw_tables(data: StudyData) -> dict[str, Table]:
     return {
         "ratings": ratings_table(data),
         "items": Table.from_dicts(ITEM_COLUMNS, item_rows(data)),
-        "settings": Table(["setting", "value"], list(settings.items())),
+        "settings": Table(["setting", "value"], [
+            (k, json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
+            for k, v in settings.items()]),
         "comments": Table.from_dicts(COMMENT_COLUMNS, comment_rows(data)),
         "audit": Table.from_dicts(AUDIT_COLUMNS, audit),
     }

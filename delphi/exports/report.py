@@ -58,7 +58,9 @@ def methods(data: StudyData) -> dict[str, Any]:
     used = engine_settings(data)
     return {
         "sentences": methods_sentences(used),
-        "parameters": used.to_dict(),
+        "parameters": {**used.to_dict(), "round_thresholds": "; ".join(
+            f"from round {n}: " + ", ".join(f"{k} {v}" for k, v in values.items())
+            for n, values in used.to_dict()["round_thresholds"].items()) or "none"},
         "locked_at": iso(consensus.locked_at),
         "settings": settings,
         "software": settings.get("software"),

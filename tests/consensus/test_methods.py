@@ -103,3 +103,36 @@ def test_the_percent_thresholds_stated_are_the_ones_the_engine_applies(threshold
         "consensus_in"
     disagree = [2] * int(need) + [5] * (60 - int(need))
     assert _verdict(s, disagree, "percent") == "consensus_out"
+
+
+def test_round_dependent_thresholds_are_stated_round_by_round():
+    s = Settings(round_thresholds={2: {"comet_agree_pct": 75}, 3: {"percent_threshold": 80}})
+    text = dict(methods_sentences(s))
+    assert "In round 1: COMET 70/15: consensus in when at least 70%" in text["primary_rule"]
+    assert text["from_round_2"].startswith("From round 2 on, with thresholds fixed before "
+                                           "round 1: COMET 75/15: consensus in when at least 75%")
+    assert "Percent agreement" not in text["from_round_2"]
+    assert text["from_round_3"].startswith("From round 3 on, with thresholds fixed before "
+                                           "round 1: Percent agreement 80%")
+    assert "rule_percent" in text and "at least 75%" in text["rule_percent"]
+
+
+def test_each_round_is_decided_with_its_own_thresholds():
+    # 3 of 4 rate 7-9 (75%) in both rounds: COMET 70 says in for round 1, 80 says not in round 2
+    records = [(r, "q", f"p{k}", None, v) for r in (1, 2) for k, v in enumerate([8, 8, 8, 5])]
+    result = analyze(records, Settings(round_thresholds={"2": {"comet_agree_pct": 80}}))
+    verdicts = {row["round"]: row["verdict"] for row in result["items"]}
+    assert verdicts == {1: "consensus_in", 2: "no_consensus"}
+    assert result["settings"]["round_thresholds"] == {"2": {"comet_agree_pct": 80}}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ({1: {"comet_agree_pct": 75}}, "round number of 2 or more"),
+    ({2: {"stability_pp": 10}}, "cannot change between rounds"),
+    ({2: {"comet_agree_pct": 170}}, "from round 2: setting 'comet_agree_pct' must be between"),
+    ({2: {}}, "give at least one"),
+])
+def test_bad_round_thresholds_are_refused_with_the_reason(value, message):
+    from delphi.consensus.settings import SettingsError
+    with pytest.raises(SettingsError, match=message):
+        Settings(round_thresholds=value)
