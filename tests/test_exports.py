@@ -449,3 +449,43 @@ def test_the_report_methods_follow_the_settings_the_engine_used(app, monkeypatch
     assert "<code>min_group_size</code></th><td>4</td>" in html
     assert "From round 2 on, with thresholds fixed before round 1: COMET 75/15" in text
     assert "<code>round_thresholds</code></th><td>from round 2: comet_agree_pct 75</td>" in html
+
+
+def _checklist_status(html: str) -> dict[str, tuple[str, str]]:
+    checklist = html[html.index('id="checklist"'):]
+    rows = re.findall(r'<tr(?: class="to-write")?><td>([TIMRDO]\d+)</td>(.*?)</tr>', checklist,
+                      re.S)
+    out = {}
+    for key, rest in rows:
+        cells = re.findall(r"<td>(.*?)</td>", rest, re.S)
+        out[key] = (cells[-2].strip(), cells[-1].strip())
+    return out
+
+
+def test_an_item_is_answered_only_when_the_studys_data_answers_it(app, factory, monkeypatch):
+    # before any round: nothing the platform would count is there yet
+    empty = factory.study()
+    status = _checklist_status(_export(empty, "report", "html").decode())
+    assert len(status) == 35
+    answered = [k for k, (_, s) in status.items() if s == "answered in the report"]
+    assert answered == []
+    assert status["R3"] == ("–", "to write") and status["M10"][1] == "not answered by the data yet"
+    # after two rounds, each AUTO item is answered with the study's own numbers
+    study = build_study(monkeypatch)
+    html = _export(study, "report", "html").decode()
+    status = _checklist_status(html)
+    assert status["R3"] == ("round 1: 6 of 6; round 2: 5 of 6", "answered in the report")
+    assert status["M4"][0].startswith("personal invitations sent by email from the platform "
+                                      "(round 1: 6, round 2: 6)")
+    assert status["M20"] == ("reminders: round 1: 0, round 2: 1", "answered in the report")
+    assert status["R1"][0].startswith("round 1: 2026-01-05 to 2026-01-12 (7 days)")
+    # SEMI items give their numbers and wait for the team's reasons
+    assert status["M3"] == ("6 panellists: Clinician 3, Parent 3",
+                            "numbers given; the team adds the reasons")
+    # the platform records no pilot: M16 is for the team until the data can say
+    assert status["M16"] == ("–", "to write")
+    assert "ACCORD (35 items): 15 answered from the data" in html
+    credes = html[html.index("<caption>CREDES"):]
+    assert "<td>Definition of consensus</td>" in credes
+    assert "<td>M12, M1</td><td>answered in the report</td>" in credes
+    assert "<td>External validation</td>" in credes and 'id="field-external_validation"' in html

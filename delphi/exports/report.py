@@ -19,8 +19,9 @@ from ..consensus.settings import Settings
 from ..decisions.results import FLEISS_REASONS
 from ..models import Round
 from ..rounds.operations import analysis_settings
-from .checklist import TEAM_FIELDS, accord_rows, delphistar_rows
+from .checklist import TEAM_FIELDS, accord_rows, credes_rows, delphistar_rows
 from .data import StudyData, iso, label, short_time
+from .facts import accord_facts
 from .flow import (
     BOX_WIDTH,
     LINE_HEIGHT,
@@ -156,6 +157,7 @@ def report_context(data: StudyData) -> dict[str, Any]:
     """Everything the report template shows."""
     study = data.study
     fields = report_fields(data)
+    facts = accord_facts(data)
     boxes, height = participant_flow(data)
     return {
         "study": study, "scale": study.scale, "generated_at": iso(data.generated_at),
@@ -170,8 +172,8 @@ def report_context(data: StudyData) -> dict[str, Any]:
         "round_tables": round_tables(data), "statements": statement_rows(data),
         "panel_agreement": panel_agreement(data), "stability_tables": stability_tables(data),
         "attrition": attrition_table(data),
-        "status_text": STATUS_TEXT, "accord": accord_rows(fields),
-        "delphistar": delphistar_rows(),
+        "status_text": STATUS_TEXT, "accord": accord_rows(fields, facts),
+        "credes": credes_rows(fields, facts), "delphistar": delphistar_rows(),
     }
 
 
