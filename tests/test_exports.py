@@ -489,3 +489,25 @@ def test_an_item_is_answered_only_when_the_studys_data_answers_it(app, factory, 
     assert "<td>Definition of consensus</td>" in credes
     assert "<td>M12, M1</td><td>answered in the report</td>" in credes
     assert "<td>External validation</td>" in credes and 'id="field-external_validation"' in html
+
+
+def test_the_item_flow_is_drawn_with_a_text_alternative_in_the_report_and_on_the_study_page(
+        app, client, monkeypatch):
+    study = build_study(monkeypatch)
+    html = _export(study, "report", "html").decode()
+    flow = html[html.index('id="item-flow"'):html.index('id="rounds"')]
+    assert '<svg viewBox="0 0 520' in flow and 'role="img"' in flow
+    text = ("Round 1: 6 statements rated. After round 1: carried forward: 1; reworded: 1 into "
+            "1 new; split: 1 into 2 new; merged: 2 into 1 new; added: 1; dropped: 1 (1 "
+            "consensus out). Round 2: 6 statements rated. Final statements: 7 final "
+            "statements; consensus in: 3")
+    assert f'<desc id="item-flow-diagram-desc">{text}' in flow
+    assert f"<figcaption>Item flow: {text}" in flow
+    for box in ("Round 1", "After round 1", "Round 2", "Final statements"):
+        assert f'font-size="12">{box}</text>' in flow
+    owner = ops.create_facilitator("flow@example.org", "correct horse battery", "")
+    ops.add_facilitator_to_study(study, owner, "test")
+    db.session.commit()
+    login(client, owner.email)
+    page = client.get(f"/studies/{study.slug}/").get_data(as_text=True)
+    assert 'id="item-flow"' in page and f'<desc id="item-flow-diagram-desc">{text}' in page

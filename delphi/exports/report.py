@@ -28,6 +28,7 @@ from .flow import (
     decision_counts,
     decision_rows,
     flow_text,
+    item_flow,
     origin_counts,
     participant_flow,
     participant_rows,
@@ -159,6 +160,7 @@ def report_context(data: StudyData) -> dict[str, Any]:
     fields = report_fields(data)
     facts = accord_facts(data)
     boxes, height = participant_flow(data)
+    item_boxes, item_height = item_flow(data)
     return {
         "study": study, "scale": study.scale, "generated_at": iso(data.generated_at),
         "fields": fields, "team_fields": {f.key: f for f in TEAM_FIELDS},
@@ -167,6 +169,8 @@ def report_context(data: StudyData) -> dict[str, Any]:
         "methods": methods(data), "rounds": round_rows(data), "groups": panel_groups(data),
         "participants": participant_rows(data), "flow_boxes": boxes, "flow_height": height,
         "flow_width": BOX_WIDTH, "flow_line": LINE_HEIGHT, "flow_text": flow_text(boxes),
+        "item_boxes": item_boxes, "item_height": item_height,
+        "item_text": flow_text(item_boxes),
         "origins": origin_counts(data), "decisions": decision_rows(data),
         "decision_counts": decision_counts(data.decisions), "changes": study_changes(data),
         "round_tables": round_tables(data), "statements": statement_rows(data),

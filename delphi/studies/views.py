@@ -65,9 +65,15 @@ def detail(slug: str):
     mail = dict(db.session.execute(
         sa.select(OutboxMessage.status, sa.func.count())
         .where(OutboxMessage.study_id == study.id).group_by(OutboxMessage.status)).all())
+    from ..exports.data import load
+    from ..exports.flow import BOX_WIDTH, LINE_HEIGHT, flow_text, item_flow
+
+    boxes, height = item_flow(load(study)) if current is not None else ([], 0)
     return render_template("studies/detail.html", study=study, form=EmptyForm(),
                            current=current, progress=progress,
-                           mail={k.value: v for k, v in mail.items()})
+                           mail={k.value: v for k, v in mail.items()},
+                           item_flow={"boxes": boxes, "height": height, "width": BOX_WIDTH,
+                                      "line": LINE_HEIGHT, "text": flow_text(boxes)})
 
 
 @bp.route("/studies/<slug>/panel", methods=["GET", "POST"])
