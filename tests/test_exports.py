@@ -511,3 +511,43 @@ def test_the_item_flow_is_drawn_with_a_text_alternative_in_the_report_and_on_the
     login(client, owner.email)
     page = client.get(f"/studies/{study.slug}/").get_data(as_text=True)
     assert 'id="item-flow"' in page and f'<desc id="item-flow-diagram-desc">{text}' in page
+
+
+def _tables_wider_than_their_page(html: str) -> list[str]:
+    """Render with WeasyPrint and list every table box that runs past its page's content box."""
+    weasyprint = pytest.importorskip("weasyprint")
+    from weasyprint.formatting_structure import boxes
+
+    document = weasyprint.HTML(string=html, base_url=BASE_URL).render()
+    found = []
+    for number, page in enumerate(document.pages, start=1):
+        box = page._page_box
+        right = box.content_box_x() + box.width
+        for child in box.descendants():
+            if isinstance(child, boxes.TableBox | boxes.TableCellBox):
+                over = child.position_x + child.margin_width() - right
+                if over > 0.5:
+                    found.append(f"page {number}: {type(child).__name__} {over:.0f}px too wide")
+    return found
+
+
+def test_no_table_is_wider_than_its_page(app, monkeypatch):
+    study = build_study(monkeypatch)
+    long_word = "Immuneffectorcellassociatedneurotoxicitysyndrome" * 3
+    item = next(i for i in study.items if i.key == "a-01")
+    item.text = f"{item.text} {long_word} (ICANS), graded 1–4 by the ASTCT consensus criteria"
+    db.session.commit()
+    html = _export(study, "report", "html").decode()
+    assert _tables_wider_than_their_page(html) == []
+
+
+def test_the_pdf_is_tagged_pdf_ua_with_a_bookmark_per_heading(app, monkeypatch):
+    pytest.importorskip("weasyprint")
+    study = build_study(monkeypatch)
+    html = _export(study, "report", "html").decode()
+    pdf = pdf_module.html_to_pdf(html, Path(app.static_folder), uncompressed=True)
+    for marker in (b"/StructTreeRoot", b"/MarkInfo", b"pdfuaid:part", b"/Lang (en)",
+                   b"/DisplayDocTitle true", b"/S /Table", b"/S /TH", b"/Outlines"):
+        assert marker in pdf, marker
+    outline = set(re.findall(rb"/Title \((.*?)\)", pdf))
+    assert {b"Methods", b"Results", b"Reporting checklist", b"Round 2"} <= outline
