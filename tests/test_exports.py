@@ -9,6 +9,7 @@ import json
 import re
 import sys
 import zipfile
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -551,3 +552,40 @@ def test_the_pdf_is_tagged_pdf_ua_with_a_bookmark_per_heading(app, monkeypatch):
         assert marker in pdf, marker
     outline = set(re.findall(rb"/Title \((.*?)\)", pdf))
     assert {b"Methods", b"Results", b"Reporting checklist", b"Round 2"} <= outline
+
+
+def test_the_report_as_markdown_and_docx_has_the_same_sections_and_tables(
+        app, runner, monkeypatch, tmp_path):
+    docx = pytest.importorskip("docx")
+    study = build_study(monkeypatch)
+    html = _export(study, "report", "html").decode()
+    headings = [unescape(re.sub(r"<[^>]+>", "", h)).strip() for h in
+                re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", html, re.S)]
+    n_tables = html.count("<table")
+    for fmt in ("md", "docx"):
+        result = runner.invoke(args=["export", study.slug, "--what", "report", "--format", fmt,
+                                     "--out", str(tmp_path / f"report.{fmt}")])
+        assert result.exit_code == 0, result.output
+    md = (tmp_path / "report.md").read_text()
+    md_headings = [line.lstrip("#").strip() for line in md.splitlines()
+                   if re.match(r"#{1,4} ", line)]
+    assert md_headings == headings
+    assert md.count("\n|---|") == n_tables
+    assert "| Statement | n | Median | IQR | Agree | Disagree | Verdict | Ratings |" in md
+    assert "<" not in md.replace("&lt;", "")  # no HTML left over
+    document = docx.Document(str(tmp_path / "report.docx"))
+    doc_headings = [p.text for p in document.paragraphs if p.style.name.startswith(
+        ("Heading", "Title"))]
+    assert doc_headings == headings
+    assert len(document.tables) == n_tables
+    round_table = next(t for t in document.tables if t.rows[0].cells[0].text == "Statement"
+                       and t.rows[0].cells[-1].text == "Ratings")
+    assert [c.text for c in round_table.rows[0].cells][:4] == ["Statement", "n", "Median", "IQR"]
+    assert round_table.rows[1].cells[0].text.startswith("a-01 Remission means")
+
+
+def test_without_python_docx_the_docx_export_says_what_is_missing(app, monkeypatch):
+    study = build_study(monkeypatch)
+    monkeypatch.setitem(sys.modules, "docx", None)
+    with pytest.raises(pdf_module.PdfUnavailable, match=r"pip install 'delphi\[docx\]'"):
+        export(study, "report", "docx")
