@@ -335,7 +335,7 @@ def test_cli_writes_each_export_to_a_file(app, runner, monkeypatch, tmp_path):
     assert (tmp_path / "statements.md").read_text().startswith("# Golden study: final statements")
     assert zipfile.is_zipfile(tmp_path / "raw.csv")
     result = runner.invoke(args=["export", study.slug, "--what", "ratings", "--format", "csv"])
-    assert result.output.startswith("round,item,panellist,group,rating\n")
+    assert result.output.startswith("round,item,panellist,group,rating,uts\n")
 
 
 @pytest.fixture
@@ -589,3 +589,40 @@ def test_without_python_docx_the_docx_export_says_what_is_missing(app, monkeypat
     monkeypatch.setitem(sys.modules, "docx", None)
     with pytest.raises(pdf_module.PdfUnavailable, match=r"pip install 'delphi\[docx\]'"):
         export(study, "report", "docx")
+
+
+def test_the_ratings_export_loads_as_numbers_in_one_line(app, monkeypatch, tmp_path):
+    study = build_study(monkeypatch)
+    path = tmp_path / "study-ratings.csv"
+    path.write_bytes(_export(study, "ratings", "csv"))
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert list(rows[0]) == ["round", "item", "panellist", "group", "rating", "uts"]
+    assert all(r["rating"] == "" or r["rating"].isdigit() for r in rows)
+    uts = [r for r in rows if r["uts"] == "1"]
+    assert uts and all(r["rating"] == "" for r in uts)
+    doc = (ROOT / "docs" / "exports.md").read_text()
+    assert 'pd.read_csv("study-ratings.csv")' in doc and 'read.csv("study-ratings.csv")' in doc
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(path)  # the one line of docs/exports.md
+    assert str(frame["rating"].dtype) == "float64" and str(frame["uts"].dtype) == "int64"
+    assert frame["rating"].between(1, 9).sum() == frame["rating"].notna().sum() > 0
+    assert int(frame["uts"].sum()) == len(uts)
+    json_rows = json.loads(_export(study, "ratings", "json"))
+    assert {type(r["rating"]) for r in json_rows} <= {int, type(None)}
+    assert sum(r["uts"] for r in json_rows) == len(uts)
+
+
+def test_r_reads_the_ratings_export_as_numbers(app, monkeypatch, tmp_path):
+    import shutil
+    import subprocess
+
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        pytest.skip("R is not installed")
+    study = build_study(monkeypatch)
+    path = tmp_path / "study-ratings.csv"
+    path.write_bytes(_export(study, "ratings", "csv"))
+    out = subprocess.run(  # noqa: S603 - our own command line, the path is ours
+        [rscript, "-e", f'r <- read.csv("{path}"); cat(class(r$rating), class(r$uts))'],
+        capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["integer", "integer"]
