@@ -43,6 +43,12 @@ def _comet(text: str) -> tuple[str, str]:
 def _settings(options: dict[str, object]) -> Settings:
     """Build validated settings from the command's options, as a usage error when invalid."""
     agree, disagree = _comet(str(options.pop("comet")))
+    rounds = options.pop("round_thresholds", None)
+    if rounds:
+        try:
+            options["round_thresholds"] = json.loads(str(rounds))
+        except ValueError:
+            raise click.UsageError(f"--round-thresholds must be JSON, not {rounds!r}") from None
     try:
         return Settings.from_dict({**options, "comet_agree_pct": agree,
                                    "comet_disagree_pct": disagree})
@@ -96,6 +102,9 @@ def _render(result: dict, fmt: str, settings: Settings) -> str:
 @click.option("--wilcoxon-correction/--no-wilcoxon-correction",
               default=DEFAULTS.wilcoxon_correction, show_default=True,
               help="Continuity correction of the Wilcoxon normal approximation (R: on).")
+@click.option("--round-thresholds", metavar="JSON", default=None,
+              help='Thresholds that change from a round on, e.g. \'{"2": {"comet_agree_pct": '
+                   '75}}\'.')
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
               show_default=True, help="JSON with every section, or CSV of the items table.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),

@@ -2,29 +2,43 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+from math import isfinite
+
 from flask import Flask
+
+
+def _half_up(value: float | int, places: int) -> Decimal:
+    """Round the number as written (its shortest decimal form) half up: 6.25 -> 6.3, 72.5 -> 73.
+
+    Python's ``round`` rounds half to even on the binary float, so ``round(6.25, 1)``
+    is 6.2 and ``round(72.5)`` is 72; a journal reader expects 6.3 and 73.
+    """
+    return Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
 
 
 def fmt(value: float | int | None, places: int = 1) -> str:
     """A statistic without needless decimals: 7.0 -> '7', 6.25 -> '6.3'; None -> '–'."""
-    if value is None:
+    if value is None or not isfinite(value):
         return "–"
-    rounded = round(float(value), places)
-    return f"{rounded:g}" if rounded == int(rounded) else f"{rounded:.{places}f}"
+    rounded = _half_up(value, places)
+    if rounded == rounded.to_integral_value():
+        return str(int(rounded)) if rounded else "0"
+    return f"{rounded:f}"
 
 
 def pct(value: float | None) -> str:
-    """A percentage rounded to a whole number: 72.22 -> '72%'."""
-    if value is None:
+    """A percentage rounded half up to a whole number: 72.22 -> '72%', 72.5 -> '73%'."""
+    if value is None or not isfinite(value):
         return "–"
-    return f"{round(float(value))}%"
+    return f"{int(_half_up(value, 0))}%"
 
 
 def pval(value: float | None) -> str:
-    """A p-value as journals print it: 0.0429, or < 0.001."""
-    if value is None:
+    """A p-value as journals print it, three decimals rounded half up: 0.043, or < 0.001."""
+    if value is None or not isfinite(value):
         return "–"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    return "< 0.001" if value < 0.001 else f"{_half_up(value, 3):f}"
 
 
 def init_app(app: Flask) -> None:

@@ -15,7 +15,15 @@ from typing import Any
 import yaml
 
 from .consensus.scales import SCALES
-from .models.study import ERASURE_POLICIES, GROUP_RULES, PERCENTILE_METHODS, RULES, UTS_RULES
+from .consensus.settings import Settings, SettingsError, parse_number
+from .models.study import (
+    ERASURE_POLICIES,
+    GROUP_RULES,
+    PERCENTILE_METHODS,
+    RULES,
+    UTS_RULES,
+    ZERO_METHODS,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -86,7 +94,12 @@ CONSENSUS_DEFAULTS: dict[str, Any] = {
     "uts_rule": "exclude",
     "percentile_method": "linear",
     "group_rule": "pooled",
+    "min_group_size": 3,
     "stability_pp": 15,
+    "scheibe_threshold": 0.15,
+    "wilcoxon_zero_method": "wilcox",
+    "wilcoxon_correction": True,
+    "round_thresholds": {},
 }
 
 
@@ -279,6 +292,14 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
             check.fail("consensus.iqr.median_min",
                        f"must be a point of the {points.name} scale ({points.low}-{points.high}), "
                        f"got {median_min}")
+    if scale_key in SCALES and consensus["round_thresholds"] and not check.problems:
+        try:  # each round's thresholds within their ranges, as the engine checks them
+            Settings(scale=scale_key, percentile_method=consensus["percentile_method"],
+                     **{k: consensus[k] for k in ("comet_agree_pct", "comet_disagree_pct",
+                                                  "percent_threshold", "iqr_max",
+                                                  "iqr_median_min", "round_thresholds")})
+        except SettingsError as error:
+            check.fail("consensus.by_round", str(error))
     feedback = check.mapping(top.get("feedback", {}), "feedback",
                              {"by_group", "min_group_size", "ask_reason"})
     privacy = check.mapping(top.get("privacy", {}), "privacy", {"erasure", "retention_days"})
@@ -315,13 +336,22 @@ def _one_line(check: _Checker, top: dict[str, Any], key: str, limit: int) -> str
 
 def _consensus(check: _Checker, value: Any) -> dict[str, Any]:
     allowed = {"primary_rule", "comet", "percent", "iqr", "uts", "percentile_method",
-               "group_rule", "stability_pp"}
+               "group_rule", "stability_pp", "min_group_size", "scheibe_threshold", "wilcoxon",
+               "by_round"}
     doc = check.mapping(value, "consensus", allowed)
     comet = check.mapping(doc.get("comet", {}), "consensus.comet", {"agree_pct", "disagree_pct"})
     percent = check.mapping(doc.get("percent", {}), "consensus.percent", {"threshold"})
     iqr = check.mapping(doc.get("iqr", {}), "consensus.iqr", {"max_iqr", "median_min"})
+    wilcoxon = check.mapping(doc.get("wilcoxon", {}), "consensus.wilcoxon",
+                             {"zero_method", "correction"})
     d = CONSENSUS_DEFAULTS
     return {
+        "min_group_size": check.integer(doc, "min_group_size", "consensus", 3, 1, 1000),
+        "scheibe_threshold": _fraction(check, doc, "scheibe_threshold", "consensus", 0.15),
+        "wilcoxon_zero_method": check.choice(wilcoxon, "zero_method", "consensus.wilcoxon",
+                                             "wilcox", ZERO_METHODS),
+        "wilcoxon_correction": check.boolean(wilcoxon, "correction", "consensus.wilcoxon", True),
+        "round_thresholds": _by_round(check, doc.get("by_round", {})),
         "primary_rule": check.choice(doc, "primary_rule", "consensus", d["primary_rule"], RULES),
         "comet_agree_pct": check.integer(comet, "agree_pct", "consensus.comet", 70, 1, 100),
         "comet_disagree_pct": check.integer(comet, "disagree_pct", "consensus.comet", 15, 1, 100),
@@ -335,6 +365,53 @@ def _consensus(check: _Checker, value: Any) -> dict[str, Any]:
         "group_rule": check.choice(doc, "group_rule", "consensus", d["group_rule"], GROUP_RULES),
         "stability_pp": check.integer(doc, "stability_pp", "consensus", 15, 1, 100),
     }
+
+
+def _fraction(check: _Checker, doc: dict[str, Any], key: str, path: str,
+              default: float) -> float:
+    """A number from 0 to 1 (a fraction such as 0.15), kept as the decimal written."""
+    value = doc.get(key, default)
+    try:
+        number = parse_number(key, value)
+    except SettingsError:
+        check.fail(f"{path}.{key}", f"must be a number from 0 to 1, got {value!r}")
+        return default
+    if not 0 <= number <= 1:
+        check.fail(f"{path}.{key}", f"must be between 0 and 1, got {value!r}")
+        return default
+    return float(number)
+
+
+BY_ROUND_KEYS = {("comet", "agree_pct"): "comet_agree_pct",
+                 ("comet", "disagree_pct"): "comet_disagree_pct",
+                 ("percent", "threshold"): "percent_threshold",
+                 ("iqr", "max_iqr"): "iqr_max", ("iqr", "median_min"): "iqr_median_min"}
+
+
+def _by_round(check: _Checker, value: Any) -> dict[str, dict[str, int]]:
+    """``by_round: {2: {comet: {agree_pct: 75}}}``: thresholds that change from a round on."""
+    rounds = check.mapping(value, "consensus.by_round", set(value) if isinstance(value, dict)
+                           else set())
+    out: dict[str, dict[str, int]] = {}
+    for number, raw in rounds.items():
+        path = f"consensus.by_round.{number}"
+        if isinstance(number, bool) or not isinstance(number, int) or number < 2:
+            check.fail(path, "must be a round number of 2 or more (round 1 uses the thresholds "
+                             "above)")
+            continue
+        doc = check.mapping(raw, path, {"comet", "percent", "iqr"})
+        values: dict[str, int] = {}
+        for (block, key), name in BY_ROUND_KEYS.items():
+            inner = check.mapping(doc.get(block, {}), f"{path}.{block}",
+                                  {k for b, k in BY_ROUND_KEYS if b == block})
+            if key in inner:
+                found = check.integer(inner, key, f"{path}.{block}", None, 0, 100)
+                if found is not None:
+                    values[name] = found
+        if not values and doc is not None:
+            check.fail(path, "names no threshold (comet, percent or iqr)")
+        out[str(number)] = values
+    return out
 
 
 def _groups(check: _Checker, top: dict[str, Any]) -> tuple[GroupDef, ...]:
@@ -416,8 +493,14 @@ def dump_survey(definition: SurveyDefinition) -> str:
             "uts": c["uts_rule"],
             "percentile_method": c["percentile_method"],
             "group_rule": c["group_rule"],
+            "min_group_size": c["min_group_size"],
             "stability_pp": c["stability_pp"],
-        },
+            "scheibe_threshold": c["scheibe_threshold"],
+            "wilcoxon": {"zero_method": c["wilcoxon_zero_method"],
+                         "correction": c["wilcoxon_correction"]},
+        } | ({"by_round": {int(n): _by_round_block(v)
+                           for n, v in c["round_thresholds"].items()}}
+             if c.get("round_thresholds") else {}),
         "feedback": {"by_group": definition.feedback_by_group,
                      "min_group_size": definition.min_group_size,
                      "ask_reason": definition.ask_reason_on_band_change},
@@ -437,6 +520,15 @@ def dump_survey(definition: SurveyDefinition) -> str:
         ],
     }
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _by_round_block(values: dict[str, int]) -> dict[str, dict[str, int]]:
+    """The survey file's nested form of one round's thresholds."""
+    out: dict[str, dict[str, int]] = {}
+    for (block, key), name in BY_ROUND_KEYS.items():
+        if name in values:
+            out.setdefault(block, {})[key] = values[name]
+    return out
 
 
 def _without_empty(values: dict[str, Any], keep: tuple[str, ...] = ("key",)) -> dict[str, Any]:

@@ -209,3 +209,103 @@ def test_finishing_the_study(client, after_round_one):
     assert "cannot be finished: it is finished already" in page and "confirmed" not in page
     with pytest.raises(DomainError, match="finished"):
         ops.carry_forward(study, study.items, "late", owner)
+
+
+def _block(page, item):
+    start = page.index(f'id="result-{item.id}"')
+    return page[start:page.index("</article>", start)]
+
+
+def test_results_show_each_rules_verdict_after_the_group_rule_and_flags_from_them(
+        app, client, factory):
+    owner = factory.facilitator()
+    study = factory.study(owner=owner)
+    study.consensus.group_rule = "all"
+    db.session.commit()
+    _round_one(app, study, factory.panel(study))
+    login(client, owner.email)
+    url = f"/studies/{study.slug}/rounds/1/results"
+    page = client.get(url).get_data(as_text=True)
+    items = _items(study)
+    first = " ".join(_block(page, items["a-01"]).split())
+    # a-01: the panel pooled has 83% in 7-9 (Percent 75: in), but the parents have 67%, so
+    # under "every group" Percent gives no consensus; both are shown, side by side
+    assert "Verdict (every group): <span" in first
+    assert ('<th scope="row">Percent</th><td>no consensus</td><td>consensus in</td>'
+            in first)
+    assert '<th scope="row">RAND/UCLA</th><td>appropriate</td><td>appropriate</td>' in first
+    # RAND says appropriate where the other rules say no consensus: the flag follows the
+    # verdicts shown, and the group rule's change is flagged too
+    assert "depends on the rule</span>" in first and "group rule changes it</span>" in first
+    # b-01 has 2 valid ratings in each group: neither counts, so groups cannot disagree
+    third = " ".join(_block(page, items["b-01"]).split())
+    assert "groups disagree</span>" not in third
+    assert "no: fewer than 3 valid ratings" in third
+    summary = " ".join(page[page.index('id="summary"'):page.index("</ul>",
+                                                                page.index('id="summary"'))]
+                       .split())
+    assert "<strong>0</strong> consensus in" in summary
+    assert "<strong>3</strong> no consensus" in summary
+    assert "<strong>2</strong> where groups disagree" in summary
+    # Fleiss' kappa is null because b-01 has 4 valid ratings and the others 6
+    assert "Fleiss' κ: not applicable: the statements have unequal numbers of valid ratings " \
+           "(4 to 6)" in page
+    flagged = client.get(url + "?show=group_rule_matters").get_data(as_text=True)
+    assert f'id="result-{items["a-01"].id}"' in flagged
+
+
+def test_a_rand_primary_rule_counts_as_a_status_in_filters_and_summary():
+    from delphi.decisions.results import ItemResult, apply_view, summary
+
+    def row(verdict, combined, pooled, groups=()):
+        from delphi.decisions.results import GroupRow
+        return ItemResult(item=None, pooled={"verdict": verdict, "verdicts": pooled,
+                                             "combined_verdicts": combined},
+                          groups=[GroupRow(k, k, {"verdict": v}, ok) for k, v, ok in groups],
+                          primary_rule="rand", group_rule="any")
+    same = {"comet": "consensus_in", "percent": "consensus_in", "iqr": "consensus_in",
+            "rand": "appropriate"}
+    split = {**same, "rand": "uncertain"}
+    rows = [row("appropriate", same, split,
+                [("a", "appropriate", True), ("b", "uncertain", False)]),
+            row("uncertain", split, same,
+                [("a", "appropriate", True), ("b", "uncertain", True)])]
+    assert [r.rule_dependent for r in rows] == [False, True]
+    assert [r.group_rule_matters for r in rows] == [True, True]
+    assert [r.groups_disagree for r in rows] == [False, True]
+    counts = summary(rows)
+    assert (counts["consensus_in"], counts["no_consensus"], counts["rule_dependent"]) == (1, 1, 1)
+    assert apply_view(rows, "consensus_in", "position") == rows[:1]
+
+
+def _round_two(app, study, panel, owner, voters=(0, 1, 3, 4)):
+    items = list(study.items)
+    ops.carry_forward(study, items, "no consensus yet", owner)
+    db.session.commit()
+    launch(study)
+    for index in voters:
+        client = app.test_client()
+        open_link(client, link_for_panellist(study, panel[index].id))
+        assert vote(client, {i.id: 8 for i in items}).status_code == 302
+    close(study)
+
+
+def test_round_two_results_name_and_show_every_paired_test_and_attrition(
+        app, client, after_round_one):
+    study, panel, owner = after_round_one
+    _round_two(app, study, panel, owner)
+    login(client, owner.email)
+    page = client.get(f"/studies/{study.slug}/rounds/2/results").get_data(as_text=True)
+    first = " ".join(_block(page, _items(study)["a-01"]).split())
+    # a-01 paired: 8->8, 9->8, 8->8, 7->8: Scheibe 0.5 * (1 + 2 + 1) / 4
+    assert "Scheibe net change</th><td>0.500 (not stable: threshold 0.15)" in first
+    assert "McNemar (agree band vs not)</th><td>b 0, c 0, p 1.000" in first
+    assert "Quadratic-weighted κ" in first and "(levels: the whole scale)" in first
+    assert "zero differences: wilcox; continuity correction on" in first
+    # attrition: panellists 2 (clinician, 7) and 5 (parent, 2) left after round 1
+    assert "Attrition bias" in first and "Mann-Whitney U" in first
+    assert "<td>Whole panel</td><td class=\"num\">4</td><td class=\"num\">2</td>" in first
+    assert "<td>Clinician</td><td class=\"num\">2</td><td class=\"num\">1</td>" in first
+    assert "<td>Parent</td><td class=\"num\">2</td><td class=\"num\">1</td>" in first
+    assert "tie-corrected, statements as subjects" in page
+    assert "coincidence matrix" in page

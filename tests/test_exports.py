@@ -9,6 +9,7 @@ import json
 import re
 import sys
 import zipfile
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,8 @@ def _analyze_options(settings: dict[str, str]) -> list[str]:
                else "--no-wilcoxon-correction"]
     if settings["iqr_median_min"]:
         options += ["--iqr-median-min", settings["iqr_median_min"]]
+    if settings["round_thresholds"] != "{}":
+        options += ["--round-thresholds", settings["round_thresholds"]]
     return options
 
 
@@ -332,7 +335,7 @@ def test_cli_writes_each_export_to_a_file(app, runner, monkeypatch, tmp_path):
     assert (tmp_path / "statements.md").read_text().startswith("# Golden study: final statements")
     assert zipfile.is_zipfile(tmp_path / "raw.csv")
     result = runner.invoke(args=["export", study.slug, "--what", "ratings", "--format", "csv"])
-    assert result.output.startswith("round,item,panellist,group,rating\n")
+    assert result.output.startswith("round,item,panellist,group,rating,uts\n")
 
 
 @pytest.fixture
@@ -404,3 +407,222 @@ def test_every_export_column_and_team_field_is_documented():
              *TEAM_FIELD_KEYS, *EXPORTS]
     missing = [name for name in names if f"`{name}`" not in text]
     assert not missing, f"undocumented in docs/exports.md: {missing}"
+
+
+def test_the_report_shows_every_computed_statistic_with_its_method(app, monkeypatch):
+    study = build_study(monkeypatch)
+    html = " ".join(_export(study, "report", "html").decode().split())
+    agreement = html[html.index('id="agreement"'):html.index('id="stability"')]
+    assert "Kendall's W (tie-corrected" in agreement and "coincidence matrix" in agreement
+    assert "<td>1</td><td class=\"num\">0.686</td><td>13.7 (5), p 0.018</td>" in agreement
+    assert "not applicable: the statements have unequal numbers of valid ratings (4 to 6)" \
+        in agreement
+    stability = html[html.index('id="stability"'):html.index('id="attrition"')]
+    assert "Scheibe's net change" in stability and "McNemar's exact test" in stability
+    assert "quadratic-weighted kappa" in stability and "Wilcoxon signed-rank" in stability
+    assert "<td><code>a-01</code></td><td class=\"num\">5</td><td class=\"num\">16.7</td>" \
+        in stability
+    attrition = html[html.index('id="attrition"'):html.index('id="statements"')]
+    assert "Mann-Whitney U" in attrition
+    assert "<td><code>a-01</code></td><td>Whole panel</td><td class=\"num\">5</td>" in attrition
+    assert "<td><code>a-01</code></td><td>Parent</td><td class=\"num\">2</td>" in attrition
+
+
+def test_the_report_methods_follow_the_settings_the_engine_used(app, monkeypatch):
+    study = build_study(monkeypatch)
+    last = db.session.scalar(sa.select(RoundResult).where(
+        RoundResult.round_id == study.rounds[-1].id))
+    last.data = {**last.data, "settings": {
+        **last.data["settings"], "group_rule": "all", "uts": "include",
+        "wilcoxon_zero_method": "pratt", "wilcoxon_correction": False,
+        "iqr_median_min": 8, "percentile_method": "weibull", "min_group_size": 4,
+        "round_thresholds": {"2": {"comet_agree_pct": 75}}}}
+    db.session.commit()
+    html = " ".join(_export(study, "report", "html").decode().split())
+    text = html[html.index('id="methods-text"'):html.index('class="parameters"')]
+    assert "Group rule: every group." in text and "at least 4 valid ratings" in text
+    assert "nobody&#39;s ratings are excluded" not in text
+    assert "of the answers, &#39;unable to score&#39; included" in text
+    assert "median is at least 8; consensus out when the IQR is at most 1 and the median is " \
+           "at most 2" in text
+    assert "weibull method (Hyndman and Fan type 6)" in text
+    assert "no continuity correction" in text and "Pratt&#39;s method" in text
+    assert "<code>min_group_size</code></th><td>4</td>" in html
+    assert "From round 2 on, with thresholds fixed before round 1: COMET 75/15" in text
+    assert "<code>round_thresholds</code></th><td>from round 2: comet_agree_pct 75</td>" in html
+
+
+def _checklist_status(html: str) -> dict[str, tuple[str, str]]:
+    checklist = html[html.index('id="checklist"'):]
+    rows = re.findall(r'<tr(?: class="to-write")?><td>([TIMRDO]\d+)</td>(.*?)</tr>', checklist,
+                      re.S)
+    out = {}
+    for key, rest in rows:
+        cells = re.findall(r"<td>(.*?)</td>", rest, re.S)
+        out[key] = (cells[-2].strip(), cells[-1].strip())
+    return out
+
+
+def test_an_item_is_answered_only_when_the_studys_data_answers_it(app, factory, monkeypatch):
+    # before any round: nothing the platform would count is there yet
+    empty = factory.study()
+    status = _checklist_status(_export(empty, "report", "html").decode())
+    assert len(status) == 35
+    answered = [k for k, (_, s) in status.items() if s == "answered in the report"]
+    assert answered == []
+    assert status["R3"] == ("–", "to write") and status["M10"][1] == "not answered by the data yet"
+    # after two rounds, each AUTO item is answered with the study's own numbers
+    study = build_study(monkeypatch)
+    html = _export(study, "report", "html").decode()
+    status = _checklist_status(html)
+    assert status["R3"] == ("round 1: 6 of 6; round 2: 5 of 6", "answered in the report")
+    assert status["M4"][0].startswith("personal invitations sent by email from the platform "
+                                      "(round 1: 6, round 2: 6)")
+    assert status["M20"] == ("reminders: round 1: 0, round 2: 1", "answered in the report")
+    assert status["R1"][0].startswith("round 1: 2026-01-05 to 2026-01-12 (7 days)")
+    # SEMI items give their numbers and wait for the team's reasons
+    assert status["M3"] == ("6 panellists: Clinician 3, Parent 3",
+                            "numbers given; the team adds the reasons")
+    # the platform records no pilot: M16 is for the team until the data can say
+    assert status["M16"] == ("–", "to write")
+    assert "ACCORD (35 items): 15 answered from the data" in html
+    credes = html[html.index("<caption>CREDES"):]
+    assert "<td>Definition of consensus</td>" in credes
+    assert "<td>M12, M1</td><td>answered in the report</td>" in credes
+    assert "<td>External validation</td>" in credes and 'id="field-external_validation"' in html
+
+
+def test_the_item_flow_is_drawn_with_a_text_alternative_in_the_report_and_on_the_study_page(
+        app, client, monkeypatch):
+    study = build_study(monkeypatch)
+    html = _export(study, "report", "html").decode()
+    flow = html[html.index('id="item-flow"'):html.index('id="rounds"')]
+    assert '<svg viewBox="0 0 520' in flow and 'role="img"' in flow
+    text = ("Round 1: 6 statements rated. After round 1: carried forward: 1; reworded: 1 into "
+            "1 new; split: 1 into 2 new; merged: 2 into 1 new; added: 1; dropped: 1 (1 "
+            "consensus out). Round 2: 6 statements rated. Final statements: 7 final "
+            "statements; consensus in: 3")
+    assert f'<desc id="item-flow-diagram-desc">{text}' in flow
+    assert f"<figcaption>Item flow: {text}" in flow
+    for box in ("Round 1", "After round 1", "Round 2", "Final statements"):
+        assert f'font-size="12">{box}</text>' in flow
+    owner = ops.create_facilitator("flow@example.org", "correct horse battery", "")
+    ops.add_facilitator_to_study(study, owner, "test")
+    db.session.commit()
+    login(client, owner.email)
+    page = client.get(f"/studies/{study.slug}/").get_data(as_text=True)
+    assert 'id="item-flow"' in page and f'<desc id="item-flow-diagram-desc">{text}' in page
+
+
+def _tables_wider_than_their_page(html: str) -> list[str]:
+    """Render with WeasyPrint and list every table box that runs past its page's content box."""
+    weasyprint = pytest.importorskip("weasyprint")
+    from weasyprint.formatting_structure import boxes
+
+    document = weasyprint.HTML(string=html, base_url=BASE_URL).render()
+    found = []
+    for number, page in enumerate(document.pages, start=1):
+        box = page._page_box
+        right = box.content_box_x() + box.width
+        for child in box.descendants():
+            if isinstance(child, boxes.TableBox | boxes.TableCellBox):
+                over = child.position_x + child.margin_width() - right
+                if over > 0.5:
+                    found.append(f"page {number}: {type(child).__name__} {over:.0f}px too wide")
+    return found
+
+
+def test_no_table_is_wider_than_its_page(app, monkeypatch):
+    study = build_study(monkeypatch)
+    long_word = "Immuneffectorcellassociatedneurotoxicitysyndrome" * 3
+    item = next(i for i in study.items if i.key == "a-01")
+    item.text = f"{item.text} {long_word} (ICANS), graded 1–4 by the ASTCT consensus criteria"
+    db.session.commit()
+    html = _export(study, "report", "html").decode()
+    assert _tables_wider_than_their_page(html) == []
+
+
+def test_the_pdf_is_tagged_pdf_ua_with_a_bookmark_per_heading(app, monkeypatch):
+    pytest.importorskip("weasyprint")
+    study = build_study(monkeypatch)
+    html = _export(study, "report", "html").decode()
+    pdf = pdf_module.html_to_pdf(html, Path(app.static_folder), uncompressed=True)
+    for marker in (b"/StructTreeRoot", b"/MarkInfo", b"pdfuaid:part", b"/Lang (en)",
+                   b"/DisplayDocTitle true", b"/S /Table", b"/S /TH", b"/Outlines"):
+        assert marker in pdf, marker
+    outline = set(re.findall(rb"/Title \((.*?)\)", pdf))
+    assert {b"Methods", b"Results", b"Reporting checklist", b"Round 2"} <= outline
+
+
+def test_the_report_as_markdown_and_docx_has_the_same_sections_and_tables(
+        app, runner, monkeypatch, tmp_path):
+    docx = pytest.importorskip("docx")
+    study = build_study(monkeypatch)
+    html = _export(study, "report", "html").decode()
+    headings = [unescape(re.sub(r"<[^>]+>", "", h)).strip() for h in
+                re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", html, re.S)]
+    n_tables = html.count("<table")
+    for fmt in ("md", "docx"):
+        result = runner.invoke(args=["export", study.slug, "--what", "report", "--format", fmt,
+                                     "--out", str(tmp_path / f"report.{fmt}")])
+        assert result.exit_code == 0, result.output
+    md = (tmp_path / "report.md").read_text()
+    md_headings = [line.lstrip("#").strip() for line in md.splitlines()
+                   if re.match(r"#{1,4} ", line)]
+    assert md_headings == headings
+    assert md.count("\n|---|") == n_tables
+    assert "| Statement | n | Median | IQR | Agree | Disagree | Verdict | Ratings |" in md
+    assert "<" not in md.replace("&lt;", "")  # no HTML left over
+    document = docx.Document(str(tmp_path / "report.docx"))
+    doc_headings = [p.text for p in document.paragraphs if p.style.name.startswith(
+        ("Heading", "Title"))]
+    assert doc_headings == headings
+    assert len(document.tables) == n_tables
+    round_table = next(t for t in document.tables if t.rows[0].cells[0].text == "Statement"
+                       and t.rows[0].cells[-1].text == "Ratings")
+    assert [c.text for c in round_table.rows[0].cells][:4] == ["Statement", "n", "Median", "IQR"]
+    assert round_table.rows[1].cells[0].text.startswith("a-01 Remission means")
+
+
+def test_without_python_docx_the_docx_export_says_what_is_missing(app, monkeypatch):
+    study = build_study(monkeypatch)
+    monkeypatch.setitem(sys.modules, "docx", None)
+    with pytest.raises(pdf_module.PdfUnavailable, match=r"pip install 'delphi\[docx\]'"):
+        export(study, "report", "docx")
+
+
+def test_the_ratings_export_loads_as_numbers_in_one_line(app, monkeypatch, tmp_path):
+    study = build_study(monkeypatch)
+    path = tmp_path / "study-ratings.csv"
+    path.write_bytes(_export(study, "ratings", "csv"))
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert list(rows[0]) == ["round", "item", "panellist", "group", "rating", "uts"]
+    assert all(r["rating"] == "" or r["rating"].isdigit() for r in rows)
+    uts = [r for r in rows if r["uts"] == "1"]
+    assert uts and all(r["rating"] == "" for r in uts)
+    doc = (ROOT / "docs" / "exports.md").read_text()
+    assert 'pd.read_csv("study-ratings.csv")' in doc and 'read.csv("study-ratings.csv")' in doc
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(path)  # the one line of docs/exports.md
+    assert str(frame["rating"].dtype) == "float64" and str(frame["uts"].dtype) == "int64"
+    assert frame["rating"].between(1, 9).sum() == frame["rating"].notna().sum() > 0
+    assert int(frame["uts"].sum()) == len(uts)
+    json_rows = json.loads(_export(study, "ratings", "json"))
+    assert {type(r["rating"]) for r in json_rows} <= {int, type(None)}
+    assert sum(r["uts"] for r in json_rows) == len(uts)
+
+
+def test_r_reads_the_ratings_export_as_numbers(app, monkeypatch, tmp_path):
+    import shutil
+    import subprocess
+
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        pytest.skip("R is not installed")
+    study = build_study(monkeypatch)
+    path = tmp_path / "study-ratings.csv"
+    path.write_bytes(_export(study, "ratings", "csv"))
+    out = subprocess.run(  # noqa: S603 - our own command line, the path is ours
+        [rscript, "-e", f'r <- read.csv("{path}"); cat(class(r$rating), class(r$uts))'],
+        capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["integer", "integer"]

@@ -143,3 +143,17 @@ def test_item_versions_are_unique_per_key(factory):
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("min_group_size", 5), ("scheibe_threshold", 0.2), ("wilcoxon_zero_method", "pratt"),
+    ("wilcoxon_correction", False), ("round_thresholds", {"2": {"comet_agree_pct": 75}}),
+])
+def test_the_new_analysis_settings_are_locked_with_the_rest(factory, name, value):
+    study = factory.study()
+    study.consensus.lock(utcnow())
+    db.session.commit()
+    setattr(study.consensus, name, value)
+    with pytest.raises(IllegalTransition, match=name):
+        db.session.flush()
+    db.session.rollback()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
+from delphi.extensions import db
+from delphi.rounds.operations import analysis_settings
 from delphi.studies import operations as ops
 from delphi.surveys import SurveyError, dump_survey, load_survey_file, parse_survey
 
@@ -166,3 +169,58 @@ def test_short_name_and_sender_name_are_optional_one_line_texts(tmp_path):
 def test_the_shipped_study_has_a_short_name_and_a_sender(app):
     d = load_survey_file(IMPACT_FILE)
     assert d.short_name == "IMPACT" and d.sender_name == "The IMPACT steering committee"
+
+
+SMALL_CONSENSUS = "consensus: {primary_rule: comet, comet: {agree_pct: 70, disagree_pct: 15}}\n"
+CONSENSUS_EXTRA = """consensus:
+  group_rule: all
+  min_group_size: 4
+  scheibe_threshold: 0.2
+  wilcoxon: {zero_method: pratt, correction: false}
+  by_round:
+    2: {comet: {agree_pct: 75}, percent: {threshold: 80}}
+"""
+
+
+def test_the_analysis_settings_are_set_in_the_survey_file_and_round_trip(app):
+    text = SMALL_SURVEY.format(slug="extra").replace(SMALL_CONSENSUS, CONSENSUS_EXTRA, 1)
+    definition = parse_survey(text, "s.yaml")
+    c = definition.consensus
+    assert (c["min_group_size"], c["scheibe_threshold"], c["wilcoxon_zero_method"],
+            c["wilcoxon_correction"]) == (4, 0.2, "pratt", False)
+    assert c["round_thresholds"] == {"2": {"comet_agree_pct": 75, "percent_threshold": 80}}
+    study = ops.import_survey(definition, "test")
+    db.session.commit()
+    assert parse_survey(dump_survey(ops.study_definition(study)), "again.yaml") == definition
+    # the engine gets them, with the group rule's minimum apart from the feedback's
+    settings = analysis_settings(study)
+    assert (settings.min_group_size, study.min_group_size) == (4, 3)
+    assert settings.scheibe_threshold == Fraction(1, 5)
+    assert (settings.wilcoxon_zero_method, settings.wilcoxon_correction) == ("pratt", False)
+    assert settings.for_round(2).comet_agree_pct == 75
+    assert settings.for_round(1).comet_agree_pct == 70
+
+
+@pytest.mark.parametrize(("block", "expected"), [
+    ("consensus: {scheibe_threshold: 2}\n", "consensus.scheibe_threshold: must be between 0 and 1"),
+    ("consensus: {wilcoxon: {zero_method: none}}\n",
+     "consensus.wilcoxon.zero_method: 'none' is not one of"),
+    ("consensus: {by_round: {1: {comet: {agree_pct: 75}}}}\n",
+     "consensus.by_round.1: must be a round number of 2 or more"),
+    ("consensus: {by_round: {2: {stability_pp: 10}}}\n",
+     "consensus.by_round.2.stability_pp: unknown key"),
+    ("consensus: {by_round: {2: {comet: {agree_pct: 0}}}}\n",
+     "consensus.by_round: round_thresholds, from round 2: setting 'comet_agree_pct' must be"),
+    ("consensus: {min_group_size: 0}\n", "consensus.min_group_size: must be between 1"),
+])
+def test_bad_analysis_settings_in_the_survey_file_are_named(block, expected):
+    text = SMALL_SURVEY.format(slug="bad").replace(SMALL_CONSENSUS, block, 1)
+    with pytest.raises(SurveyError) as excinfo:
+        parse_survey(text, "s.yaml")
+    assert expected in str(excinfo.value)
+
+
+def test_survey_format_doc_names_the_analysis_settings():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "survey-format.md").read_text()
+    for key in ("scheibe_threshold", "wilcoxon", "zero_method", "correction", "by_round"):
+        assert f"`{key}`" in doc, key

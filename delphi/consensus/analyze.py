@@ -20,7 +20,7 @@ from .encode import CellCounts, cell_counts, encode
 from .item_rows import item_rows
 from .response import Codes, response_rows
 from .round_rows import attrition_rows, panel_rows, stability_rows
-from .rules import RULES, applicable_rules
+from .rules import RULES, Rule, applicable_rules
 from .settings import Settings
 from .table import RatingsTable, Record
 
@@ -61,9 +61,27 @@ def prepare(table: RatingsTable, settings: Settings) -> Analysis:
     batch = item_batch(cells.ratings.reshape(-1, k), cells.uts.reshape(-1),
                        cells.missing.reshape(-1), settings)
     rules = applicable_rules(scale)
-    verdicts = {key: rule.vectorised(batch, settings) if key in rules else None
-                for key, rule in RULES.items()}
+    verdicts = {key: _round_verdicts(rule, batch, settings, table.rounds) if key in rules
+                else None for key, rule in RULES.items()}
     return Analysis(table, settings, codes, cells, batch, verdicts)
+
+
+def _round_verdicts(rule: Rule, batch: ItemBatch, settings: Settings,
+                    rounds: tuple[int, ...]) -> np.ndarray:
+    """Return the rule's verdict of every batch row, with each round's own thresholds.
+
+    The batch rows are laid out round by round, so a round's rows are one block.
+    """
+    codes = rule.vectorised(batch, settings)
+    if not settings.round_thresholds or not rounds:
+        return codes
+    per_round = len(codes) // len(rounds)
+    for index, number in enumerate(rounds):
+        own = settings.for_round(number)
+        if own != settings:
+            block = slice(index * per_round, (index + 1) * per_round)
+            codes[block] = rule.vectorised(batch, own)[block]
+    return codes
 
 
 def _scale_block(settings: Settings) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The long ratings CSV (``round,item,panellist,group,rating``) in, the items table out.
+"""The long ratings CSV (``round,item,panellist,group,rating[,uts]``) in, the items table out.
+
+``rating`` is a number on the scale or empty; "unable to score" is ``uts`` = 1
+(the platform's export writes it so, keeping ``rating`` numeric for pandas and
+R), or, in files written by hand, the word ``UTS`` in ``rating``.
 
 Errors name the file, the line and the problem, e.g.
 ``ratings.csv: line 14: rating '10' is not on the 1-9 scale``.
@@ -17,6 +21,10 @@ from .scales import Scale
 from .table import Record
 
 COLUMNS = ("round", "item", "panellist", "group", "rating")
+# The optional column that marks "unable to score"; the platform's export always writes it.
+UTS_COLUMN = "uts"
+EXPORT_COLUMNS = (*COLUMNS, UTS_COLUMN)
+_TRUE, _FALSE = {"1", "true", "yes", "uts"}, {"", "0", "false", "no"}
 _INTEGER = re.compile(r"^-?[0-9]+$")
 
 
@@ -55,7 +63,16 @@ class _Reader:
         if known_group != group:
             raise self.fail(line, f"panellist {panellist!r} is in group {group!r} here but in "
                                   f"group {known_group!r} on line {first_line}")
-        return key[0], item, panellist, group, self.rating(line, fields["rating"])
+        rating = self.rating(line, fields["rating"])
+        flag = fields.get(UTS_COLUMN, "").lower()
+        if flag not in _TRUE | _FALSE:
+            raise self.fail(line, f"uts {fields[UTS_COLUMN]!r} is not 1, 0 or empty")
+        if flag in _TRUE:
+            if rating is not None and rating != "UTS":
+                raise self.fail(line, f"rating {rating!r} and uts 1: a rating or 'unable to "
+                                      "score', not both")
+            rating = "UTS"
+        return key[0], item, panellist, group, rating
 
     def rating(self, line: int, text: str) -> int | str | None:
         """Return an integer on the scale, "UTS", or None for an empty cell."""
@@ -90,7 +107,7 @@ def _header(row: list[str] | None, name: str) -> list[str]:
             f"{name}: line 1: the header lacks column(s) {', '.join(missing)}; it must name "
             f"{','.join(COLUMNS)}"
         )
-    repeated = sorted({c for c in names if names.count(c) > 1 and c in COLUMNS})
+    repeated = sorted({c for c in names if names.count(c) > 1 and c in EXPORT_COLUMNS})
     if repeated:
         raise RatingsFileError(f"{name}: line 1: column(s) {', '.join(repeated)} appear twice")
     return names

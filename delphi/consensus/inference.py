@@ -192,7 +192,10 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float],
     n = n1 + n2
     var = n1 * n2 / 12 * ((n + 1) - _tie_term(both) / (n * (n - 1)))
     if var <= 0:
-        return MannWhitneyResult(u, None, None)
+        # Every value tied: no evidence of a difference.  scipy's asymptotic test gives
+        # p = 1 with the continuity correction (z = -0.5/0 clips to 1) and NaN without it;
+        # we follow it, with z undefined in both cases.
+        return MannWhitneyResult(u, None, 1.0 if correction else None)
     shift = abs(u - n1 * n2 / 2) - (0.5 if correction else 0.0)
     z = shift / np.sqrt(var)
     return MannWhitneyResult(u, float(z), float(min(1.0, 2 * stats.norm.sf(z))))

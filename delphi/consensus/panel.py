@@ -140,6 +140,26 @@ class FleissResult:
     n_raters: int
 
 
+FLEISS_NOT_APPLICABLE = ("no_items", "too_few_ratings", "unequal_ratings", "no_variation")
+
+
+def fleiss_status(ratings_per_item: Sequence[int], kappa: float | None = None) -> str | None:
+    """Return why Fleiss' kappa is undefined (a code of FLEISS_NOT_APPLICABLE), or None.
+
+    ``ratings_per_item`` is the number of valid ratings of each item; pass the
+    kappa found (or None) to tell "no variation" (every rating in one category)
+    from an applicable kappa.
+    """
+    n = [int(v) for v in ratings_per_item]
+    if not n:
+        return "no_items"
+    if min(n) < 2:
+        return "too_few_ratings"
+    if len(set(n)) > 1:
+        return "unequal_ratings"
+    return "no_variation" if kappa is None else None
+
+
 def fleiss_kappa(counts: Sequence[Sequence[int]]) -> FleissResult:
     """Return Fleiss' kappa of subjects x categories counts; every row must sum alike."""
     table = np.asarray(counts, dtype=float)

@@ -98,10 +98,16 @@ class AttritionBatch:
     p: np.ndarray
 
 
-def attrition_batch(codes: Codes, agree: np.ndarray, low: int, uts_counts: bool) -> AttritionBatch:
-    """Return the attrition-bias comparison of the first and last rounds, per item."""
+def attrition_batch(codes: Codes, agree: np.ndarray, low: int, uts_counts: bool,
+                    slot: int | None = None) -> AttritionBatch:
+    """Return the attrition-bias comparison of the first and last rounds, per item.
+
+    ``slot`` restricts it to one stakeholder group (1 + group index); None is the panel.
+    """
     _, responded, _ = panellist_status(codes)
     status = np.where(responded[-1], 0, np.where(responded[0], 1, 2))  # stayed, dropped, neither
+    if slot is not None:
+        status = np.where(codes.slot_of == slot, status, 2)
     first = codes.values[0]
     n_items, bins = first.shape[0], codes.levels + 1  # scale points and UTS
     kept = first <= codes.uts
@@ -142,4 +148,8 @@ def mann_whitney_from_counts(first: np.ndarray, second: np.ndarray) -> tuple[np.
     var = n1 * n2 / 12 * ((n + 1) - safe_divide(ties, n * (n - 1)))
     z = safe_divide(np.abs(u - n1 * n2 / 2) - 0.5, np.sqrt(np.where(var > 0, var, 0)))
     p = np.where(np.isnan(z), np.nan, np.minimum(1.0, 2 * stats.norm.sf(np.nan_to_num(z))))
-    return np.where((n1 > 0) & (n2 > 0), u, np.nan), p
+    # All values tied (variance 0) in two non-empty samples: p = 1, as scipy's
+    # mannwhitneyu(method="asymptotic") gives with its continuity correction.
+    both_present = (n1 > 0) & (n2 > 0)
+    p = np.where(both_present & ~(var > 0), 1.0, p)
+    return np.where(both_present, u, np.nan), p

@@ -9,7 +9,7 @@ import numpy as np
 from .batch import band_count, safe_divide
 from .encode import paired_tables
 from .output import bools, floats, ints, rows
-from .panel import alpha_from_counts, fleiss_kappa, icc, kendall_w_codes
+from .panel import alpha_from_counts, fleiss_kappa, fleiss_status, icc, kendall_w_codes
 from .response import attrition_batch
 from .stability import change_is_stable, chi2_rows, stability_batch
 
@@ -53,6 +53,9 @@ def _pair_rows(a: Analysis, first: int, second: int) -> list[dict[str, Any]]:
     agree, dens = (b.n_agree[before], b.n_agree[after]), (b.n_denominator[before],
                                                           b.n_denominator[after])
     pct_from, pct_to = (safe_divide(100 * n, d) for n, d in zip(agree, dens, strict=True))
+    # The change in percentage points as one exact fraction, rounded once: the difference of
+    # two rounded percentages is off in the last bits (66.67 - 33.33 is not 100/3).
+    delta = safe_divide(100 * (agree[1] * dens[0] - agree[0] * dens[1]), dens[0] * dens[1])
     stable = change_is_stable(agree, dens, a.settings.stability_pp)
     chi2, df, chi2_p = chi2_rows(_band_counts(a, before), _band_counts(a, after))
     return rows({
@@ -62,8 +65,7 @@ def _pair_rows(a: Analysis, first: int, second: int) -> list[dict[str, Any]]:
         "n_paired": ints(st.n_paired), "n_changed": ints(st.n_changed),
         "pct_changed": floats(st.pct_changed), "mean_abs_change": floats(st.mean_abs_change),
         "pct_agree_from": floats(pct_from), "pct_agree_to": floats(pct_to),
-        "delta_pct_agree": floats(pct_to - pct_from),
-        "delta_pct_7_9": floats(pct_to - pct_from),
+        "delta_pct_agree": floats(delta), "delta_pct_7_9": floats(delta),
         "pct_stable": bools(stable, (dens[0] > 0) & (dens[1] > 0)),
         "scheibe_net_change": floats(st.scheibe),
         "scheibe_stable": bools(st.scheibe_stable, paired),
@@ -98,7 +100,7 @@ def _panel_round(a: Analysis, r: int) -> dict[str, Any]:
     counts = a.cells.ratings[r, 0][items]
     per_item = counts.sum(axis=1)
     points = np.arange(scale.low, scale.high + 1)
-    equal = len(items) > 0 and per_item.min() >= 2 and (per_item == per_item[0]).all()
+    equal = fleiss_status(per_item.tolist(), 0.0) is None
     intraclass = icc(complete + scale.low)
     return {
         "round": a.table.rounds[r], "n_items": int(len(items)),
@@ -118,22 +120,41 @@ def panel_rows(a: Analysis) -> list[dict[str, Any]]:
 
 
 def attrition_rows(a: Analysis) -> list[dict[str, Any]]:
-    """Return the attrition-bias objects (first vs last round), empty with a single round."""
+    """Return the attrition-bias objects (first vs last round), per item: the whole panel
+    (group None), then each group with first-round ratings; empty with a single round."""
     t = a.table
     if len(t.rounds) < 2:
         return []
-    at = attrition_batch(a.codes, agree_mask(a), a.settings.scale_obj.low,
-                         a.settings.uts == "include")
     sel = np.flatnonzero(a.cells.invited[0, 0] > 0)
-    return rows({
-        "item": [t.items[k] for k in sel.tolist()],
-        "from_round": [t.rounds[0]] * len(sel), "to_round": [t.rounds[-1]] * len(sel),
-        "n_stayed": ints(at.n_stayed[sel]), "n_dropped": ints(at.n_dropped[sel]),
-        "median_stayed": floats(at.median_stayed[sel]),
-        "median_dropped": floats(at.median_dropped[sel]),
-        "median_diff": floats(at.median_dropped[sel] - at.median_stayed[sel]),
-        "pct_agree_stayed": floats(at.pct_agree_stayed[sel]),
-        "pct_agree_dropped": floats(at.pct_agree_dropped[sel]),
-        "pct_agree_diff": floats(at.pct_agree_dropped[sel] - at.pct_agree_stayed[sel]),
-        "mann_whitney_u": floats(at.u[sel]), "mann_whitney_p": floats(at.p[sel]),
-    })
+    invited = a.cells.invited[0]
+    slots = [s for s in range(a.shape[1]) if s == 0 or (invited[s] > 0).any()]
+    found = {s: attrition_batch(a.codes, agree_mask(a), a.settings.scale_obj.low,
+                                a.settings.uts == "include", None if s == 0 else s)
+             for s in slots}
+    out: list[dict[str, Any]] = []
+    for k in sel.tolist():
+        for s in slots:
+            if s and not invited[s, k]:
+                continue
+            at = found[s]
+            out.append({
+                "item": t.items[k], "group": t.groups[s - 1] if s else None,
+                "from_round": t.rounds[0], "to_round": t.rounds[-1],
+                "n_stayed": int(at.n_stayed[k]), "n_dropped": int(at.n_dropped[k]),
+                **_attrition_numbers(at, k),
+            })
+    return out
+
+
+def _attrition_numbers(at: Any, k: int) -> dict[str, float | None]:
+    """Return the medians, % agreement, their differences and the Mann-Whitney test of item k."""
+    def one(values: np.ndarray) -> float | None:
+        return floats(np.asarray([values[k]]))[0]
+    return {
+        "median_stayed": one(at.median_stayed), "median_dropped": one(at.median_dropped),
+        "median_diff": one(at.median_dropped - at.median_stayed),
+        "pct_agree_stayed": one(at.pct_agree_stayed),
+        "pct_agree_dropped": one(at.pct_agree_dropped),
+        "pct_agree_diff": one(at.pct_agree_dropped - at.pct_agree_stayed),
+        "mann_whitney_u": one(at.u), "mann_whitney_p": one(at.p),
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -17,6 +17,10 @@ Number = int | Fraction
 UTS_CHOICES = ("exclude", "include")
 GROUP_RULES = ("pooled", "all", "any")
 ZERO_METHODS = ("wilcox", "pratt", "zsplit")
+# The thresholds a study may change from one round to the next (``round_thresholds``).
+ROUND_KEYS = ("comet_agree_pct", "comet_disagree_pct", "percent_threshold", "iqr_max",
+              "iqr_median_min")
+RoundThresholds = tuple[tuple[int, tuple[tuple[str, "Number | None"], ...]], ...]
 # Keys that ``analyze`` adds to its settings block; ``from_dict`` accepts and ignores them.
 METADATA_KEYS = frozenset({"software", "software_version", "numpy_version", "scipy_version"})
 
@@ -96,9 +100,13 @@ class Settings:
     stability_pp: Number = 15
     scheibe_threshold: Number = Fraction(3, 20)
     min_group_size: int = 3
+    # Thresholds that change from a round on, fixed before round 1: {2: {"comet_agree_pct": 75}}
+    # means COMET 75/15 from round 2 on.  Stored as a sorted tuple so the settings stay hashable.
+    round_thresholds: Any = ()
 
     def __post_init__(self) -> None:
         self._normalise_scale()
+        object.__setattr__(self, "round_thresholds", _round_thresholds(self.round_thresholds))
         for key in ("comet_agree_pct", "comet_disagree_pct", "percent_threshold",
                     "iqr_max", "stability_pp", "scheibe_threshold"):
             object.__setattr__(self, key, parse_number(key, getattr(self, key)))
@@ -152,6 +160,24 @@ class Settings:
                 f"setting 'min_group_size' must be an integer, not {self.min_group_size!r}"
             )
         _check_range("min_group_size", self.min_group_size, 1, None)
+        for number, _ in self.round_thresholds:
+            try:
+                self.for_round(number)
+            except SettingsError as error:
+                raise SettingsError(f"round_thresholds, from round {number}: {error}") from None
+
+    def for_round(self, number: int) -> Settings:
+        """The settings of round ``number``: every threshold change up to that round applied."""
+        changes: dict[str, Any] = {}
+        for start, values in self.round_thresholds:
+            if start <= number:
+                changes.update(values)
+        return replace(self, round_thresholds=(), **changes) if changes else self
+
+    @property
+    def threshold_rounds(self) -> list[int]:
+        """The rounds from which thresholds change (empty when they never do)."""
+        return [number for number, _ in self.round_thresholds]
 
     @property
     def scale_obj(self) -> Scale:
@@ -179,4 +205,44 @@ class Settings:
             if isinstance(value, Fraction):
                 value = number_to_json(value)
             out[f.name] = value
+        out["round_thresholds"] = {
+            str(number): {k: None if v is None else number_to_json(v) for k, v in values}
+            for number, values in self.round_thresholds}
         return out
+
+
+def _round_thresholds(value: Any) -> RoundThresholds:
+    """Normalise ``{round: {key: number}}`` (round keys may be strings, as in JSON)."""
+    if isinstance(value, tuple):
+        items = [(n, dict(v)) for n, v in value]
+    elif isinstance(value, dict):
+        items = list(value.items())
+    elif value is None:
+        items = []
+    else:
+        raise SettingsError(f"setting 'round_thresholds' must be a mapping of round numbers to "
+                            f"thresholds, not {value!r}")
+    out = []
+    for raw_number, values in items:
+        try:
+            number = int(raw_number)
+        except (TypeError, ValueError):
+            number = 0
+        if isinstance(raw_number, bool) or number < 2 or str(number) != str(raw_number).strip():
+            raise SettingsError(f"setting 'round_thresholds': {raw_number!r} is not a round "
+                                "number of 2 or more (round 1 uses the main thresholds)")
+        if not isinstance(values, dict) or not values:
+            raise SettingsError(f"setting 'round_thresholds', round {number}: give at least one "
+                                f"of {', '.join(ROUND_KEYS)}")
+        parsed = []
+        for key, v in values.items():
+            if key not in ROUND_KEYS:
+                raise SettingsError(f"setting 'round_thresholds', round {number}: {key!r} cannot "
+                                    f"change between rounds; one of {', '.join(ROUND_KEYS)}")
+            parsed.append((key, None if v is None and key == "iqr_median_min"
+                           else parse_number(key, v)))
+        out.append((number, tuple(sorted(parsed))))
+    numbers = [n for n, _ in out]
+    if len(set(numbers)) != len(numbers):
+        raise SettingsError("setting 'round_thresholds' names a round twice")
+    return tuple(sorted(out))

@@ -140,7 +140,10 @@ def chi2_rows(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, ...]:
     expected = row[:, :, None] * col[:, None, :] / np.where(total > 0, total, 1)[:, None, None]
     cells = safe_divide((both - expected) ** 2, expected)
     statistic = np.nansum(cells, axis=(1, 2))
-    df = ((col > 0).sum(axis=1) - 1) * ((row > 0).sum(axis=1) - 1)
+    # Both factors at least 0: with no valid rating in either round, (0 - 1) * (0 - 1) is
+    # not one degree of freedom; the test is undefined (null), not chi2 0, df 1, p 1.
+    df = (np.maximum((col > 0).sum(axis=1) - 1, 0)
+          * np.maximum((row > 0).sum(axis=1) - 1, 0))
     ok = df > 0
     p = np.where(ok, stats.chi2.sf(statistic, np.maximum(df, 1)), np.nan)
     return np.where(ok, statistic, np.nan), np.where(ok, df, 0), p

@@ -28,7 +28,16 @@ from ..rounds import confirm
 from ..studies.views import get_study_or_404
 from . import operations as ops
 from .forms import AddForm, CarryForm, DropForm, MergeForm, RewordForm, SplitForm
-from .results import FILTERS, SORTS, apply_view, item_results, open_suggestions, stored_result
+from .results import (
+    FILTERS,
+    SORTS,
+    apply_view,
+    fleiss_reason,
+    item_results,
+    open_suggestions,
+    stored_result,
+    summary,
+)
 
 bp = facilitator_blueprint("decisions", __name__, "/studies/<slug>")
 
@@ -54,7 +63,8 @@ def results(slug: str, number: int):
     stored = stored_result(rnd)
     filter_key = request.args.get("show", "all")
     sort_key = request.args.get("sort", "position")
-    rows = apply_view(item_results(study, rnd, stored), filter_key, sort_key) if stored else []
+    everything = item_results(study, rnd, stored) if stored else []
+    rows = apply_view(everything, filter_key, sort_key)
     panel = next((p for p in stored.data["panel"] if p["round"] == number), None) \
         if stored else None
     response = [r for r in stored.data["response"] if r["round"] == number] if stored else []
@@ -65,7 +75,8 @@ def results(slug: str, number: int):
         sort=sort_key, deciding=deciding, suggestions=open_suggestions(rnd) if deciding else [],
         forms=_forms(), sections=[(s.id, s.title) for s in study.sections],
         active_items=[i for i in study.items if i.status is ItemStatus.ACTIVE],
-        group_names={g.key: g.name for g in study.groups},
+        group_names={g.key: g.name for g in study.groups}, counts=summary(everything),
+        fleiss_reason=fleiss_reason(panel, everything),
     )
 
 

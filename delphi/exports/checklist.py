@@ -1,11 +1,12 @@
-"""Reporting checklists as data: ACCORD's 35 items, DELPHISTAR's numbers, the team's fields.
+"""Reporting checklists as data: ACCORD's 35 items, DELPHISTAR's numbers, CREDES's domains.
 
-Wording is a short paraphrase (see ACCORD, Gattrell et al., PLoS Med 2024, and
-DELPHISTAR, Niederberger et al., PLoS One 2024, before quoting).  ``fill`` says
-who answers: AUTO the platform, SEMI the platform's numbers plus the team's
-text, TEAM the team alone; M16 (pilot) and M21 (languages) are SEMI here
-because the platform records neither.  ``anchor`` is the report section that
-answers it.
+Wording is a short paraphrase (see ACCORD, Gattrell et al., PLoS Med 2024,
+DELPHISTAR, Niederberger et al., PLoS One 2024, and CREDES, Junger et al.,
+Palliat Med 2017, before quoting).  ``fill`` says who answers, as the shared
+reporting table classes them: AUTO the platform, SEMI the platform's numbers
+plus the team's text, TEAM the team alone.  ``anchor`` is the report section
+that answers it.  Whether an item is *answered* is decided per study by the
+facts its data gives (``facts.accord_facts``), never by its class alone.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ TEAM_FIELDS = (
               "other"),
     TeamField("funding", "Funding and the funder's role", "other"),
     TeamField("ethics", "Ethics approval or exemption", "other"),
+    TeamField("external_validation", "External validation of the results (CREDES)",
+              "discussion"),
+    TeamField("conclusions", "Conclusions, implications and dissemination (CREDES)",
+              "discussion"),
 )
 TEAM_FIELD_KEYS = tuple(f.key for f in TEAM_FIELDS)
 
@@ -105,7 +110,7 @@ _ACCORD_ROWS = (
      "AUTO", "conduct", None),
     ("M15", "Assessing consensus", "qualitative and quantitative analysis methods", "AUTO",
      "consensus", "qualitative_analysis"),
-    ("M16", "Assessing consensus", "piloting, or that there was none", "SEMI", "conduct",
+    ("M16", "Assessing consensus", "piloting, or that there was none", "AUTO", "conduct",
      "pilot"),
     ("M17", "Assessing consensus", "feedback between steps and whether it was anonymised",
      "AUTO", "conduct", None),
@@ -115,7 +120,7 @@ _ACCORD_ROWS = (
      "conduct", None),
     ("M20", "Participation", "steps to encourage participation", "AUTO", "conduct",
      "participation"),
-    ("M21", "Participation", "languages and accessibility", "SEMI", "conduct", "languages"),
+    ("M21", "Participation", "languages and accessibility", "AUTO", "conduct", "languages"),
     ("R1", "Results", "when the exercise ran, time per step, delays", "AUTO", "conduct", None),
     ("R2", "Results", "changes during the exercise and when", "AUTO", "changes", None),
     ("R3", "Results", "panellists and response rate per step, socio-demographics", "AUTO",
@@ -181,13 +186,99 @@ def _delphistar_fill(number: int, anchor: str | None) -> str:
     return "SEMI" if number in DELPHISTAR_SEMI else "AUTO"
 
 
-def accord_rows(fields: dict[str, str]) -> list[dict[str, Any]]:
-    """ACCORD items with where the report answers them and whether the team must still write."""
+STATUS_TEXT = {
+    "answered": "answered in the report",
+    "written": "written by the team",
+    "numbers_given": "numbers given; the team adds the reasons",
+    "to_write": "to write",
+    "no_data": "not answered by the data yet",
+}
+
+
+def _status(fill: str, fact: str | None, filled: bool, has_field: bool) -> str:
+    """Where an item stands: answered by the data, written, half done, or still to write."""
+    if fill == "AUTO":
+        if fact is not None:
+            return "answered"
+        return "written" if filled else ("to_write" if has_field else "no_data")
+    if filled:
+        return "written"
+    if fill == "SEMI" and fact is not None:
+        return "numbers_given"
+    return "to_write"
+
+
+def accord_rows(fields: dict[str, str],
+                facts: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+    """ACCORD items with where the report answers them, what the data says, and their status."""
+    facts = facts or {}
     rows = []
     for item in ACCORD:
         filled = bool(item.team_field and fields.get(item.team_field, "").strip())
-        to_write = item.fill in ("TEAM", "SEMI") and item.team_field is not None and not filled
+        fact = facts.get(item.id)
+        status = _status(item.fill, fact, filled, item.team_field is not None)
         rows.append({"id": item.id, "section": item.section, "asks": item.asks,
                      "fill": item.fill, "anchor": item.anchor, "team_field": item.team_field,
-                     "filled": filled, "to_write": to_write})
+                     "fact": fact, "filled": filled, "status": status,
+                     "status_text": STATUS_TEXT[status],
+                     "answered": status == "answered",
+                     "to_write": status in ("to_write", "no_data", "numbers_given")})
+    return rows
+
+
+@dataclass(frozen=True)
+class CredesDomain:
+    """A CREDES domain, answered by the ACCORD items that carry the same data."""
+
+    domain: str
+    gives: str
+    anchor: str
+    accord: tuple[str, ...] = ()
+    team_field: str | None = None
+
+
+CREDES = (
+    CredesDomain("Rationale for the choice of the Delphi technique", "", "introduction",
+                 team_field="justification"),
+    CredesDomain("Planning and process", "rounds, dates, stopping and carry-forward",
+                 "conduct", ("M9", "M11", "M13", "R1")),
+    CredesDomain("Definition of consensus", "the rule, its thresholds and when it was locked",
+                 "consensus", ("M12", "M1")),
+    CredesDomain("Informational input", "evidence shown, feedback between rounds", "conduct",
+                 ("M8", "M17")),
+    CredesDomain("Prevention of bias", "anonymity, roles and voting rights", "conduct",
+                 ("M18", "M19")),
+    CredesDomain("Expert panel", "invitations, groups, response and attrition", "participants",
+                 ("M3", "M4", "R3")),
+    CredesDomain("Description of the methods", "questionnaire, analysis, software, changes",
+                 "consensus", ("M10", "M14", "M15", "R2")),
+    CredesDomain("Procedure: flow chart", "participant and item flow diagrams", "participants",
+                 ("R3", "R5")),
+    CredesDomain("Results", "per-round results, final statements, modified items", "statements",
+                 ("R4", "R5")),
+    CredesDomain("External validation", "", "discussion", team_field="external_validation"),
+    CredesDomain("Discussion of limitations", "response, attrition and attrition bias",
+                 "discussion", ("D1",), "limitations"),
+    CredesDomain("Conclusions and dissemination", "", "discussion", team_field="conclusions"),
+)
+
+
+def credes_rows(fields: dict[str, str],
+                facts: dict[str, str | None] | None = None) -> list[dict[str, Any]]:
+    """CREDES domains: answered when every ACCORD item carrying their data is answered."""
+    facts = facts or {}
+    rows = []
+    for d in CREDES:
+        filled = bool(d.team_field and fields.get(d.team_field, "").strip())
+        found = [facts.get(a) for a in d.accord]
+        if not d.accord:
+            fill, fact = "TEAM", None
+        else:
+            fill = "SEMI" if d.team_field else "AUTO"
+            fact = "; ".join(f for f in found if f) if all(found) else None
+        status = _status(fill, fact, filled, d.team_field is not None)
+        rows.append({"domain": d.domain, "gives": d.gives, "anchor": d.anchor,
+                     "accord": d.accord, "fill": fill, "fact": fact, "status": status,
+                     "status_text": STATUS_TEXT[status], "answered": status == "answered",
+                     "to_write": status in ("to_write", "no_data", "numbers_given")})
     return rows

@@ -18,7 +18,7 @@ from .pdf import PdfUnavailable
               show_default=True, help="Statements, raw data, ratings only, or the report.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True,
               help="statements: csv xlsx json md; raw: csv (a ZIP) xlsx json; "
-                   "ratings: csv xlsx json; report: html pdf.")
+                   "ratings: csv xlsx json; report: html pdf docx md.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               default=None, help="Write to this file instead of standard output.")
 @with_appcontext

@@ -12,6 +12,7 @@ from flask import Response, current_app
 from ..models import Study
 from . import formats
 from .data import StudyData, load
+from .document import report_docx, report_markdown
 from .formats import ExportError
 from .pdf import html_to_pdf
 from .raw import ratings_document, ratings_table, raw_document, raw_tables
@@ -31,6 +32,7 @@ MIMETYPES = {
     "md": "text/markdown; charset=utf-8",
     "html": "text/html; charset=utf-8",
     "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 WHAT = {
     "statements": "Final consensus statements with their status and numbers in every round",
@@ -95,9 +97,11 @@ EXPORTS: dict[str, dict[str, tuple[str, Renderer]]] = {
     "report": {
         "html": ("html", lambda d: report_html(d).encode()),
         "pdf": ("pdf", _report_pdf),
+        "docx": ("docx", lambda d: report_docx(report_html(d))),
+        "md": ("md", lambda d: report_markdown(report_html(d)).encode()),
     },
 }
-FORMATS = ("csv", "xlsx", "json", "md", "html", "pdf")
+FORMATS = ("csv", "xlsx", "json", "md", "html", "pdf", "docx")
 
 
 def check_combination(what: str, fmt: str) -> None:

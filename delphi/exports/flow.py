@@ -40,6 +40,11 @@ class FlowBox:
     y: int = 0
     height: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
+    title: str = ""
+
+    @property
+    def heading(self) -> str:
+        return self.title or f"Round {self.number}"
 
 
 def _rate(value: float | None) -> str:
@@ -63,17 +68,75 @@ def participant_flow(data: StudyData) -> tuple[list[FlowBox], int]:
         if row["group"] is None:
             text += f", retention {_rate(row['retention'])} of round {data.rounds[0]}"
         box.lines.append(text)
+    return _layout(list(boxes.values()))
+
+
+def _layout(boxes: list[FlowBox]) -> tuple[list[FlowBox], int]:
+    """Stack the boxes top to bottom with an arrow between them; return them and the height."""
     y = 0
-    for box in boxes.values():
+    for box in boxes:
         box.y = y
         box.height = 2 * BOX_PADDING + LINE_HEIGHT * (len(box.lines) + 1)
         y += box.height + ARROW
-    return list(boxes.values()), max(y - ARROW, 0)
+    return boxes, max(y - ARROW, 0)
 
 
 def flow_text(boxes: list[FlowBox]) -> str:
     """The diagram in words, for screen readers."""
-    return " ".join(f"Round {b.number}: " + "; ".join(b.lines) + "." for b in boxes)
+    return " ".join(f"{b.heading}: " + "; ".join(b.lines) + "." for b in boxes)
+
+
+def _decision_lines(decisions: list[ItemDecision]) -> list[str]:
+    """What the decisions after one round did, one kind a line, in the diagram's order."""
+    subjects: dict[DecisionKind, int] = {}
+    made: dict[DecisionKind, int] = {}
+    outcomes: dict[str, int] = {}
+    for d in decisions:
+        subjects[d.kind] = subjects.get(d.kind, 0) + len(d.subjects)
+        made[d.kind] = made.get(d.kind, 0) + len({link.child_id for link in d.links})
+        if d.kind is DecisionKind.DROP:
+            key = STATUS_TEXT.get(d.outcome.value, d.outcome.value) if d.outcome else "other"
+            outcomes[key] = outcomes.get(key, 0) + len(d.subjects)
+    lines = []
+    if DecisionKind.CARRY in subjects:
+        lines.append(f"carried forward: {subjects[DecisionKind.CARRY]}")
+    for kind, verb in ((DecisionKind.REWORD, "reworded"), (DecisionKind.SPLIT, "split"),
+                       (DecisionKind.MERGE, "merged")):
+        if kind in subjects:
+            lines.append(f"{verb}: {subjects[kind]} into {made[kind]} new")
+    if DecisionKind.ADD in subjects:
+        lines.append(f"added: {subjects[DecisionKind.ADD]}")
+    if DecisionKind.DROP in subjects:
+        detail = ", ".join(f"{v} {k}" for k, v in sorted(outcomes.items()))
+        lines.append(f"dropped: {subjects[DecisionKind.DROP]} ({detail})")
+    return lines
+
+
+def item_flow(data: StudyData) -> tuple[list[FlowBox], int]:
+    """Boxes from the round-1 statements through each round's decisions to the final list."""
+    from .statements import statement_rows
+
+    boxes: list[FlowBox] = []
+    for rnd in data.study.rounds:
+        if rnd.opened_at is None:
+            continue
+        boxes.append(FlowBox(rnd.number, [f"{len(rnd.round_items)} statements rated"]))
+        after = [d for d in data.decisions if d.after_round == rnd.number]
+        if after:
+            boxes.append(FlowBox(rnd.number, _decision_lines(after),
+                                 title=f"After round {rnd.number}"))
+    if not boxes:
+        return [], 0
+    counts: dict[str, int] = {}
+    for row in statement_rows(data):
+        counts[row["final_status"]] = counts.get(row["final_status"], 0) + 1
+    final = [f"{STATUS_TEXT[k]}: {counts[k]}" for k in
+             ("consensus_in", "consensus_out", "no_consensus", "not_rated", "dropped")
+             if counts.get(k)]
+    kept = sum(counts.get(k, 0) for k in ("consensus_in", "consensus_out", "no_consensus",
+                                          "not_rated"))
+    boxes.append(FlowBox(0, [f"{kept} final statements", *final], title="Final statements"))
+    return _layout(boxes)
 
 
 def decision_rows(data: StudyData) -> list[dict[str, Any]]:

@@ -93,9 +93,17 @@ def weasyprint_fetcher(fetcher: StaticOnlyFetcher, weasyprint: Any) -> Any:
     return _StaticOnly()
 
 
-def html_to_pdf(html: str, static_folder: Path) -> bytes:
-    """Render the report HTML to PDF bytes, reading nothing but the app's static files."""
+# Tagged PDF (structure tree, language, document title shown, alternative texts) as
+# PDF/UA-1 asks; WeasyPrint also writes a bookmark for every heading (h1-h4).
+PDF_VARIANT = "pdf/ua-1"
+
+
+def html_to_pdf(html: str, static_folder: Path, uncompressed: bool = False) -> bytes:
+    """Render the report HTML to a tagged PDF with bookmarks, reading nothing but static files.
+
+    ``uncompressed`` writes plain object streams, for tests that look inside the file.
+    """
     weasyprint = import_weasyprint()
     fetcher = weasyprint_fetcher(StaticOnlyFetcher(Path(static_folder)), weasyprint)
     document = weasyprint.HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher)
-    return document.write_pdf()
+    return document.write_pdf(pdf_variant=PDF_VARIANT, uncompressed_pdf=uncompressed)

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..consensus.csvio import COLUMNS
+from ..consensus.csvio import EXPORT_COLUMNS, UTS_COLUMN
 from ..extensions import db
 from ..models import (
     AuditEvent,
@@ -32,23 +32,30 @@ COMMENT_COLUMNS = ("round", "item", "panellist", "group", "comment", "change_rea
 AUDIT_COLUMNS = ("at", "actor", "action", "detail")
 
 
-def rating_rows(data: StudyData) -> list[tuple[int, str, str, str, Any]]:
-    """The long-format records of every closed round, by round, questionnaire order, panellist."""
+def rating_rows(data: StudyData) -> list[tuple[int, str, str, str, int | None, int]]:
+    """The long-format records of every closed round, by round, questionnaire order, panellist.
+
+    ``rating`` is the number or None; "unable to score" is ``uts`` = 1 with no rating, so
+    the rating column stays numeric for pandas and R.
+    """
     if not data.closed_rounds:
         return []
     order = {(r.number, label(ri.item)): ri.position
              for r in data.closed_rounds for ri in r.round_items}
     records = study_records(data.study, data.closed_rounds[-1].number)
-    return sorted(records, key=lambda rec: (rec[0], order.get((rec[0], rec[1]), 0), rec[2]))
+    records.sort(key=lambda rec: (rec[0], order.get((rec[0], rec[1]), 0), rec[2]))
+    return [(number, item, panellist, group, None if answer == "UTS" else answer,
+             int(answer == "UTS")) for number, item, panellist, group, answer in records]
 
 
 def ratings_table(data: StudyData) -> Table:
-    return Table(list(COLUMNS), rating_rows(data))
+    return Table(list(EXPORT_COLUMNS), rating_rows(data))
 
 
 def ratings_document(data: StudyData) -> list[dict[str, Any]]:
     """The long-format records as JSON objects."""
-    return [dict(zip(COLUMNS, record, strict=True)) for record in rating_rows(data)]
+    return [{**dict(zip(EXPORT_COLUMNS, record, strict=True)), UTS_COLUMN: bool(record[-1])}
+            for record in rating_rows(data)]
 
 
 def item_rows(data: StudyData) -> list[dict[str, Any]]:
@@ -107,7 +114,9 @@ def raw_tables(data: StudyData) -> dict[str, Table]:
     return {
         "ratings": ratings_table(data),
         "items": Table.from_dicts(ITEM_COLUMNS, item_rows(data)),
-        "settings": Table(["setting", "value"], list(settings.items())),
+        "settings": Table(["setting", "value"], [
+            (k, json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
+            for k, v in settings.items()]),
         "comments": Table.from_dicts(COMMENT_COLUMNS, comment_rows(data)),
         "audit": Table.from_dicts(AUDIT_COLUMNS, audit),
     }

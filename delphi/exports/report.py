@@ -13,16 +13,22 @@ from typing import Any
 from flask import current_app, render_template
 from markupsafe import Markup
 
-from ..consensus.rules import RULES
+from ..consensus.methods import methods_sentences
+from ..consensus.panel import fleiss_status
+from ..consensus.settings import Settings
+from ..decisions.results import FLEISS_REASONS
 from ..models import Round
-from .checklist import TEAM_FIELDS, accord_rows, delphistar_rows
+from ..rounds.operations import analysis_settings
+from .checklist import TEAM_FIELDS, accord_rows, credes_rows, delphistar_rows
 from .data import StudyData, iso, label, short_time
+from .facts import accord_facts
 from .flow import (
     BOX_WIDTH,
     LINE_HEIGHT,
     decision_counts,
     decision_rows,
     flow_text,
+    item_flow,
     origin_counts,
     participant_flow,
     participant_rows,
@@ -31,43 +37,33 @@ from .flow import (
 )
 from .statements import STATUS_TEXT, statement_rows
 
-HYNDMAN_FAN = {
-    "inverted_cdf": 1, "averaged_inverted_cdf": 2, "closest_observation": 3,
-    "interpolated_inverted_cdf": 4, "hazen": 5, "weibull": 6, "linear": 7,
-    "median_unbiased": 8, "normal_unbiased": 9,
-}
 # WeasyPrint draws an inline SVG on its own, without the page's style sheet.
 CHART_STYLE = ("<style>svg.histogram .bar-disagree{fill:#d9776f} svg.histogram .bar-mid"
                "{fill:#a5a5a5} svg.histogram .bar-agree{fill:#4c9a5a} svg.histogram text"
                "{font-size:10px;text-anchor:middle;fill:#333;font-family:sans-serif}</style>")
-GROUP_RULES = {
-    "pooled": "the whole panel is counted together",
-    "all": "every eligible stakeholder group must reach the verdict on its own",
-    "any": "consensus in any one eligible group is enough, when no group reaches the opposite",
-}
-
-
 def report_fields(data: StudyData) -> dict[str, str]:
     """The team's texts, one per field key (empty when not written yet)."""
     stored = data.study.report_fields or {}
     return {f.key: str(stored.get(f.key, "") or "") for f in TEAM_FIELDS}
 
 
+def engine_settings(data: StudyData) -> Settings:
+    """The settings the engine used (the stored block), or the study's own before any result."""
+    block = data.settings_block
+    return Settings.from_dict(block) if block else analysis_settings(data.study)
+
+
 def methods(data: StudyData) -> dict[str, Any]:
-    """What the methods paragraph states, from the study and the stored settings block."""
-    study, settings = data.study, data.settings_block
-    consensus = study.consensus
+    """What the methods section states: sentences and parameters from the settings the engine
+    used (the stored settings block), so the text says exactly what was computed."""
+    settings, consensus = data.settings_block, data.study.consensus
+    used = engine_settings(data)
     return {
-        "rule_name": RULES[consensus.primary_rule].name,
-        "rule_sentence": consensus.describe(),
-        "rule_descriptions": (data.result or {}).get("rule_descriptions", {}),
-        "parameters": consensus.as_dict(),
+        "sentences": methods_sentences(used),
+        "parameters": {**used.to_dict(), "round_thresholds": "; ".join(
+            f"from round {n}: " + ", ".join(f"{k} {v}" for k, v in values.items())
+            for n, values in used.to_dict()["round_thresholds"].items()) or "none"},
         "locked_at": iso(consensus.locked_at),
-        "uts": consensus.uts_rule,
-        "percentile_method": consensus.percentile_method,
-        "hyndman_fan": HYNDMAN_FAN.get(consensus.percentile_method),
-        "group_rule": GROUP_RULES[consensus.group_rule],
-        "min_group_size": study.min_group_size,
         "settings": settings,
         "software": settings.get("software"),
         "software_version": settings.get("software_version"),
@@ -115,6 +111,45 @@ def round_tables(data: StudyData) -> list[dict[str, Any]]:
     return tables
 
 
+def panel_agreement(data: StudyData) -> list[dict[str, Any]]:
+    """Each closed round's panel-level agreement, with why Fleiss' kappa is null where it is."""
+    out = []
+    for row in (data.result or {}).get("panel", []):
+        counts = [r["n_valid"] for (number, _, group), r in data.rows.items()
+                  if number == row["round"] and group is None]
+        reason = None
+        if row.get("fleiss_kappa") is None:
+            code = fleiss_status(counts, None)
+            reason = FLEISS_REASONS[code or "no_variation"].format(
+                low=min(counts, default=0), high=max(counts, default=0))
+        out.append({**row, "fleiss_reason": reason})
+    return out
+
+
+def stability_tables(data: StudyData) -> list[dict[str, Any]]:
+    """Per pair of rounds: each statement's paired tests for the whole panel."""
+    found: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for row in (data.result or {}).get("stability", []):
+        if row["group"] is None and row["n_paired"]:
+            found.setdefault((row["from_round"], row["to_round"]), []).append(row)
+    return [{"from_round": a, "to_round": b, "rows": rows} for (a, b), rows in found.items()]
+
+
+def attrition_table(data: StudyData) -> list[dict[str, Any]]:
+    """Attrition bias per statement, the whole panel then each group with enough ratings.
+
+    A group's row is listed only when at least ``min_group_size`` of its panellists
+    rated the statement in the first round, as for the group rows of the round tables.
+    """
+    rows = []
+    for row in (data.result or {}).get("attrition_bias", []):
+        group = row.get("group")
+        if group is not None and row["n_stayed"] + row["n_dropped"] < data.study.min_group_size:
+            continue
+        rows.append({**row, "name": data.group_name(group)})
+    return rows
+
+
 def panel_groups(data: StudyData) -> list[dict[str, Any]]:
     """The stakeholder groups with their panel size."""
     return [{"name": g.name, "key": g.key,
@@ -126,7 +161,9 @@ def report_context(data: StudyData) -> dict[str, Any]:
     """Everything the report template shows."""
     study = data.study
     fields = report_fields(data)
+    facts = accord_facts(data)
     boxes, height = participant_flow(data)
+    item_boxes, item_height = item_flow(data)
     return {
         "study": study, "scale": study.scale, "generated_at": iso(data.generated_at),
         "fields": fields, "team_fields": {f.key: f for f in TEAM_FIELDS},
@@ -135,11 +172,15 @@ def report_context(data: StudyData) -> dict[str, Any]:
         "methods": methods(data), "rounds": round_rows(data), "groups": panel_groups(data),
         "participants": participant_rows(data), "flow_boxes": boxes, "flow_height": height,
         "flow_width": BOX_WIDTH, "flow_line": LINE_HEIGHT, "flow_text": flow_text(boxes),
+        "item_boxes": item_boxes, "item_height": item_height,
+        "item_text": flow_text(item_boxes),
         "origins": origin_counts(data), "decisions": decision_rows(data),
         "decision_counts": decision_counts(data.decisions), "changes": study_changes(data),
         "round_tables": round_tables(data), "statements": statement_rows(data),
-        "status_text": STATUS_TEXT, "accord": accord_rows(fields),
-        "delphistar": delphistar_rows(),
+        "panel_agreement": panel_agreement(data), "stability_tables": stability_tables(data),
+        "attrition": attrition_table(data),
+        "status_text": STATUS_TEXT, "accord": accord_rows(fields, facts),
+        "credes": credes_rows(fields, facts), "delphistar": delphistar_rows(),
     }
 
 

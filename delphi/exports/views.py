@@ -11,6 +11,7 @@ from ..studies.views import get_study_or_404
 from .checklist import TEAM_FIELDS, accord_rows
 from .data import load
 from .downloads import EXPORTS, WHAT, ExportError, check_combination, export, send
+from .facts import accord_facts
 from .forms import ReportFieldsForm
 from .operations import update_report_fields
 from .pdf import PdfUnavailable, pdf_available
@@ -21,7 +22,8 @@ bp = facilitator_blueprint("exports", __name__, "/studies/<slug>")
 
 def _page(study, form: ReportFieldsForm, status: int = 200):
     fields = {f.key: (study.report_fields or {}).get(f.key, "") for f in TEAM_FIELDS}
-    to_write = [row for row in accord_rows(fields) if row["to_write"]]
+    to_write = [row for row in accord_rows(fields, accord_facts(load(study)))
+                if row["to_write"]]
     return render_template("exports/index.html", study=study, form=form, exports=EXPORTS,
                            what=WHAT, team_fields=TEAM_FIELDS, to_write=to_write,
                            pdf=pdf_available()), status

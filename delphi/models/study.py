@@ -39,6 +39,7 @@ ERASURE_POLICIES = ("keep-pseudonymised", "delete-answers")
 RULES = ("comet", "percent", "iqr", "rand")
 UTS_RULES = ("exclude", "include")
 GROUP_RULES = ("pooled", "all", "any")
+ZERO_METHODS = ("wilcox", "pratt", "zsplit")
 PERCENTILE_METHODS = (
     "inverted_cdf",
     "averaged_inverted_cdf",
@@ -179,6 +180,9 @@ class ConsensusSettings(db.Model):
         sa.CheckConstraint("percent_threshold BETWEEN 1 AND 100", name="percent_range"),
         sa.CheckConstraint("iqr_max >= 0", name="iqr_max_nonnegative"),
         sa.CheckConstraint("stability_pp BETWEEN 1 AND 100", name="stability_range"),
+        sa.CheckConstraint(_in("wilcoxon_zero_method", ZERO_METHODS), name="zero_method_known"),
+        sa.CheckConstraint("scheibe_threshold BETWEEN 0 AND 1", name="scheibe_range"),
+        sa.CheckConstraint("min_group_size >= 1", name="consensus_min_group_size_positive"),
     )
 
     LOCKED_FIELDS = (
@@ -191,7 +195,12 @@ class ConsensusSettings(db.Model):
         "uts_rule",
         "percentile_method",
         "group_rule",
+        "min_group_size",
         "stability_pp",
+        "scheibe_threshold",
+        "wilcoxon_zero_method",
+        "wilcoxon_correction",
+        "round_thresholds",
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -208,6 +217,17 @@ class ConsensusSettings(db.Model):
     percentile_method: Mapped[str] = mapped_column(sa.String(32), default="linear")
     group_rule: Mapped[str] = mapped_column(sa.String(16), default="pooled")
     stability_pp: Mapped[int] = mapped_column(default=15)
+    # Groups with fewer valid ratings on a statement are left out of the all/any group rules
+    # (not the feedback's anonymity minimum, which is Study.min_group_size).
+    min_group_size: Mapped[int] = mapped_column(default=3, server_default="3")
+    # A fraction; a float column read back through its shortest repr (0.15 -> 3/20 exactly).
+    scheibe_threshold: Mapped[float] = mapped_column(default=0.15, server_default="0.15")
+    wilcoxon_zero_method: Mapped[str] = mapped_column(sa.String(8), default="wilcox",
+                                                      server_default="wilcox")
+    wilcoxon_correction: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # {"2": {"comet_agree_pct": 75}}: thresholds that change from a round on.
+    round_thresholds: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
+                                                             server_default="{}")
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     study: Mapped[Study] = relationship(back_populates="consensus")
@@ -226,43 +246,33 @@ class ConsensusSettings(db.Model):
         """The settings as plain values, in the order the survey file uses."""
         return {name: getattr(self, name) for name in self.LOCKED_FIELDS}
 
-    def describe(self) -> str:
-        """One plain sentence saying what the primary rule means."""
-        scale = self.study.scale
-        agree = scale.agree_band.label
-        disagree = scale.disagree_band.label
-        uts = (
-            "Answers of 'unable to score' are left out of every percentage"
-            if self.uts_rule == "exclude"
-            else "Answers of 'unable to score' count in every percentage"
+    def engine_settings(self) -> Any:
+        """The statistics engine's ``Settings`` for these consensus settings."""
+        from ..consensus.settings import Settings
+
+        return Settings(
+            scale=self.study.scale_key, primary_rule=self.primary_rule,
+            comet_agree_pct=self.comet_agree_pct, comet_disagree_pct=self.comet_disagree_pct,
+            percent_threshold=self.percent_threshold, iqr_max=self.iqr_max,
+            iqr_median_min=self.iqr_median_min, uts=self.uts_rule,
+            percentile_method=self.percentile_method, group_rule=self.group_rule,
+            stability_pp=self.stability_pp, scheibe_threshold=self.scheibe_threshold,
+            wilcoxon_zero_method=self.wilcoxon_zero_method,
+            wilcoxon_correction=self.wilcoxon_correction,
+            min_group_size=self.min_group_size, round_thresholds=self.round_thresholds or {},
         )
-        rule = {
-            "comet": (
-                f"A statement reaches consensus in when at least {self.comet_agree_pct}% of the "
-                f"panel rate it {agree} and fewer than {self.comet_disagree_pct}% rate it "
-                f"{disagree}; consensus out is the mirror image."
-            ),
-            "percent": (
-                f"A statement reaches consensus when at least {self.percent_threshold}% of the "
-                f"panel rate it {agree}."
-            ),
-            "iqr": (
-                f"A statement reaches consensus when the interquartile range of its ratings "
-                f"is at most {self.iqr_max}"
-                + (f" and its median is at least {self.iqr_median_min}." if self.iqr_median_min
-                   else ".")
-            ),
-            "rand": (
-                "Statements are classed by the RAND/UCLA method: median 7-9 appropriate, "
-                "1-3 inappropriate, 4-6 or disagreement (IPR > IPRAS) uncertain."
-            ),
-        }[self.primary_rule]
-        groups = {
-            "pooled": "The whole panel is counted together.",
-            "all": "Every stakeholder group must reach consensus on its own.",
-            "any": "Consensus in any one stakeholder group is enough.",
-        }[self.group_rule]
-        return f"{rule} {uts}. {groups}"
+
+    def describe(self) -> str:
+        """Plain sentences saying what the primary rule, the UTS rule and the group rule mean.
+
+        The text comes from the statistics engine's methods module, so that it says
+        exactly what the engine computes with these settings.
+        """
+        from ..consensus.methods import group_sentence, rule_sentence, uts_sentence
+
+        settings = self.engine_settings()
+        return " ".join((rule_sentence(self.primary_rule, settings), uts_sentence(settings),
+                         group_sentence(settings)))
 
 
 class StakeholderGroup(db.Model):

@@ -38,14 +38,8 @@ from ..models import (
 
 def analysis_settings(study: Study) -> Settings:
     """The statistics engine's settings for a study's consensus settings."""
-    c = study.consensus
-    return Settings(
-        scale=study.scale_key, primary_rule=c.primary_rule, comet_agree_pct=c.comet_agree_pct,
-        comet_disagree_pct=c.comet_disagree_pct, percent_threshold=c.percent_threshold,
-        iqr_max=c.iqr_max, iqr_median_min=c.iqr_median_min, uts=c.uts_rule,
-        percentile_method=c.percentile_method, group_rule=c.group_rule,
-        stability_pp=c.stability_pp, min_group_size=study.min_group_size,
-    )
+    settings: Settings = study.consensus.engine_settings()
+    return settings
 
 
 def open_round(study: Study) -> Round | None:

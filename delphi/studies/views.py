@@ -70,9 +70,15 @@ def detail(slug: str):
             sa.select(sa.func.count()).select_from(Response)
             .where(Response.round_id == current.id, Response.state == ResponseState.SUBMITTED))
         progress = {"invited": invited, "submitted": submitted}
+    from ..exports.data import load
+    from ..exports.flow import BOX_WIDTH, LINE_HEIGHT, flow_text, item_flow
+
+    boxes, height = item_flow(load(study)) if current is not None else ([], 0)
     return render_template("studies/detail.html", study=study, form=EmptyForm(),
                            current=current, progress=progress,
-                           mail=mail_outbox.backlog(study.id, with_sent=True))
+                           mail=mail_outbox.backlog(study.id, with_sent=True),
+                           item_flow={"boxes": boxes, "height": height, "width": BOX_WIDTH,
+                                      "line": LINE_HEIGHT, "text": flow_text(boxes)})
 
 
 @bp.route("/studies/<slug>/panel", methods=["GET", "POST"])

@@ -129,3 +129,18 @@ def test_an_unwritable_output_is_an_error_not_a_traceback(tmp_path):
                          str(tmp_path / "missing" / "a.json"))
     assert result.exit_code == 1
     assert "cannot write" in result.output
+
+
+def test_the_uts_column_marks_unable_to_score_and_the_old_form_still_reads():
+    from delphi.consensus.csvio import RatingsFileError, parse_ratings
+    from delphi.consensus.scales import get_scale
+
+    scale = get_scale("grade-1-9")
+    new = b"round,item,panellist,group,rating,uts\n1,q,p1,,8,0\n1,q,p2,,,1\n1,q,p3,,,0\n"
+    old = b"round,item,panellist,group,rating\n1,q,p1,,8\n1,q,p2,,UTS\n1,q,p3,,\n"
+    assert parse_ratings(new, scale) == parse_ratings(old, scale) == [
+        (1, "q", "p1", None, 8), (1, "q", "p2", None, "UTS"), (1, "q", "p3", None, None)]
+    with pytest.raises(RatingsFileError, match="line 2: rating 8 and uts 1"):
+        parse_ratings(b"round,item,panellist,group,rating,uts\n1,q,p1,,8,1\n", scale)
+    with pytest.raises(RatingsFileError, match="line 2: uts 'maybe' is not 1, 0 or empty"):
+        parse_ratings(b"round,item,panellist,group,rating,uts\n1,q,p1,,8,maybe\n", scale)

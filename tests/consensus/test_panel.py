@@ -61,3 +61,12 @@ def test_krippendorff_orientation_is_units_as_rows():
 def test_krippendorff_rejects_unknown_levels():
     with pytest.raises(ValueError, match="unknown level"):
         krippendorff_alpha([[1, 2], [2, 1]], "circular")
+
+
+def test_fleiss_status_says_why_kappa_is_undefined():
+    from delphi.consensus.panel import fleiss_status
+    assert fleiss_status([]) == "no_items"
+    assert fleiss_status([5, 1, 5], 0.2) == "too_few_ratings"
+    assert fleiss_status([6, 4, 6], 0.2) == "unequal_ratings"
+    assert fleiss_status([6, 6], None) == "no_variation"
+    assert fleiss_status([6, 6], 0.3) is None

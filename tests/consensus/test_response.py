@@ -33,7 +33,7 @@ def test_response_rows_per_round_and_group():
 
 
 def test_attrition_bias_compares_round_1_ratings_of_leavers_and_stayers():
-    rows = {r["item"]: r for r in analyze(study())["attrition_bias"]}
+    rows = {r["item"]: r for r in analyze(study())["attrition_bias"] if r["group"] is None}
     q1 = rows["q1"]
     assert (q1["from_round"], q1["to_round"]) == (1, 2)
     assert (q1["n_stayed"], q1["n_dropped"]) == (4, 2)
@@ -63,3 +63,29 @@ def test_an_empty_study_has_empty_sections():
     result = analyze([])
     assert [result[k] for k in ("items", "stability", "panel", "response", "attrition_bias")] == [
         [], [], [], [], []]
+
+
+def test_attrition_bias_is_also_computed_per_group():
+    rows = {(r["item"], r["group"]): r for r in analyze(study())["attrition_bias"]}
+    assert set(rows) == {(q, g) for q in ("q1", "q2") for g in (None, "clinicians", "patients")}
+    clin, pat = rows[("q1", "clinicians")], rows[("q1", "patients")]
+    # clinicians: c1-c3 stayed (8, 9, 7), c4 left (2); patients: x1 stayed (3), x2 left (4)
+    assert (clin["n_stayed"], clin["n_dropped"]) == (3, 1)
+    assert clin["median_stayed"] == 8.0 and clin["median_dropped"] == 2.0
+    assert (pat["n_stayed"], pat["n_dropped"]) == (1, 1)
+    assert pat["pct_agree_diff"] == 0.0
+    reference = stats.mannwhitneyu([2], [8, 9, 7], method="asymptotic")
+    assert clin["mann_whitney_p"] == pytest.approx(reference.pvalue, abs=1e-12)
+
+
+@pytest.mark.parametrize(("x", "y"), [([5, 5], [5, 5, 5]), ([3], [3]), ([9, 9, 9], [9])])
+def test_mann_whitney_of_all_tied_samples_agrees_with_scipy(x, y):
+    theirs = stats.mannwhitneyu(x, y, method="asymptotic")
+    ours = mann_whitney_u(x, y)
+    assert ours.u == theirs.statistic and ours.p == theirs.pvalue == 1.0
+    # the batched attrition comparison gives the same p
+    records = [(1, "q", f"s{i}", None, v) for i, v in enumerate(y)]
+    records += [(1, "q", f"d{i}", None, v) for i, v in enumerate(x)]
+    records += [(2, "q", f"s{i}", None, v) for i, v in enumerate(y)]
+    (row,) = [r for r in analyze(records)["attrition_bias"] if r["group"] is None]
+    assert row["mann_whitney_p"] == 1.0

@@ -12,7 +12,7 @@ DEFAULTS = {
     "comet_disagree_pct": 15, "percent_threshold": 75, "iqr_max": 1, "iqr_median_min": None,
     "uts": "exclude", "percentile_method": "linear", "group_rule": "pooled",
     "wilcoxon_zero_method": "wilcox", "wilcoxon_correction": True, "stability_pp": 15,
-    "scheibe_threshold": "0.15", "min_group_size": 3,
+    "scheibe_threshold": "0.15", "min_group_size": 3, "round_thresholds": {},
 }
 
 

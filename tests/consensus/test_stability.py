@@ -121,3 +121,26 @@ def test_three_rounds_give_two_pairs():
     records = [(r, "q", f"p{k}", None, 8) for r in (1, 2, 3) for k in range(4)]
     rows = analyze(records)["stability"]
     assert [(s["from_round"], s["to_round"]) for s in rows] == [(1, 2), (2, 3)]
+
+
+def test_the_chi_square_is_null_when_neither_round_has_a_valid_rating():
+    row = stability_of(["UTS", None, "UTS"], [None, "UTS", None])
+    assert (row["chi2"], row["chi2_df"], row["chi2_p"]) == (None, 0, None)
+    # with ratings in one round only it is null too; with both it is defined
+    assert stability_of([7, 8, 2], [None, None, None])["chi2"] is None
+    defined = stability_of([7, 8, 2], [7, 2, 2])
+    assert defined["chi2_df"] == 1 and defined["chi2_p"] is not None
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ([7, 8, 1], [8, 7, 9]),            # 200/3 - 200/3 = 0, and 2/3 -> 3/3
+    ([7, 1, 1], [7, 7, 1]),            # 33.33 -> 66.67: exactly 100/3
+    ([7, 7, 1, 1, 1, 1, 1], [7, 7, 7, 1, 1, 1, 1]),
+    ([7] * 10 + [1] * 19, [7] * 13 + [1] * 16),
+])
+def test_percentage_point_changes_are_exact(before, after):
+    from fractions import Fraction
+    row = stability_of(before, after)
+    exact = 100 * (Fraction(sum(v >= 7 for v in after), len(after))
+                   - Fraction(sum(v >= 7 for v in before), len(before)))
+    assert row["delta_pct_agree"] == float(exact)
