@@ -217,3 +217,26 @@ def test_the_statements_export_shows_no_group_numbers(app, study):
         assert not any(name in cell for cell in cells)
     assert not any(f'"{key}"' in text for key in SIZES)
     assert not any(key in header for key in SIZES for header in table[0])
+
+
+def test_the_reports_attrition_rows_never_show_a_group_with_few_dropouts():
+    """A published group row of the attrition table would give away the round-1 rating of
+    a lone dropout (the dropouts' median is their rating); and hiding that group alone
+    would leave it as the whole panel minus the others. So: every group or none."""
+    from types import SimpleNamespace
+
+    from delphi.exports.report import attrition_table
+
+    def row(item, group, stayed, dropped):
+        return {"item": item, "group": group, "n_stayed": stayed, "n_dropped": dropped,
+                "median_stayed": 8.0, "median_dropped": 3.0}
+
+    result = {"attrition_bias": [
+        row("a-01", None, 9, 7), row("a-01", "clin", 5, 4), row("a-01", "nurse", 4, 3),
+        row("a-02", None, 9, 4), row("a-02", "clin", 5, 3), row("a-02", "parent", 4, 1),
+    ]}
+    study = SimpleNamespace(min_group_size=3, groups=[])
+    data = SimpleNamespace(result=result, study=study,
+                           group_name=lambda key: "Whole panel" if key is None else key)
+    shown = [(r["item"], r["group"]) for r in attrition_table(data)]
+    assert shown == [("a-01", None), ("a-01", "clin"), ("a-01", "nurse"), ("a-02", None)]

@@ -136,17 +136,30 @@ def stability_tables(data: StudyData) -> list[dict[str, Any]]:
 
 
 def attrition_table(data: StudyData) -> list[dict[str, Any]]:
-    """Attrition bias per statement, the whole panel then each group with enough ratings.
+    """Attrition bias per statement: the whole panel, then each group when that is safe.
 
-    A group's row is listed only when at least ``min_group_size`` of its panellists
-    rated the statement in the first round, as for the group rows of the round tables.
+    The report is published, so a group's row must not give away the round-1 ratings of
+    the few who left (a group with one dropout would show that person's rating as the
+    dropouts' median). Per statement, group rows are shown only when every group has at
+    least ``min_group_size`` panellists on each side (stayed and dropped); otherwise
+    none is, since the whole panel's row minus the shown groups would give away the
+    hidden one (see consensus/disclosure.py for the same reasoning on feedback).
     """
-    rows = []
+    minimum = data.study.min_group_size
+    pooled: list[dict[str, Any]] = []
+    by_item: dict[Any, list[dict[str, Any]]] = {}
     for row in (data.result or {}).get("attrition_bias", []):
-        group = row.get("group")
-        if group is not None and row["n_stayed"] + row["n_dropped"] < data.study.min_group_size:
-            continue
-        rows.append({**row, "name": data.group_name(group)})
+        if row.get("group") is None:
+            pooled.append(row)
+        else:
+            by_item.setdefault(row.get("item"), []).append(row)
+    rows = []
+    for row in pooled:
+        rows.append({**row, "name": data.group_name(None)})
+        groups = by_item.get(row.get("item"), [])
+        if groups and all(g["n_stayed"] >= minimum and g["n_dropped"] >= minimum
+                          for g in groups):
+            rows.extend({**g, "name": data.group_name(g["group"])} for g in groups)
     return rows
 
 
