@@ -132,7 +132,8 @@ def test_survey_format_doc_names_every_key():
                 "threshold", "max_iqr", "median_min", "uts", "percentile_method", "group_rule",
                 "stability_pp", "feedback", "by_group", "min_group_size", "ask_reason", "groups",
                 "sections", "short_name", "sender_name",
-                "items", "key", "text", "plain_text", "rationale"):
+                "items", "key", "text", "plain_text", "rationale", "evidence", "references",
+                "doi", "pmid", "agreement-1-9"):
         assert f"`{key}`" in doc, key
 
 
