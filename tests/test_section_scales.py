@@ -226,3 +226,16 @@ def test_a_reworded_statement_keeps_the_sources_of_its_rationale(app, factory):
     db.session.commit()
     assert new.references == b01.references and len(new.references) == 2
     assert new.scale_key == "agree-5"
+
+
+def test_the_study_page_and_the_rule_name_each_sections_scale(app, factory, client):
+    owner = factory.facilitator()
+    study = _study(factory, owner)
+    rule = study.consensus.describe()
+    assert "7-9 critical" in rule and "4-5 agree" in rule and "1-2 disagree" in rule
+    login(client, owner.email)
+    page = client.get(f"/studies/{study.slug}/").get_data(as_text=True)
+    assert "Definitions: <strong>5-point agreement</strong>" in page
+    # a study on one scale keeps its plain sentence
+    single = factory.study(owner=owner)
+    assert "rate it 7-9 critical and fewer than" in single.consensus.describe()

@@ -200,9 +200,16 @@ class ConsensusSettings(db.Model):
 
     def describe(self) -> str:
         """One plain sentence saying what the primary rule means."""
-        scale = self.study.scale
-        agree = scale.agree_band.label
-        disagree = scale.disagree_band.label
+        keys = dict.fromkeys([self.study.scale_key,
+                              *(s.scale_key for s in self.study.sections if s.scale_key)])
+        scales = [get_scale(key) for key in keys]
+        if len(scales) == 1:
+            agree, disagree = scales[0].agree_band.label, scales[0].disagree_band.label
+        else:  # sections rated on their own scales: each statement counts in its scale's bands
+            agree = "in the top band of its scale (" + "; ".join(
+                s.agree_band.label for s in scales) + ")"
+            disagree = "in the bottom band (" + "; ".join(
+                s.disagree_band.label for s in scales) + ")"
         uts = (
             "Answers of 'unable to score' are left out of every percentage"
             if self.uts_rule == "exclude"
