@@ -213,6 +213,14 @@ def test_every_author_year_a_rationale_cites_is_among_its_linked_references():
                         f"{where} cites {surname} {year}, which is not among its references")
 
 
+def test_every_rationale_of_the_shipped_study_gives_the_case_for_and_against():
+    for section in load_survey_file(IMPACT_FILE).sections:
+        for item in section.items:
+            assert item.rationale.startswith("For: "), item.key
+            case_for, _, case_against = item.rationale.partition(" Against: ")
+            assert len(case_for) > 40 and len(case_against) > 40, item.key
+
+
 # Flesch-Kincaid grade 9 or lower is "about school grade 8": the formula's grade is a
 # school year, and one year of slack keeps a short text with one unavoidable medical word
 # (lupus, dermatomyositis) from failing while anything written for adults (grade 12+) fails.
