@@ -41,7 +41,25 @@ def pval(value: float | None) -> str:
     return "< 0.001" if value < 0.001 else f"{_half_up(value, 3):f}"
 
 
+def reference_links(references: object) -> list[dict[str, object]]:
+    """A statement's or section's cited sources with links to their records: a DOI to
+    doi.org, a PubMed id to PubMed (both when both are given)."""
+    out = []
+    for ref in references or ():
+        if not isinstance(ref, dict):
+            continue
+        links = []
+        if ref.get("doi"):
+            links.append((f"doi:{ref['doi']}", f"https://doi.org/{ref['doi']}"))
+        if ref.get("pmid"):
+            links.append((f"PMID {ref['pmid']}",
+                          f"https://pubmed.ncbi.nlm.nih.gov/{ref['pmid']}/"))
+        out.append({"text": ref.get("text", ""), "links": links})
+    return out
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["fmt"] = fmt
     app.jinja_env.filters["pct"] = pct
     app.jinja_env.filters["pval"] = pval
+    app.jinja_env.filters["reference_links"] = reference_links

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .consensus.rules import RULES as ENGINE_RULES
 from .consensus.scales import SCALES
 from .consensus.settings import Settings, SettingsError, parse_number
 from .models.study import (
@@ -28,6 +29,11 @@ from .models.study import (
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_TEXT = 5000
+# A DOI as Crossref and doi.org write it: "10.", a registrant code of 4-9 digits (with
+# optional ".sub" parts), "/", then a suffix without spaces.
+DOI_RE = re.compile(r"^10\.\d{4,9}(\.\d+)*/\S+$")
+PMID_RE = re.compile(r"^[1-9]\d{0,8}$")
+MAX_REFERENCES = 50
 
 
 class SurveyError(ValueError):
@@ -47,11 +53,30 @@ class GroupDef:
 
 
 @dataclass(frozen=True)
+class ReferenceDef:
+    """A cited source: how it reads, and its DOI and/or PubMed id (either may be empty)."""
+
+    text: str
+    doi: str = ""
+    pmid: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The reference as stored and written: empty identifiers left out."""
+        return {k: v for k, v in (("text", self.text), ("doi", self.doi), ("pmid", self.pmid))
+                if v}
+
+    @classmethod
+    def of(cls, value: dict[str, str]) -> ReferenceDef:
+        return cls(value.get("text", ""), value.get("doi", ""), value.get("pmid", ""))
+
+
+@dataclass(frozen=True)
 class ItemDef:
     key: str
     text: str
     rationale: str
     plain_text: str = ""
+    references: tuple[ReferenceDef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +85,9 @@ class SectionDef:
     title: str
     description: str
     items: tuple[ItemDef, ...]
+    scale_key: str = ""  # empty: the study's scale
+    evidence: str = ""
+    references: tuple[ReferenceDef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -322,7 +350,7 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
         retention_days=check.integer(privacy, "retention_days", "privacy", None, 0,
                                      MAX_RETENTION_DAYS),
         groups=_groups(check, top),
-        sections=_sections(check, top),
+        sections=_sections(check, top, consensus),
     )
 
 
@@ -436,13 +464,65 @@ def _groups(check: _Checker, top: dict[str, Any]) -> tuple[GroupDef, ...]:
     return tuple(groups)
 
 
-def _sections(check: _Checker, top: dict[str, Any]) -> tuple[SectionDef, ...]:
+def _references(check: _Checker, doc: dict[str, Any], path: str) -> tuple[ReferenceDef, ...]:
+    """An optional list of ``{text, doi, pmid}``; the identifiers are checked for form."""
+    value = doc.get("references")
+    where = f"{path}.references"
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        check.fail(where, f"must be a list, got {_kind(value)}")
+        return ()
+    if len(value) > MAX_REFERENCES:
+        check.fail(where, f"has {len(value)} entries; at most {MAX_REFERENCES} are allowed")
+    out = []
+    for k, raw in enumerate(value):
+        ref_path = f"{where}[{k}]"
+        ref = check.mapping(raw, ref_path, {"text", "doi", "pmid"})
+        if not ref:
+            continue
+        text = check.text(ref, "text", ref_path, limit=1000)
+        doi = check.text(ref, "doi", ref_path, required=False, limit=300)
+        if doi and not DOI_RE.match(doi):
+            check.fail(f"{ref_path}.doi", f"{doi!r} is not a DOI (10.NNNN/suffix, without "
+                                          "https://doi.org/)")
+        pmid = check.text(ref, "pmid", ref_path, required=False, limit=20)
+        if pmid and not PMID_RE.match(pmid):
+            check.fail(f"{ref_path}.pmid", f"{pmid!r} is not a PubMed id (digits only)")
+        out.append(ReferenceDef(text, doi, pmid))
+    return tuple(out)
+
+
+def _section_scale(check: _Checker, doc: dict[str, Any], path: str,
+                   consensus: dict[str, Any]) -> str:
+    """An optional scale key for one section, checked against the consensus settings."""
+    value = doc.get("scale")
+    if value is None:
+        return ""
+    where = f"{path}.scale"
+    if not isinstance(value, str) or value not in SCALES:
+        check.fail(where, f"{value!r} is not one of: {', '.join(SCALES)}")
+        return ""
+    scale = SCALES[value]
+    rule = consensus["primary_rule"]
+    if rule in ENGINE_RULES and not ENGINE_RULES[rule].applies_to(scale):
+        check.fail(where, f"the primary rule {rule} is not defined on the {scale.name} scale")
+    median_min = consensus["iqr_median_min"]
+    if median_min is not None and not scale.low <= median_min <= scale.high:
+        check.fail(where, f"consensus.iqr.median_min ({median_min}) is not a point of the "
+                          f"{scale.name} scale ({scale.low}-{scale.high})")
+    return value
+
+
+def _sections(check: _Checker, top: dict[str, Any],
+              consensus: dict[str, Any]) -> tuple[SectionDef, ...]:
     sections: list[SectionDef] = []
     section_keys: set[str] = set()
     item_keys: set[str] = set()
     for i, raw in enumerate(check.sequence(top, "sections", "")):
         path = f"sections[{i}]"
-        doc = check.mapping(raw, path, {"key", "title", "description", "items"})
+        doc = check.mapping(raw, path, {"key", "title", "description", "scale", "evidence",
+                                        "references", "items"})
         key = check.text(doc, "key", path, required=False, limit=64, pattern=KEY_RE)
         key = key or f"section-{i + 1}"
         if key in section_keys:
@@ -452,12 +532,13 @@ def _sections(check: _Checker, top: dict[str, Any]) -> tuple[SectionDef, ...]:
         for j, raw_item in enumerate(check.sequence(doc, "items", path)):
             item_path = f"{path}.items[{j}]"
             item_doc = check.mapping(raw_item, item_path, {"key", "text", "plain_text",
-                                                           "rationale"})
+                                                           "rationale", "references"})
             item = ItemDef(
                 key=check.text(item_doc, "key", item_path, limit=64, pattern=KEY_RE),
                 text=check.text(item_doc, "text", item_path),
                 rationale=check.text(item_doc, "rationale", item_path),
                 plain_text=check.text(item_doc, "plain_text", item_path, required=False),
+                references=_references(check, item_doc, item_path),
             )
             if item.key and item.key in item_keys:
                 check.fail(f"{item_path}.key", f"{item.key!r} is used by an earlier item")
@@ -468,6 +549,9 @@ def _sections(check: _Checker, top: dict[str, Any]) -> tuple[SectionDef, ...]:
             title=check.text(doc, "title", path, limit=300),
             description=check.text(doc, "description", path, required=False),
             items=tuple(items),
+            scale_key=_section_scale(check, doc, path, consensus),
+            evidence=check.text(doc, "evidence", path, required=False),
+            references=_references(check, doc, path),
         ))
     return tuple(sections)
 
@@ -513,7 +597,12 @@ def dump_survey(definition: SurveyDefinition) -> str:
                 "key": s.key,
                 "title": s.title,
                 "description": s.description,
-                "items": [_without_empty(item.__dict__, keep=("key", "text", "rationale"))
+                "scale": s.scale_key,
+                "evidence": s.evidence,
+                "references": [r.as_dict() for r in s.references],
+                "items": [_without_empty({**item.__dict__,
+                                          "references": [r.as_dict() for r in item.references]},
+                                         keep=("key", "text", "rationale"))
                           for item in s.items],
             })
             for s in definition.sections
@@ -532,4 +621,4 @@ def _by_round_block(values: dict[str, int]) -> dict[str, dict[str, int]]:
 
 
 def _without_empty(values: dict[str, Any], keep: tuple[str, ...] = ("key",)) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v not in ("", None) or k in keep}
+    return {k: v for k, v in values.items() if v not in ("", None, []) or k in keep}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import textstat
+import yaml
 
 from delphi.extensions import db
 from delphi.rounds.operations import analysis_settings
 from delphi.studies import operations as ops
-from delphi.surveys import SurveyError, dump_survey, load_survey_file, parse_survey
+from delphi.surveys import DOI_RE, PMID_RE, SurveyError, dump_survey, load_survey_file, parse_survey
 
 from .factories import IMPACT_FILE, SMALL_SURVEY
 
@@ -23,7 +26,7 @@ def test_the_shipped_impact_study_meets_its_brief():
     assert any("success" in t for t in titles) and any("toxicit" in t for t in titles)
     assert [g.key for g in d.groups] == [
         "paed-rheum", "cell-therapy", "nephrology", "immunology", "patient-parent"]
-    assert d.scale_key == "grade-1-9" and d.allow_uts
+    assert d.scale_key == "agreement-1-9" and d.allow_uts
     assert d.consensus["primary_rule"] == "comet"
     assert (d.consensus["comet_agree_pct"], d.consensus["comet_disagree_pct"]) == (70, 15)
     for section in d.sections:
@@ -139,7 +142,8 @@ def test_survey_format_doc_names_every_key():
                 "threshold", "max_iqr", "median_min", "uts", "percentile_method", "group_rule",
                 "stability_pp", "feedback", "by_group", "min_group_size", "ask_reason", "groups",
                 "sections", "short_name", "sender_name",
-                "items", "key", "text", "plain_text", "rationale"):
+                "items", "key", "text", "plain_text", "rationale", "evidence", "references",
+                "doi", "pmid", "agreement-1-9"):
         assert f"`{key}`" in doc, key
 
 
@@ -224,3 +228,126 @@ def test_survey_format_doc_names_the_analysis_settings():
     doc = (Path(__file__).resolve().parent.parent / "docs" / "survey-format.md").read_text()
     for key in ("scheibe_threshold", "wilcoxon", "zero_method", "correction", "by_round"):
         assert f"`{key}`" in doc, key
+# -- The shipped IMPACT questionnaire, version 2 -------------------------------------------
+
+def _impact_texts():
+    """Every statement and section of the shipped study, as (where, text, references)."""
+    d = load_survey_file(IMPACT_FILE)
+    for section in d.sections:
+        yield f"section {section.key} evidence", section.evidence, section.references
+        for item in section.items:
+            yield item.key, item.rationale, item.references
+
+
+def test_every_reference_of_the_shipped_study_carries_a_doi_or_pmid():
+    d = load_survey_file(IMPACT_FILE)
+    for where, text, references in _impact_texts():
+        assert text and references, f"{where}: no evidence text or no references"
+        for ref in references:
+            assert ref.doi or ref.pmid, f"{where}: {ref.text!r} has neither DOI nor PMID"
+            assert not ref.doi or DOI_RE.match(ref.doi), (where, ref.doi)
+            assert not ref.pmid or PMID_RE.match(ref.pmid), (where, ref.pmid)
+    # one identifier, one paper: the same DOI or PMID is never given two citation texts
+    seen: dict[str, str] = {}
+    for _, _, references in _impact_texts():
+        for ref in references:
+            for ident in filter(None, (ref.doi, ref.pmid)):
+                assert seen.setdefault(ident, ref.text) == ref.text, ident
+    assert len(d.sections) == 4
+
+
+CITATION = re.compile(r"([A-Z\u00c0-\u017e][\w\u00c0-\u017e'-]+)(?: et al\.?)? ((?:19|20)\d\d)$")
+
+
+def test_every_author_year_a_rationale_cites_is_among_its_linked_references():
+    """A source named in the text ("Muller 2024") must be in the statement's (or section's)
+    references, so nothing is cited without a checked DOI or PMID."""
+    for where, text, references in _impact_texts():
+        listed = " ".join(f"{r.text}" for r in references)
+        for group in re.findall(r"\(([^()]*)\)", text):
+            for part in re.split(r"[;,]", group):
+                found = CITATION.search(part.strip())
+                if found:
+                    surname, year = found.groups()
+                    assert surname in listed and year in listed, (
+                        f"{where} cites {surname} {year}, which is not among its references")
+
+
+def test_every_rationale_of_the_shipped_study_gives_the_case_for_and_against():
+    for section in load_survey_file(IMPACT_FILE).sections:
+        for item in section.items:
+            assert item.rationale.startswith("For: "), item.key
+            case_for, _, case_against = item.rationale.partition(" Against: ")
+            assert len(case_for) > 40 and len(case_against) > 40, item.key
+
+
+# Flesch-Kincaid grade 9 or lower is "about school grade 8": the formula's grade is a
+# school year, and one year of slack keeps a short text with one unavoidable medical word
+# (lupus, dermatomyositis) from failing while anything written for adults (grade 12+) fails.
+PLAIN_LANGUAGE_MAX_GRADE = 9
+
+
+def test_every_statement_has_a_plain_language_text_at_about_school_grade_8():
+    d = load_survey_file(IMPACT_FILE)
+    too_hard = {}
+    for section in d.sections:
+        for item in section.items:
+            assert item.plain_text, f"{item.key} has no plain-language text"
+            grade = textstat.flesch_kincaid_grade(item.plain_text)
+            if grade > PLAIN_LANGUAGE_MAX_GRADE:
+                too_hard[item.key] = grade
+    assert too_hard == {}
+    # the bound is not vacuous: the statements themselves, written for clinicians, fail it
+    clinical = [textstat.flesch_kincaid_grade(i.text) for s in d.sections for i in s.items]
+    assert sum(g > PLAIN_LANGUAGE_MAX_GRADE for g in clinical) > len(clinical) / 2
+
+
+def test_every_section_of_the_shipped_study_names_its_scale():
+    raw = yaml.safe_load(IMPACT_FILE.read_text(encoding="utf-8"))
+    assert all("scale" in section for section in raw["sections"])
+    d = load_survey_file(IMPACT_FILE)
+    scales = {s.key: s.scale_key for s in d.sections}
+    # definitions and reporting rules are agreed with; outcome domains are rated on importance
+    assert scales == {"success": "agreement-1-9", "outcomes": "grade-1-9",
+                      "toxicity": "agreement-1-9", "predictors": "agreement-1-9"}
+
+
+def test_the_header_of_the_shipped_file_lists_what_version_2_split_and_added():
+    header = IMPACT_FILE.read_text(encoding="utf-8").split("\nslug:")[0]
+    keys = {i.key for s in load_survey_file(IMPACT_FILE).sections for i in s.items}
+    for split in ("success-01", "success-16", "success-20", "success-21", "toxicity-11",
+                  "toxicity-12", "toxicity-21", "toxicity-23", "predictors-06"):
+        assert f"- {split} ->" in header, split
+    key = r"(success|outcomes|toxicity|predictors)-(\d\d)"
+    named = {f"{m[0]}-{m[1]}{m[2]}" for m in re.findall(key + r"([a-f]?)\b", header)}
+    for prefix, first, _, last in re.findall(key + r" \.\. " + key, header):  # a range
+        named |= {f"{prefix}-{n:02d}" for n in range(int(first), int(last) + 1)}
+    added = keys - {k for k in named if k in keys}
+    assert not added, f"not listed in the header: {sorted(added)[:5]}"
+    assert "checked against the source record" in header
+
+
+def test_the_shipped_study_renders_its_scales_evidence_and_links_on_the_voting_page(app, factory):
+    from .flows import launch, link_for_panellist, open_link
+
+    study = factory.study(impact=True)
+    panel = factory.panel(study, per_group=1)
+    launch(study)
+    client = app.test_client()
+    open_link(client, link_for_panellist(study, panel[0].id))
+    html = client.get("/vote").get_data(as_text=True)
+    d = load_survey_file(IMPACT_FILE)
+    assert html.count('<fieldset class="item') == sum(len(s.items) for s in d.sections)
+    # each part says how to answer it, and shows its evidence with linked sources
+    assert html.count("How to answer this part:") == 4
+    assert html.count("What the evidence says") == 4
+    outcomes = html[html.index(d.sections[1].title):html.index(d.sections[2].title)]
+    success = html[:html.index(d.sections[1].title)]
+    assert "Critical" in outcomes and "Strongly agree" not in outcomes
+    assert "Strongly agree" in success and "Critical" not in success
+    for ref in (r for s in d.sections for i in s.items for r in i.references):
+        link = f"https://doi.org/{ref.doi}" if ref.doi else \
+            f"https://pubmed.ncbi.nlm.nih.gov/{ref.pmid}/"
+        assert f'href="{link}"' in html, ref.text
+
+

@@ -100,6 +100,38 @@ GRADE_1_9 = Scale(
     ),
 )
 
+AGREEMENT_1_9 = Scale(
+    key="agreement-1-9",
+    name="1-9 agreement",
+    low=1,
+    high=9,
+    labels={
+        1: "1 Strongly disagree",
+        2: "2",
+        3: "3",
+        4: "4",
+        5: "5 Neither agree nor disagree",
+        6: "6",
+        7: "7",
+        8: "8",
+        9: "9 Strongly agree",
+    },
+    # The same bands as GRADE, so the COMET, percent, IQR and RAND/UCLA rules read the
+    # same on both 1-9 scales and a study can rate definitions on one and outcome
+    # domains on the other.
+    bands=(
+        Band("low", "1-3 disagree", 1, 3),
+        Band("mid", "4-6 unsure", 4, 6),
+        Band("high", "7-9 agree", 7, 9),
+    ),
+    agree="high",
+    disagree="low",
+    explanation=(
+        "Say how much you agree with each statement, from 1 (strongly disagree) to 9 "
+        "(strongly agree). 1-3 means you disagree, 4-6 you are unsure, 7-9 you agree."
+    ),
+)
+
 AGREE_5 = Scale(
     key="agree-5",
     name="5-point agreement",
@@ -162,7 +194,8 @@ YES_NO = Scale(
     explanation="Say whether each statement should be included (yes) or excluded (no).",
 )
 
-SCALES: dict[str, Scale] = {s.key: s for s in (GRADE_1_9, AGREE_5, AGREE_7, YES_NO)}
+SCALES: dict[str, Scale] = {s.key: s for s in (GRADE_1_9, AGREEMENT_1_9, AGREE_5, AGREE_7,
+                                                 YES_NO)}
 
 # Short names accepted wherever a scale key is (the CLI's ``--scale 1-9``).
 SCALE_ALIASES: dict[str, str] = {"1-9": "grade-1-9", "1-5": "agree-5", "1-7": "agree-7"}

@@ -36,7 +36,7 @@ DONE = {
     DecisionKind.SPLIT: "split", DecisionKind.ADD: "added",
 }
 ROUND_KEYS = ("n", "median", "p25", "p75", "iqr", "pct_agree", "verdict")
-BASE_COLUMNS = ("item", "key", "version", "section", "text", "origin", "came_from",
+BASE_COLUMNS = ("item", "key", "version", "section", "scale", "text", "origin", "came_from",
                 "final_status", "final_status_text", "settled_in_round", "became", "decision")
 
 
@@ -91,7 +91,8 @@ def statement_rows(data: StudyData) -> list[dict[str, Any]]:
         code, text, settled = final_status(data, item, rounds)
         rows.append({
             "item": label(item), "key": item.key, "version": item.version,
-            "section": item.section.title if item.section else None, "text": item.text,
+            "section": item.section.title if item.section else None,
+            "scale": item.scale_key, "text": item.text,
             "origin": item.origin.value,
             "came_from": [label(p) for p in data.lineage.parents.get(item.id, [])],
             "final_status": code, "final_status_text": text, "settled_in_round": settled,

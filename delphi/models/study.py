@@ -271,8 +271,16 @@ class ConsensusSettings(db.Model):
         from ..consensus.methods import group_sentence, rule_sentence, uts_sentence
 
         settings = self.engine_settings()
-        return " ".join((rule_sentence(self.primary_rule, settings), uts_sentence(settings),
-                         group_sentence(settings)))
+        sentences = [rule_sentence(self.primary_rule, settings), uts_sentence(settings),
+                     group_sentence(settings)]
+        others = dict.fromkeys(s.scale_key for s in self.study.sections
+                               if s.scale_key and s.scale_key != self.study.scale_key)
+        if others:  # sections rated on their own scales count in that scale's bands
+            bands = "; ".join(f"{get_scale(k).name}: {get_scale(k).agree_band.label} and "
+                              f"{get_scale(k).disagree_band.label}" for k in others)
+            sentences.append(f"Statements of sections rated on another scale count in that "
+                             f"scale's bands ({bands}).")
+        return " ".join(sentences)
 
 
 class StakeholderGroup(db.Model):
@@ -297,20 +305,36 @@ class StakeholderGroup(db.Model):
 
 
 class Section(db.Model):
-    """A titled part of the questionnaire."""
+    """A titled part of the questionnaire, rated on the study's scale or on its own."""
 
     __tablename__ = "section"
-    __table_args__ = (sa.UniqueConstraint("study_id", "key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "key"),
+        sa.CheckConstraint("scale_key IS NULL OR " + _in("scale_key", tuple(SCALES)),
+                           name="section_scale_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
     key: Mapped[str] = mapped_column(sa.String(64))
     title: Mapped[str] = mapped_column(sa.String(300))
     description: Mapped[str] = mapped_column(sa.Text, default="")
+    # The section's own rating scale; None rates it on the study's scale.
+    scale_key: Mapped[str | None] = mapped_column(sa.String(24))
+    # A short summary of the evidence, shown to panellists at the top of the section.
+    evidence: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    # The sources of the evidence summary, as an item's ``references``.
+    references: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON, default=list,
+                                                            server_default="[]")
     position: Mapped[int] = mapped_column(default=0)
 
     study: Mapped[Study] = relationship(back_populates="sections")
     items: Mapped[list[Item]] = relationship(back_populates="section", order_by="Item.position")
+
+    @property
+    def scale(self) -> Scale:
+        """The scale its statements are rated on."""
+        return get_scale(self.scale_key or self.study.scale_key)
 
 
 class ItemStatus(enum.StrEnum):
@@ -349,6 +373,9 @@ class Item(db.Model):
     text: Mapped[str] = mapped_column(sa.Text)
     plain_text: Mapped[str] = mapped_column(sa.Text, default="")
     rationale: Mapped[str] = mapped_column(sa.Text, default="")
+    # The sources the rationale cites: [{"text": ..., "doi": ...} or {..., "pmid": ...}].
+    references: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON, default=list,
+                                                            server_default="[]")
     parent_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("item.id", ondelete="SET NULL"), index=True
     )
@@ -368,6 +395,15 @@ class Item(db.Model):
     @property
     def label(self) -> str:
         return self.key if self.version == 1 else f"{self.key} v{self.version}"
+
+    @property
+    def scale_key(self) -> str:
+        """The key of the scale it is rated on: its section's, else the study's."""
+        return self.section.scale_key or self.study.scale_key
+
+    @property
+    def scale(self) -> Scale:
+        return get_scale(self.scale_key)
 
 
 class Panellist(db.Model):

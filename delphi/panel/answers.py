@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from werkzeug.datastructures import MultiDict
 
-from ..consensus.scales import Scale
+from ..consensus.scales import Scale, get_scale
 from ..models import Item
 
 MAX_COMMENT = 5000
@@ -85,7 +85,8 @@ def parse_sheet(form: MultiDict[str, str], items: list[Item], scale: Scale, allo
         sheet.errors["round"] = ("this form belongs to another round; reload the page to see "
                                  "the current one")
     for item in items:
-        sheet.answers[item.id] = _answer(form, item, scale, allow_uts, sheet.errors)
+        sheet.answers[item.id] = _answer(form, item, item_scale(item, scale), allow_uts,
+                                         sheet.errors)
     if allow_suggestions:
         sheet.suggestion, problem = clean_text(form.get("suggestion", ""), MAX_SUGGESTION,
                                                "Your suggestion")
@@ -94,6 +95,12 @@ def parse_sheet(form: MultiDict[str, str], items: list[Item], scale: Scale, allo
     elif form.get("suggestion", "").strip():
         sheet.errors["suggestion"] = "suggestions are not collected in this round"
     return sheet
+
+
+def item_scale(item: object, default: Scale) -> Scale:
+    """The scale a statement is rated on: its own (its section's) if it has one."""
+    key = getattr(item, "scale_key", None)
+    return get_scale(key) if key else default
 
 
 def _known_item_field(name: str, by_id: dict[int, Item]) -> bool:

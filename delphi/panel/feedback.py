@@ -19,7 +19,7 @@ from flask import get_template_attribute
 from markupsafe import Markup
 
 from ..consensus.disclosure import disclose_rows
-from ..consensus.scales import Scale
+from ..consensus.scales import Scale, get_scale
 from ..extensions import db
 from ..models import (
     Invitation,
@@ -187,8 +187,7 @@ def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: 
         else round_comments(before.id)
     groups = list(study_groups(study.id, before.id, computed_at)) \
         if study.feedback_by_group else []
-    scale = study.scale
-    base_key = (result_id, computed_at, before.id, before.number, study.scale_key,
+    base_key = (result_id, computed_at, before.id, before.number,
                 tuple((g.key, g.name) for g in groups), study.min_group_size) if closed else None
     feedback: dict[int, ItemFeedback] = {}
     for item in items:
@@ -204,9 +203,10 @@ def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: 
         entry = ItemFeedback(stats=by_group[None], own=own.get(source.id),
                              comments=list(comments.get(source.id, ())),
                              earlier_wording=source.text if source is not item else None,
-                             scale=scale, min_group_size=study.min_group_size,
+                             scale=get_scale(item.scale_key),
+                             min_group_size=study.min_group_size,
                              cache_key=None if base_key is None else
-                             base_key + (source.id, label))
+                             base_key + (source.id, label, item.scale_key))
         if groups:
             _add_groups(entry, by_group, groups, study.min_group_size)
         feedback[item.id] = entry

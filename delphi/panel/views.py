@@ -26,6 +26,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import tokens
+from ..consensus.scales import get_scale
 from ..extensions import contention, db, write_transaction
 from ..models import (
     AccessToken,
@@ -35,6 +36,7 @@ from ..models import (
     Round,
     RoundState,
     Section,
+    Study,
     utcnow,
 )
 from ..security import client_address, is_throttled, record_failure
@@ -189,10 +191,18 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
                   if any(i.section_id == s.id for i in items)],
         statements=_statements(items, answers, feedback, errors, rnd, study, is_open, rewords),
         answers=answers, errors=errors, feedback=feedback, progress=_progress(items, answers),
-        response=response, is_open=is_open, scale=study.scale, suggestion=suggestion,
+        response=response, is_open=is_open, scale=page_scale(study, items),
+        suggestion=suggestion,
         rewords=rewords, submitted=response is not None and response.state is
         ResponseState.SUBMITTED, sheet_version=version or SheetVersion.new_page(response),
     ), status
+
+
+def page_scale(study, items) -> Any:
+    """The one scale of the page's statements, or None when sections use different ones
+    (each section then says how to answer)."""
+    keys = {item.scale_key for item in items} or {study.scale_key}
+    return get_scale(keys.pop()) if len(keys) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -200,15 +210,27 @@ class SectionView:
     id: int
     title: str
     description: str
+    scale_key: str | None = None
+    evidence: str = ""
+    references: tuple[dict[str, str], ...] = ()
+
+    @property
+    def scale(self) -> Any:
+        return get_scale(self.scale_key) if self.scale_key else None
 
 
 @lru_cache(maxsize=256)
 def round_sections(study_id: int, round_id: int, opened_at: str) -> tuple[SectionView, ...]:
     """A study's sections in order, read once per worker and round (they are fixed once
     round 1 has been launched; the round's opening time ties the entry to its life)."""
-    return tuple(SectionView(*row) for row in db.session.execute(
-        sa.select(Section.id, Section.title, Section.description)
-        .where(Section.study_id == study_id).order_by(Section.position)))
+    scale_key = db.session.scalar(sa.select(Study.scale_key).where(Study.id == study_id))
+    return tuple(
+        SectionView(ident, title, description, own_scale or scale_key, evidence,
+                    tuple(references or ()))
+        for ident, title, description, own_scale, evidence, references in db.session.execute(
+            sa.select(Section.id, Section.title, Section.description, Section.scale_key,
+                      Section.evidence, Section.references)
+            .where(Section.study_id == study_id).order_by(Section.position)))
 
 
 @dataclass(frozen=True)
@@ -225,12 +247,19 @@ class ItemView:
     section_id: int
     created_at: Any
     parent: ItemView | None = None
+    scale_key: str = "grade-1-9"
+    references: tuple[dict[str, str], ...] = ()  # the cited sources, as stored
+
+    @property
+    def scale(self) -> Any:
+        return get_scale(self.scale_key)
 
     @classmethod
     def of(cls, item: Any, with_parent: bool = True) -> ItemView:
         parent = cls.of(item.parent, False) if with_parent and item.parent is not None else None
         return cls(item.id, item.key, item.version, item.label, item.text, item.plain_text,
-                   item.rationale, item.section_id, item.created_at, parent)
+                   item.rationale, item.section_id, item.created_at, parent, item.scale_key,
+                   tuple(item.references or ()))
 
 
 @lru_cache(maxsize=256)
@@ -258,11 +287,11 @@ def _statements(items: list, answers: dict[int, Answer], feedback: dict, errors:
             # database recreated under a running worker).
             key = ("statement", item.id, item.created_at, rnd.id, rnd.opened_at, is_open,
                    rnd.ask_reason_on_band_change,
-                   rnd.allow_suggestions, study.allow_uts, study.scale_key,
+                   rnd.allow_suggestions, study.allow_uts, item.scale_key,
                    None if a is None else (a.value, a.is_uts, a.comment, a.reason),
                    rewords.get(item.id, ""), None if fb is None else (fb.cache_key, fb.own))
         out[item.id] = render_once(key, STATEMENT_TEMPLATE, "statement", item, a, fb, errors,
-                                   study.scale, rnd, study, is_open, rewords)
+                                   get_scale(item.scale_key), rnd, study, is_open, rewords)
     return out
 
 

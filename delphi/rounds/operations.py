@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from .. import audit, mail
 from ..consensus.analyze import analyze
+from ..consensus.multiscale import analyze_by_scale
 from ..consensus.settings import Settings
 from ..consensus.table import ABSENT_CODE, MISSING_CODE, UTS_CODE, RatingsTable
 from ..extensions import database_now, db
@@ -29,6 +30,7 @@ from ..models import (
     RoundItem,
     RoundResult,
     RoundState,
+    Section,
     StakeholderGroup,
     Study,
     StudyState,
@@ -338,9 +340,21 @@ def item_label(key: str, version: int) -> str:
     return key if version == 1 else f"{key}.v{version}"
 
 
+def item_scales(study: Study) -> dict[str, str]:
+    """The scale of each statement (every version) by its label: its section's, else the
+    study's."""
+    return {item_label(key, version): scale_key or study.scale_key
+            for key, version, scale_key in db.session.execute(
+                sa.select(Item.key, Item.version, Section.scale_key)
+                .join(Section, Item.section_id == Section.id)
+                .where(Item.study_id == study.id))}
+
+
 def store_results(study: Study, rnd: Round) -> RoundResult:
-    """Compute and store the statistics of ``rnd``, with stability against the round before."""
-    result = analyze(study_table(study, rnd.number), analysis_settings(study))
+    """Compute and store the statistics of ``rnd``, with stability against the round before;
+    each statement is analysed on its own scale (see ``consensus.multiscale``)."""
+    result = analyze_by_scale(study_table(study, rnd.number), analysis_settings(study),
+                              item_scales(study), analyze=analyze)
     stored = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == rnd.id))
     if stored is None:
         stored = RoundResult(round_id=rnd.id, data=result)

@@ -23,7 +23,7 @@ from ..models import (
     StudyMembership,
     StudyState,
 )
-from ..surveys import GroupDef, ItemDef, SectionDef, SurveyDefinition
+from ..surveys import GroupDef, ItemDef, ReferenceDef, SectionDef, SurveyDefinition
 
 
 def normalise_email(value: str) -> str:
@@ -151,7 +151,9 @@ def _apply_sections(study: Study, sections: tuple[SectionDef, ...]) -> None:
     db.session.flush()
     position = 0
     for s_pos, s in enumerate(sections):
-        section = Section(key=s.key, title=s.title, description=s.description, position=s_pos)
+        section = Section(key=s.key, title=s.title, description=s.description, position=s_pos,
+                          scale_key=s.scale_key or None, evidence=s.evidence,
+                          references=[r.as_dict() for r in s.references])
         study.sections.append(section)
         for item_def in s.items:
             study.items.append(_new_item(item_def, section, position))
@@ -160,7 +162,8 @@ def _apply_sections(study: Study, sections: tuple[SectionDef, ...]) -> None:
 
 def _new_item(d: ItemDef, section: Section, position: int) -> Item:
     return Item(key=d.key, text=d.text, plain_text=d.plain_text, rationale=d.rationale,
-                section=section, position=position)
+                references=[r.as_dict() for r in d.references], section=section,
+                position=position)
 
 
 def study_definition(study: Study) -> SurveyDefinition:
@@ -186,8 +189,11 @@ def study_definition(study: Study) -> SurveyDefinition:
         sections=tuple(
             SectionDef(
                 key=s.key, title=s.title, description=s.description,
-                items=tuple(ItemDef(i.key, i.text, i.rationale, i.plain_text)
+                items=tuple(ItemDef(i.key, i.text, i.rationale, i.plain_text,
+                                    tuple(ReferenceDef.of(r) for r in i.references or ()))
                             for i in current if i.section_id == s.id),
+                scale_key=s.scale_key or "", evidence=s.evidence,
+                references=tuple(ReferenceDef.of(r) for r in s.references or ()),
             )
             for s in study.sections
         ),
