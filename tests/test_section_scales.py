@@ -238,4 +238,5 @@ def test_the_study_page_and_the_rule_name_each_sections_scale(app, factory, clie
     assert "Definitions: <strong>5-point agreement</strong>" in page
     # a study on one scale keeps its plain sentence
     single = factory.study(owner=owner)
-    assert "rate it 7-9 critical and fewer than" in single.consensus.describe()
+    plain = single.consensus.describe()
+    assert "(7-9 critical)" in plain and "another scale" not in plain
