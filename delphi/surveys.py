@@ -19,16 +19,47 @@ from .models.study import GROUP_RULES, PERCENTILE_METHODS, RULES, UTS_RULES
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DOI_RE = re.compile(r"^10\.\d{4,9}/\S{1,200}$")
+PMID_RE = re.compile(r"^[1-9]\d{0,8}$")
+# Markup in a text: "<" followed by a letter, "/", "!" or "?" (a tag, a comment, a
+# processing instruction). "CRP < 10" and "<5 years" stay allowed.
+MARKUP_RE = re.compile(r"<\s*[A-Za-z/!?]")
 MAX_TEXT = 5000
+MAX_REFERENCES = 20
 
 
 class SurveyError(ValueError):
-    """A survey file that cannot be used; ``problems`` lists each ``path: message``."""
+    """A survey file that cannot be used; ``problems`` lists each ``path: message``.
 
-    def __init__(self, source: str, problems: list[str]):
+    ``lines`` gives, for each problem, the line of the file it is on (the nearest
+    enclosing entry for a missing key), or None where it is not known.
+    """
+
+    def __init__(self, source: str, problems: list[str], lines: list[int | None] | None = None):
         self.source = source
         self.problems = problems
+        self.lines = lines or [None] * len(problems)
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+    def with_lines(self) -> list[str]:
+        """Each problem as ``path: problem (line N)``."""
+        return [f"{p} (line {line})" if line else p for p, line in zip(self.problems, self.lines,
+                                                                      strict=True)]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A source a statement cites: the citation text and its DOI or PubMed id."""
+
+    text: str
+    doi: str = ""
+    pmid: str = ""
+
+    @property
+    def url(self) -> str:
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,7 @@ class ItemDef:
     text: str
     rationale: str
     plain_text: str = ""
+    references: tuple[Reference, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +124,7 @@ class _Checker:
     """Walks a parsed document and collects every problem with its path."""
 
     problems: list[str] = field(default_factory=list)
+    draft: bool = False  # a draft built in the browser may have no groups or sections yet
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}" if path else message)
@@ -122,6 +155,8 @@ class _Checker:
             self.fail(where, f"is {len(text)} characters long; at most {limit} are allowed")
         if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
             self.fail(where, "contains a control character")
+        if MARKUP_RE.search(text):
+            self.fail(where, "contains markup such as <tag>; write plain text")
         if pattern is not None and not pattern.match(text):
             self.fail(where, f"{text!r} is not valid (letters, digits, '.', '_' or '-')")
         return text
@@ -163,7 +198,7 @@ class _Checker:
         if not isinstance(value, list):
             self.fail(where, f"must be a list, got {_kind(value)}")
             return []
-        if not value:
+        if not value and not self.draft:
             self.fail(where, "must not be empty")
         return value
 
@@ -201,9 +236,52 @@ def parse_survey(raw: bytes | str, source: str) -> SurveyDefinition:
     check = _Checker()
     definition = _definition(check, doc)
     if check.problems:
+        raise SurveyError(source, check.problems, [_line_of(raw, p) for p in check.problems])
+    assert definition is not None
+    return definition
+
+
+def check_document(doc: dict[str, Any], source: str, *, draft: bool = False) -> SurveyDefinition:
+    """Validate a survey document (what ``survey_document`` gives) like a file.
+
+    ``draft`` allows empty lists of groups, sections and statements: a study being built
+    in the browser starts blank (launching round 1 still needs statements and a panel).
+    """
+    check = _Checker(draft=draft)
+    definition = _definition(check, doc)
+    if check.problems:
         raise SurveyError(source, check.problems)
     assert definition is not None
     return definition
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _line_of(raw: str, problem: str) -> int | None:
+    """The line of ``raw`` that a ``path: problem`` is about (its nearest existing node)."""
+    path, sep, _ = problem.partition(": ")
+    if not sep or " " in path:
+        return None
+    try:
+        node = yaml.compose(raw, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for name, index in _PATH_PART.findall(path):
+        child = None
+        if index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            child = node.value[int(index)]
+        elif name and isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == name:
+                    child = value_node if not isinstance(value_node, yaml.ScalarNode) \
+                        else key_node
+                    break
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line
 
 
 TOP_KEYS = {"slug", "title", "short_name", "sender_name", "description", "method",
@@ -320,12 +398,13 @@ def _sections(check: _Checker, top: dict[str, Any]) -> tuple[SectionDef, ...]:
         for j, raw_item in enumerate(check.sequence(doc, "items", path)):
             item_path = f"{path}.items[{j}]"
             item_doc = check.mapping(raw_item, item_path, {"key", "text", "plain_text",
-                                                           "rationale"})
+                                                           "rationale", "references"})
             item = ItemDef(
                 key=check.text(item_doc, "key", item_path, limit=64, pattern=KEY_RE),
                 text=check.text(item_doc, "text", item_path),
                 rationale=check.text(item_doc, "rationale", item_path),
                 plain_text=check.text(item_doc, "plain_text", item_path, required=False),
+                references=_references(check, item_doc, item_path),
             )
             if item.key and item.key in item_keys:
                 check.fail(f"{item_path}.key", f"{item.key!r} is used by an earlier item")
@@ -340,8 +419,54 @@ def _sections(check: _Checker, top: dict[str, Any]) -> tuple[SectionDef, ...]:
     return tuple(sections)
 
 
+def _references(check: _Checker, item_doc: dict[str, Any], path: str) -> tuple[Reference, ...]:
+    """An item's optional ``references``: each a citation ``text`` and a ``doi`` or ``pmid``."""
+    raw = item_doc.get("references")
+    if raw is None:
+        return ()
+    where = f"{path}.references"
+    if not isinstance(raw, list):
+        check.fail(where, f"must be a list, got {_kind(raw)}")
+        return ()
+    if len(raw) > MAX_REFERENCES:
+        check.fail(where, f"has {len(raw)} entries; at most {MAX_REFERENCES} are allowed")
+    out = []
+    for k, entry in enumerate(raw[:MAX_REFERENCES]):
+        ref_path = f"{where}[{k}]"
+        doc = check.mapping(entry, ref_path, {"text", "doi", "pmid"})
+        if not doc:
+            continue
+        text = check.text(doc, "text", ref_path, limit=1000)
+        doi = check.text(doc, "doi", ref_path, required=False, limit=250)
+        pmid = check.text(doc, "pmid", ref_path, required=False, limit=9)
+        if doi and pmid:
+            check.fail(ref_path, "give a doi or a pmid, not both")
+        elif not doi and not pmid:
+            check.fail(ref_path, "needs a doi (10.NNNN/...) or a pmid (digits)")
+        elif doi and not DOI_RE.match(doi):
+            check.fail(f"{ref_path}.doi", f"{doi!r} is not a DOI (10.NNNN/...)")
+        elif pmid and not PMID_RE.match(pmid):
+            check.fail(f"{ref_path}.pmid", f"{pmid!r} is not a PubMed id (digits)")
+        out.append(Reference(text=text, doi=doi, pmid=pmid))
+    return tuple(out)
+
+
 def dump_survey(definition: SurveyDefinition) -> str:
     """Write a definition in the survey file format."""
+    return yaml.safe_dump(survey_document(definition), sort_keys=False, allow_unicode=True,
+                          width=100)
+
+
+def _item_document(item: ItemDef) -> dict[str, Any]:
+    doc = _without_empty({"key": item.key, "text": item.text, "rationale": item.rationale,
+                          "plain_text": item.plain_text}, keep=("key", "text", "rationale"))
+    if item.references:
+        doc["references"] = [_without_empty(r.__dict__, keep=("text",)) for r in item.references]
+    return doc
+
+
+def survey_document(definition: SurveyDefinition) -> dict[str, Any]:
+    """A definition as the plain mapping a survey file holds."""
     c = definition.consensus
     doc: dict[str, Any] = {
         "slug": definition.slug,
@@ -372,13 +497,12 @@ def dump_survey(definition: SurveyDefinition) -> str:
                 "key": s.key,
                 "title": s.title,
                 "description": s.description,
-                "items": [_without_empty(item.__dict__, keep=("key", "text", "rationale"))
-                          for item in s.items],
+                "items": [_item_document(item) for item in s.items],
             })
             for s in definition.sections
         ],
     }
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return doc
 
 
 def _without_empty(values: dict[str, Any], keep: tuple[str, ...] = ("key",)) -> dict[str, Any]:

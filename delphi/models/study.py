@@ -311,6 +311,9 @@ class Item(db.Model):
     text: Mapped[str] = mapped_column(sa.Text)
     plain_text: Mapped[str] = mapped_column(sa.Text, default="")
     rationale: Mapped[str] = mapped_column(sa.Text, default="")
+    # The sources it cites: [{"text": ..., "doi": ...} or {"text": ..., "pmid": ...}].
+    references: Mapped[list[dict[str, str]]] = mapped_column(sa.JSON, default=list,
+                                                             server_default="[]")
     parent_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("item.id", ondelete="SET NULL"), index=True
     )

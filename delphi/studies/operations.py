@@ -23,7 +23,7 @@ from ..models import (
     StudyMembership,
     StudyState,
 )
-from ..surveys import GroupDef, ItemDef, SectionDef, SurveyDefinition
+from ..surveys import GroupDef, ItemDef, Reference, SectionDef, SurveyDefinition
 
 
 def normalise_email(value: str) -> str:
@@ -157,6 +157,7 @@ def _apply_sections(study: Study, sections: tuple[SectionDef, ...]) -> None:
 
 def _new_item(d: ItemDef, section: Section, position: int) -> Item:
     return Item(key=d.key, text=d.text, plain_text=d.plain_text, rationale=d.rationale,
+                references=[{k: v for k, v in r.__dict__.items() if v} for r in d.references],
                 section=section, position=position)
 
 
@@ -181,7 +182,8 @@ def study_definition(study: Study) -> SurveyDefinition:
         sections=tuple(
             SectionDef(
                 key=s.key, title=s.title, description=s.description,
-                items=tuple(ItemDef(i.key, i.text, i.rationale, i.plain_text)
+                items=tuple(ItemDef(i.key, i.text, i.rationale, i.plain_text,
+                                    tuple(Reference(**r) for r in i.references or ()))
                             for i in current if i.section_id == s.id),
             )
             for s in study.sections
