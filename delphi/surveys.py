@@ -140,7 +140,8 @@ class _Checker:
         return value
 
     def text(self, doc: dict[str, Any], key: str, path: str, *, required: bool = True,
-             limit: int = MAX_TEXT, pattern: re.Pattern[str] | None = None) -> str:
+             limit: int = MAX_TEXT, pattern: re.Pattern[str] | None = None,
+             allowed: str = "letters, digits, '.', '_' or '-'") -> str:
         where = f"{path}.{key}" if path else key
         value = doc.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -158,7 +159,7 @@ class _Checker:
         if MARKUP_RE.search(text):
             self.fail(where, "contains markup such as <tag>; write plain text")
         if pattern is not None and not pattern.match(text):
-            self.fail(where, f"{text!r} is not valid (letters, digits, '.', '_' or '-')")
+            self.fail(where, f"{text!r} is not valid ({allowed})")
         return text
 
     def integer(self, doc: dict[str, Any], key: str, path: str, default: int | None,
@@ -310,7 +311,8 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
     feedback = check.mapping(top.get("feedback", {}), "feedback",
                              {"by_group", "min_group_size", "ask_reason"})
     return SurveyDefinition(
-        slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE),
+        slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE,
+                        allowed="2-80 lower-case letters, digits or '-'"),
         title=check.text(top, "title", "", limit=300),
         short_name=_one_line(check, top, "short_name", 40),
         sender_name=_one_line(check, top, "sender_name", 120),
