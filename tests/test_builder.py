@@ -477,3 +477,36 @@ def test_the_preview_shows_round_one_read_only_without_saving(client, small):
     assert "This round has closed" not in body
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action.like("round%"))) == 0
+
+
+def test_references_are_linked_on_the_study_page_and_in_the_report(client, me, factory):
+    from .flows import close, launch
+    from .test_survey_references import WITH_REFERENCES
+
+    study = ops.import_survey(parse_survey(WITH_REFERENCES, "refs.yaml"), "test", me)
+    db.session.commit()
+    doi = 'href="https://doi.org/10.1016/S0140-6736(20)30000-0"'
+    pubmed = 'href="https://pubmed.ncbi.nlm.nih.gov/31234567/"'
+    page = _text(client.get("/studies/refs/"))
+    assert doi in page and pubmed in page
+    factory.panel(study)
+    launch(study)
+    close(study)
+    report = _text(client.get("/studies/refs/exports/report"))
+    assert doi in report and pubmed in report and "Doe A. Blood 2019" in report
+
+
+def test_a_reworded_statement_keeps_its_references(me, factory):
+    from delphi.decisions import operations as decisions
+
+    from .flows import close, launch
+    from .test_survey_references import WITH_REFERENCES
+
+    study = ops.import_survey(parse_survey(WITH_REFERENCES, "refs.yaml"), "test", me)
+    db.session.commit()
+    factory.panel(study)
+    launch(study)
+    close(study)
+    item = [i for i in study.items if i.key == "b-01"][0]
+    new = decisions.reword(study, item, "Third statement, reworded", "Clearer", me)
+    assert new.references == item.references and len(new.references) == 2

@@ -121,6 +121,7 @@ def _child(study: Study, decision: ItemDecision, parents: Sequence[Item], *, key
     item = Item(study=study, section_id=first.section_id if first else None, key=key,
                 version=version, text=text, plain_text=plain_text,
                 rationale=rationale or (first.rationale if first else ""),
+                references=list(first.references or []) if first else [],
                 parent_id=first.id if first else None, origin=origin,
                 position=min(p.position for p in parents) if parents else len(study.items))
     db.session.add(item)
