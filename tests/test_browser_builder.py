@@ -19,6 +19,11 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
+def _only_item_id() -> int:
+    db.session.rollback()
+    return ops.find_study("car-t-outcomes").items[0].id
+
+
 def test_a_facilitator_builds_a_study_with_the_keyboard(app, browser, live_server, factory):
     owner = factory.facilitator("maria@example.org")
     base = live_server.url
@@ -44,6 +49,8 @@ def test_a_facilitator_builds_a_study_with_the_keyboard(app, browser, live_serve
     page.focus("#threshold")
     page.keyboard.type("82")
     assert "at least 82% of the panel rate it 7-9 critical" in page.inner_text("#rule-sentence")
+    page.locator("#rule-sentence").scroll_into_view_if_needed()
+    shot(page, "builder-settings-rule-desktop")
 
     page.get_by_role("link", name="Sections and statements").click()
     page.focus("#title")
@@ -78,6 +85,10 @@ def test_a_facilitator_builds_a_study_with_the_keyboard(app, browser, live_serve
     page.goto(base + "/studies/car-t-outcomes/build/statements")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, "builder-statements-phone")
+    page.get_by_role("link", name="View as a panellist").click()
+    assert "Preview of round 1" in page.content()
+    page.locator("#item-" + str(_only_item_id())).scroll_into_view_if_needed()
+    shot(page, "builder-preview-phone")
 
     db.session.rollback()  # end the test's own read transaction to see the server's writes
     study = ops.find_study("car-t-outcomes")

@@ -299,6 +299,13 @@ def test_a_group_with_panellists_is_kept(client, factory, small):
     response = _post(client, f"{url}/clin/delete", {}, page=url)
     assert "cannot be removed" in _text(client.get(response.headers["Location"]))
     assert [g.key for g in _study("small").groups] == ["clin", "parent"]
+    response = _post(client, f"{url}/clin", {"key": "doctors", "name": "Doctors"})
+    assert response.status_code == 400
+    assert "panellists belong to this group; its key cannot change" in _text(response)
+    response = _post(client, f"{url}/clin", {"key": "clin", "name": "Doctors"})
+    assert response.status_code == 302
+    assert [g.name for g in _study("small").groups] == ["Doctors", "Parent"]
+    assert len(_study("small").panellists) == 2
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
