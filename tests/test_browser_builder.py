@@ -78,6 +78,7 @@ def test_a_facilitator_builds_a_study_with_the_keyboard(app, browser, live_serve
         page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/build/statements#item-section-1-01$"))
     assert "The statement section-1-01 was added." in page.content()
+    assert page.get_by_role("button", name="Delete section-1-01").is_visible()
     link = page.locator("#item-section-1-01 a", has_text="doi:10.1186/s13063-020-04000-0")
     assert link.get_attribute("href") == "https://doi.org/10.1186/s13063-020-04000-0"
     shot(page, "builder-statements-desktop")
