@@ -31,6 +31,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from . import (
         auth,
+        builder,
         cli,
         decisions,
         errors,
@@ -51,6 +52,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     filters.init_app(app)
     auth.init_app(app)
     studies.init_app(app)
+    builder.init_app(app)
     rounds.init_app(app)
     decisions.init_app(app)
     exports.init_app(app)

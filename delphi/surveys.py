@@ -28,21 +28,34 @@ from .models.study import (
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Markup in a text: "<" followed by a letter, "/", "!" or "?" (a tag, a comment, a
+# processing instruction). "CRP < 10" and "<5 years" stay allowed.
+MARKUP_RE = re.compile(r"<\s*[A-Za-z/!?]")
 MAX_TEXT = 5000
 # A DOI as Crossref and doi.org write it: "10.", a registrant code of 4-9 digits (with
 # optional ".sub" parts), "/", then a suffix without spaces.
-DOI_RE = re.compile(r"^10\.\d{4,9}(\.\d+)*/\S+$")
+DOI_RE = re.compile(r"^10\.\d{4,9}(\.\d+)*/\S{1,250}$")
 PMID_RE = re.compile(r"^[1-9]\d{0,8}$")
-MAX_REFERENCES = 50
+MAX_REFERENCES = 20
 
 
 class SurveyError(ValueError):
-    """A survey file that cannot be used; ``problems`` lists each ``path: message``."""
+    """A survey file that cannot be used; ``problems`` lists each ``path: message``.
 
-    def __init__(self, source: str, problems: list[str]):
+    ``lines`` gives, for each problem, the line of the file it is on (the nearest
+    enclosing entry for a missing key), or None where it is not known.
+    """
+
+    def __init__(self, source: str, problems: list[str], lines: list[int | None] | None = None):
         self.source = source
         self.problems = problems
+        self.lines = lines or [None] * len(problems)
         super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+    def with_lines(self) -> list[str]:
+        """Each problem as ``path: problem (line N)``."""
+        return [f"{p} (line {line})" if line else p for p, line in zip(self.problems, self.lines,
+                                                                      strict=True)]
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,13 @@ class ReferenceDef:
     doi: str = ""
     pmid: str = ""
 
+    @property
+    def url(self) -> str:
+        """Where the source is: doi.org for a DOI, else PubMed."""
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+
     def as_dict(self) -> dict[str, str]:
         """The reference as stored and written: empty identifiers left out."""
         return {k: v for k, v in (("text", self.text), ("doi", self.doi), ("pmid", self.pmid))
@@ -68,6 +88,9 @@ class ReferenceDef:
     @classmethod
     def of(cls, value: dict[str, str]) -> ReferenceDef:
         return cls(value.get("text", ""), value.get("doi", ""), value.get("pmid", ""))
+
+
+Reference = ReferenceDef  # the name the study builder uses
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,7 @@ class _Checker:
     """Walks a parsed document and collects every problem with its path."""
 
     problems: list[str] = field(default_factory=list)
+    draft: bool = False  # a draft built in the browser may have no groups or sections yet
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}" if path else message)
@@ -151,7 +175,8 @@ class _Checker:
         return value
 
     def text(self, doc: dict[str, Any], key: str, path: str, *, required: bool = True,
-             limit: int = MAX_TEXT, pattern: re.Pattern[str] | None = None) -> str:
+             limit: int = MAX_TEXT, pattern: re.Pattern[str] | None = None,
+             allowed: str = "letters, digits, '.', '_' or '-'") -> str:
         where = f"{path}.{key}" if path else key
         value = doc.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -166,8 +191,10 @@ class _Checker:
             self.fail(where, f"is {len(text)} characters long; at most {limit} are allowed")
         if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
             self.fail(where, "contains a control character")
+        if MARKUP_RE.search(text):
+            self.fail(where, "contains markup such as <tag>; write plain text")
         if pattern is not None and not pattern.match(text):
-            self.fail(where, f"{text!r} is not valid (letters, digits, '.', '_' or '-')")
+            self.fail(where, f"{text!r} is not valid ({allowed})")
         return text
 
     def integer(self, doc: dict[str, Any], key: str, path: str, default: int | None,
@@ -207,7 +234,7 @@ class _Checker:
         if not isinstance(value, list):
             self.fail(where, f"must be a list, got {_kind(value)}")
             return []
-        if not value:
+        if not value and not self.draft:
             self.fail(where, "must not be empty")
         return value
 
@@ -290,9 +317,52 @@ def parse_survey(raw: bytes | str, source: str) -> SurveyDefinition:
     check = _Checker()
     definition = _definition(check, doc)
     if check.problems:
+        raise SurveyError(source, check.problems, [_line_of(raw, p) for p in check.problems])
+    assert definition is not None
+    return definition
+
+
+def check_document(doc: dict[str, Any], source: str, *, draft: bool = False) -> SurveyDefinition:
+    """Validate a survey document (what ``survey_document`` gives) like a file.
+
+    ``draft`` allows empty lists of groups, sections and statements: a study being built
+    in the browser starts blank (launching round 1 still needs statements and a panel).
+    """
+    check = _Checker(draft=draft)
+    definition = _definition(check, doc)
+    if check.problems:
         raise SurveyError(source, check.problems)
     assert definition is not None
     return definition
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _line_of(raw: str, problem: str) -> int | None:
+    """The line of ``raw`` that a ``path: problem`` is about (its nearest existing node)."""
+    path, sep, _ = problem.partition(": ")
+    if not sep or " " in path:
+        return None
+    try:
+        node = yaml.compose(raw, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for name, index in _PATH_PART.findall(path):
+        child = None
+        if index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            child = node.value[int(index)]
+        elif name and isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == name:
+                    child = value_node if not isinstance(value_node, yaml.ScalarNode) \
+                        else key_node
+                    break
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line
 
 
 TOP_KEYS = {"slug", "title", "short_name", "sender_name", "description", "method",
@@ -332,7 +402,8 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
                              {"by_group", "min_group_size", "ask_reason"})
     privacy = check.mapping(top.get("privacy", {}), "privacy", {"erasure", "retention_days"})
     return SurveyDefinition(
-        slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE),
+        slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE,
+                        allowed="2-80 lower-case letters, digits or '-'"),
         title=check.text(top, "title", "", limit=300),
         short_name=_one_line(check, top, "short_name", 40),
         sender_name=_one_line(check, top, "sender_name", 120),
@@ -489,6 +560,8 @@ def _references(check: _Checker, doc: dict[str, Any], path: str) -> tuple[Refere
         pmid = check.text(ref, "pmid", ref_path, required=False, limit=20)
         if pmid and not PMID_RE.match(pmid):
             check.fail(f"{ref_path}.pmid", f"{pmid!r} is not a PubMed id (digits only)")
+        if not doi and not pmid:
+            check.fail(ref_path, "needs a doi (10.NNNN/...) or a pmid (digits)")
         out.append(ReferenceDef(text, doi, pmid))
     return tuple(out)
 
@@ -558,6 +631,20 @@ def _sections(check: _Checker, top: dict[str, Any],
 
 def dump_survey(definition: SurveyDefinition) -> str:
     """Write a definition in the survey file format."""
+    return yaml.safe_dump(survey_document(definition), sort_keys=False, allow_unicode=True,
+                          width=100)
+
+
+def _item_document(item: ItemDef) -> dict[str, Any]:
+    doc = _without_empty({"key": item.key, "text": item.text, "rationale": item.rationale,
+                          "plain_text": item.plain_text}, keep=("key", "text", "rationale"))
+    if item.references:
+        doc["references"] = [r.as_dict() for r in item.references]
+    return doc
+
+
+def survey_document(definition: SurveyDefinition) -> dict[str, Any]:
+    """A definition as the plain mapping a survey file holds."""
     c = definition.consensus
     doc: dict[str, Any] = {
         "slug": definition.slug,
@@ -600,15 +687,12 @@ def dump_survey(definition: SurveyDefinition) -> str:
                 "scale": s.scale_key,
                 "evidence": s.evidence,
                 "references": [r.as_dict() for r in s.references],
-                "items": [_without_empty({**item.__dict__,
-                                          "references": [r.as_dict() for r in item.references]},
-                                         keep=("key", "text", "rationale"))
-                          for item in s.items],
+                "items": [_item_document(item) for item in s.items],
             })
             for s in definition.sections
         ],
     }
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return doc
 
 
 def _by_round_block(values: dict[str, int]) -> dict[str, dict[str, int]]:
