@@ -688,7 +688,7 @@ def survey_document(definition: SurveyDefinition) -> dict[str, Any]:
                 "evidence": s.evidence,
                 "references": [r.as_dict() for r in s.references],
                 "items": [_item_document(item) for item in s.items],
-            })
+            }, keep=("key", "items"))  # a draft's new section has no statements yet
             for s in definition.sections
         ],
     }

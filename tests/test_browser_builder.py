@@ -48,7 +48,10 @@ def test_a_facilitator_builds_a_study_with_the_keyboard(app, browser, live_serve
     page.fill("#threshold", "")
     page.focus("#threshold")
     page.keyboard.type("82")
-    assert "at least 82% of the panel rate it 7-9 critical" in page.inner_text("#rule-sentence")
+    # the server's sentence for the typed values arrives a moment later
+    from playwright.sync_api import expect
+
+    expect(page.locator("#rule-sentence")).to_contain_text("Percent agreement 82%")
     page.locator("#rule-sentence").scroll_into_view_if_needed()
     shot(page, "builder-settings-rule-desktop")
 

@@ -158,9 +158,8 @@ def test_every_setting_is_edited_in_the_form_and_audited_with_before_and_after(c
     assert "group_rule" in event.detail["after"] and "method" not in event.detail["after"]
     # the page says the rule in words, from the saved settings
     page = _text(client.get(url))
-    assert ("A statement reaches consensus when at least 80% of the panel rate it 4-5 agree"
-            in page)
-    assert "Every stakeholder group must reach consensus on its own." in page
+    assert "Percent agreement 80%: consensus in when at least 80%" in page
+    assert "(4-5 agree)" in page and "Group rule: every group." in page
 
 
 def test_every_registered_scale_is_offered_with_its_bands(client, small):
@@ -173,21 +172,27 @@ def test_every_registered_scale_is_offered_with_its_bands(client, small):
             assert band.label in page
 
 
-def test_the_rule_sentence_has_a_template_for_every_choice_and_a_static_script(client, small):
+def test_the_rule_sentence_is_the_engines_and_follows_what_is_typed(client, small):
     page = _text(client.get("/studies/small/build"))
-    assert 'id="rule-sentence"' in page and "data-templates=" in page
+    assert 'id="rule-sentence"' in page and 'data-url="/studies/small/build/rule-sentence"' in page
     assert '<script src="/static/builder.js' in page
-    from delphi.builder.operations import rule_sentence, rule_sentence_templates
+    # the page's sentence is the study's own describe(), i.e. the engine's methods text
+    from delphi.models import Study
 
-    templates = rule_sentence_templates()
-    assert len(templates) == 30
-    # the script's template filled in gives the server's sentence
-    consensus = {"primary_rule": "comet", "comet_agree_pct": 70, "comet_disagree_pct": 15,
-                 "percent_threshold": 75, "iqr_max": 1, "iqr_median_min": None,
-                 "uts_rule": "exclude", "group_rule": "pooled"}
-    filled = templates["comet|exclude|pooled|"].format(
-        agree_pct=70, disagree_pct=15, agree="7-9 critical", disagree="1-3 not important")
-    assert filled == rule_sentence(consensus, "grade-1-9")
+    study = db.session.scalar(sa.select(Study).where(Study.slug == "small"))
+    from markupsafe import escape
+
+    assert str(escape(study.consensus.describe())) in page
+    # what the script asks for while typing: the same words for the typed values
+    answer = client.get("/studies/small/build/rule-sentence?primary_rule=comet&agree_pct=82"
+                        "&disagree_pct=12&threshold=75&max_iqr=1&uts=exclude&group_rule=all"
+                        "&min_group_size=4&scale=grade-1-9").get_json()
+    assert "COMET 82/12: consensus in when at least 82%" in answer["sentence"]
+    assert "Group rule: every group" in answer["sentence"] and "at least 4 valid" in \
+        answer["sentence"]
+    bad = client.get("/studies/small/build/rule-sentence?primary_rule=comet&agree_pct=170"
+                     "&disagree_pct=12&uts=exclude&group_rule=pooled").get_json()
+    assert bad["sentence"].startswith("Not a valid rule yet")
 
 
 LONG = "x" * 5001
@@ -464,7 +469,7 @@ def test_a_study_built_in_the_browser_exports_to_a_file_that_imports_to_the_same
     # import the file under another slug through the command line: the same study
     copy = tmp_path / "copy.yaml"
     copy.write_text(text.replace("slug: built", "slug: built-copy"))
-    result = runner.invoke(args=["import-survey", str(copy)])
+    result = runner.invoke(args=["import-survey", str(copy), "--as", EMAIL])
     assert result.exit_code == 0, result.output
     again = dump_survey(ops.study_definition(_study("built-copy")))
     assert again == copy.read_text()

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from .. import audit
-from ..consensus.scales import get_scale
-from ..models import ConsensusSettings, DomainError, Facilitator, Study, StudyState
+from ..consensus.settings import Settings
+from ..models import DomainError, Facilitator, Study, StudyState
 from ..studies.operations import _apply_definition, find_study, import_survey, study_definition
 from ..surveys import (
     KEY_RE,
@@ -134,26 +133,21 @@ def move(seq: list[Any], index: int, direction: str) -> bool:
 
 
 def rule_sentence(consensus: dict[str, Any], scale_key: str) -> str:
-    """The consensus rule in one sentence, as the study page says it (``describe()``)."""
-    stub = SimpleNamespace(study=SimpleNamespace(scale=get_scale(scale_key)), **consensus)
-    return ConsensusSettings.describe(stub)  # type: ignore[arg-type]
+    """The consensus rule in plain sentences, exactly as the study page and the methods text
+    say it (``ConsensusSettings.describe()``, from the engine's methods module).
 
+    Raises ``SettingsError`` with a message when the values do not make a valid rule.
+    """
+    from ..consensus.methods import group_sentence, uts_sentence
+    from ..consensus.methods import rule_sentence as engine_rule_sentence
 
-def rule_sentence_templates() -> dict[str, str]:
-    """``describe()``'s sentence for every choice, with ``{field}`` where a number or a band
-    label goes, so that the builder's script can update it as the facilitator types."""
-    bands = SimpleNamespace(agree_band=SimpleNamespace(label="{agree}"),
-                            disagree_band=SimpleNamespace(label="{disagree}"))
-    out = {}
-    for rule in ("comet", "percent", "iqr", "rand"):
-        for uts in ("exclude", "include"):
-            for group in ("pooled", "all", "any"):
-                for median in ((None, "{median_min}") if rule == "iqr" else (None,)):
-                    stub = SimpleNamespace(
-                        study=SimpleNamespace(scale=bands), primary_rule=rule, uts_rule=uts,
-                        group_rule=group, comet_agree_pct="{agree_pct}",
-                        comet_disagree_pct="{disagree_pct}", percent_threshold="{threshold}",
-                        iqr_max="{max_iqr}", iqr_median_min=median)
-                    key = f"{rule}|{uts}|{group}|{'m' if median else ''}"
-                    out[key] = ConsensusSettings.describe(stub)  # type: ignore[arg-type]
-    return out
+    settings = Settings(
+        scale=scale_key, primary_rule=consensus["primary_rule"],
+        comet_agree_pct=consensus["comet_agree_pct"],
+        comet_disagree_pct=consensus["comet_disagree_pct"],
+        percent_threshold=consensus["percent_threshold"], iqr_max=consensus["iqr_max"],
+        iqr_median_min=consensus["iqr_median_min"], uts=consensus["uts_rule"],
+        group_rule=consensus["group_rule"],
+        min_group_size=consensus.get("min_group_size") or 3)
+    return " ".join((engine_rule_sentence(settings.primary_rule, settings),
+                     uts_sentence(settings), group_sentence(settings)))

@@ -7,16 +7,16 @@ Every change is a POST with CSRF that rebuilds the study's definition and saves 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
 from ..auth.forms import EmptyForm
+from ..consensus.settings import SettingsError
 from ..console import actor, facilitator_blueprint
 from ..extensions import db, write_transaction
 from ..models import DomainError, ItemStatus
@@ -234,16 +234,41 @@ def settings(slug: str):
             return redirect(url_for("builder.settings", slug=slug))
         general = _attach(form, exc, "", last=True, aliases=SETTINGS_ALIASES)
     failed = request.method == "POST"
-    sentence = ops.rule_sentence(
-        {"primary_rule": current["primary_rule"], "comet_agree_pct": current["agree_pct"],
-         "comet_disagree_pct": current["disagree_pct"], "percent_threshold": current["threshold"],
-         "iqr_max": current["max_iqr"], "iqr_median_min": current["median_min"],
-         "uts_rule": current["uts"], "group_rule": current["group_rule"]}, current["scale"])
+    sentence = _sentence_or_problem(current)
     from ..consensus.scales import SCALES
 
     return _page("settings.html", study, 400 if failed else 200, form=form, general=general,
-                 sentence=sentence, scales=SCALES,
-                 templates=json.dumps(ops.rule_sentence_templates()))
+                 sentence=sentence, scales=SCALES)
+
+
+def _sentence_or_problem(values: dict[str, Any]) -> str:
+    """The rule in words for the settings form's values, or what stops it being a rule."""
+    try:
+        return ops.rule_sentence(
+            {"primary_rule": values["primary_rule"], "comet_agree_pct": values["agree_pct"],
+             "comet_disagree_pct": values["disagree_pct"],
+             "percent_threshold": values["threshold"], "iqr_max": values["max_iqr"],
+             "iqr_median_min": values["median_min"], "uts_rule": values["uts"],
+             "group_rule": values["group_rule"], "min_group_size": values.get("min_group_size")},
+            values["scale"])
+    except (SettingsError, KeyError, TypeError, ValueError) as exc:
+        return f"Not a valid rule yet: {exc}"
+
+
+@bp.route("/studies/<slug>/build/rule-sentence")
+def rule_sentence(slug: str):
+    """The rule in words for the values typed so far (the settings page asks as you type).
+
+    A GET that changes nothing; the answer is the same text the page shows after a save.
+    """
+    study = get_study_or_404(slug)
+    form = SettingsForm(request.args, meta={"csrf": False})
+    values = {name: form[name].data for name in
+              ("primary_rule", "agree_pct", "disagree_pct", "threshold", "max_iqr",
+               "median_min", "uts", "group_rule", "min_group_size", "scale")
+              if name in form}
+    values.setdefault("scale", study.scale_key)
+    return jsonify(sentence=_sentence_or_problem(values))
 
 
 # -- groups ---------------------------------------------------------------------------
@@ -579,20 +604,21 @@ def preview(slug: str):
     """Round 1's voting page as a panellist will see it: read-only, nothing is saved."""
     study = get_study_or_404(slug)
     from ..panel.feedback import render_once
-    from ..panel.views import STATEMENT_TEMPLATE
+    from ..panel.views import STATEMENT_TEMPLATE, _progress, page_scale
 
     items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
     rnd = SimpleNamespace(id=0, number=1, closes_at=None, opened_at=None,
                           allow_suggestions=True, ask_reason_on_band_change=False)
     statements = {item.id: render_once(None, STATEMENT_TEMPLATE, "statement", item, None, None,
-                                       {}, study.scale, rnd, study, False, {})
+                                       {}, item.scale, rnd, study, False, {})
                   for item in items}
     sections = [s for s in study.sections if any(i.section_id == s.id for i in items)]
     return render_template(
         "builder/preview.html", preview=True, invitation=SimpleNamespace(id=0), round=rnd,
         study=study, items=items, sections=sections, statements=statements, answers={},
-        errors={}, feedback={}, response=None, is_open=False, scale=study.scale,
-        suggestion="", rewords={}, submitted=False, sheet_version="preview")
+        errors={}, feedback={}, response=None, is_open=False, scale=page_scale(study, items),
+        suggestion="", rewords={}, submitted=False, sheet_version="preview",
+        progress=_progress(items, {}))
 
 
 @bp.route("/studies/<slug>/build/survey.yaml")

@@ -1,40 +1,35 @@
 /* Study builder: keep the consensus rule's sentence in step with the settings form as the
-   facilitator types. The sentences come from the server (data-templates, one per choice
-   of rule, "unable to score" handling and group rule) with {field} where a number or a
-   band label goes; nothing is fetched. Without this script the sentence is the server's,
-   updated on save. */
+   facilitator types. The sentence comes from the server (a GET that changes nothing, the
+   same text the study page and the report's methods give), so it can never say something
+   the engine does not do. Without this script the sentence is the server's, updated on
+   save. */
 (function () {
   "use strict";
   var form = document.getElementById("settings-form");
   var out = document.getElementById("rule-sentence");
   if (!form || !out) { return; }
-  var templates;
-  try { templates = JSON.parse(out.getAttribute("data-templates")); } catch (e) { return; }
-
-  function value(name) {
-    var field = form.elements.namedItem(name);
-    return field ? String(field.value).trim() : "";
-  }
+  var url = out.getAttribute("data-url");
+  var timer = null;
+  var latest = 0;
 
   function update() {
-    var median = value("median_min");
-    var hasMedian = median !== "" && median !== "0";
-    var key = [value("primary_rule"), value("uts"), value("group_rule"),
-               value("primary_rule") === "iqr" && hasMedian ? "m" : ""].join("|");
-    var template = templates[key];
-    if (!template) { return; }
-    var scale = form.querySelector('[data-scale="' + value("scale") + '"]');
-    var values = {
-      agree_pct: value("agree_pct"), disagree_pct: value("disagree_pct"),
-      threshold: value("threshold"), max_iqr: value("max_iqr"), median_min: median,
-      agree: scale ? scale.getAttribute("data-agree") : "",
-      disagree: scale ? scale.getAttribute("data-disagree") : ""
-    };
-    out.textContent = template.replace(/\{(\w+)\}/g, function (whole, name) {
-      return Object.prototype.hasOwnProperty.call(values, name) ? (values[name] || "?") : whole;
+    var params = new URLSearchParams();
+    new FormData(form).forEach(function (value, name) {
+      if (name !== "csrf_token" && typeof value === "string") { params.append(name, value); }
     });
+    var ticket = ++latest;
+    fetch(url + "?" + params.toString(), { credentials: "same-origin",
+                                           headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (j) { if (j && ticket === latest) { out.textContent = j.sentence; } })
+      .catch(function () {});
   }
 
-  form.addEventListener("input", update);
-  form.addEventListener("change", update);
+  function schedule() {
+    if (timer) { clearTimeout(timer); }
+    timer = setTimeout(update, 250);
+  }
+
+  form.addEventListener("input", schedule);
+  form.addEventListener("change", schedule);
 })();
