@@ -41,7 +41,12 @@ class Base(DeclarativeBase):
             if column.key in kwargs or default is None or not default.is_scalar:
                 continue
             kwargs[column.key] = default.arg
+        # Only mapped attributes (columns, relationships) and properties: a misspelt
+        # keyword (``Item(keyy="x")``) would otherwise set a plain attribute nobody saves.
+        cls = type(self)
         for key, value in kwargs.items():
+            if not hasattr(cls, key):
+                raise TypeError(f"{key!r} is not an attribute of {cls.__name__}")
             setattr(self, key, value)
 
 

@@ -157,3 +157,11 @@ def test_the_new_analysis_settings_are_locked_with_the_rest(factory, name, value
     with pytest.raises(IllegalTransition, match=name):
         db.session.flush()
     db.session.rollback()
+
+
+def test_a_misspelt_keyword_is_refused_rather_than_silently_dropped(app):
+    from delphi.models import Item
+
+    with pytest.raises(TypeError, match="'keyy' is not an attribute of Item"):
+        Item(keyy="x")
+    assert Item(key="a-01").key == "a-01"
