@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from delphi.extensions import db
 from delphi.models import Rating, Response, ResponseState
 
-from .browser import ARTIFACTS
+from .browser import shot
 from .flows import close, launch, link_for_panellist, path_of
 from .test_feedback import _round_one
 
@@ -19,17 +19,6 @@ pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-
-
-def shot(page, name: str, element: str | None = None):
-    """Keep what the panellist sees (the viewport, or one element) under tests/artifacts/:
-    never the whole voting page, which is tens of thousands of pixels tall on a phone."""
-    target = ARTIFACTS / f"{name}.png"
-    if element:
-        page.locator(element).first.screenshot(path=str(target), timeout=90_000)
-    else:
-        page.screenshot(path=str(target), timeout=90_000)
-    return target
 
 
 def stored_ratings() -> dict[int, tuple[int | None, bool]]:
