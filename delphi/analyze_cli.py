@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from .consensus.analyze import analyze
 from .consensus.csvio import RatingsFileError, read_ratings, write_items_csv
 from .consensus.percentiles import METHODS
 from .consensus.rules import RULES
@@ -120,6 +119,10 @@ def analyze_command(ratings: Path, fmt: str, out: Path | None, **options: object
     settings = _settings(options)
     try:
         records = read_ratings(ratings, settings.scale_obj)
+        # Imported here: numpy and scipy load only when a command computes something, so
+        # `delphi --help` stays quick.
+        from .consensus.analyze import analyze
+
         result = analyze(records, settings)
     except RatingsFileError as error:
         raise click.ClickException(str(error)) from None

@@ -5,22 +5,39 @@ needs; the smaller functions below compute one statistic each and return
 frozen dataclasses.
 """
 
-from .analyze import analyze, software_versions
-from .inference import (
-    chi2_homogeneity,
-    mann_whitney_u,
-    mcnemar_exact,
-    weighted_kappa,
-    wilcoxon_signed_rank,
-)
-from .items import ItemStatistics, item_statistics, wilson_interval
-from .panel import fleiss_kappa, icc, kendall_w, krippendorff_alpha
-from .percentiles import METHODS, median, percentile
-from .rand import RandResult, rand_ucla
-from .rules import RULES, item_verdicts
-from .scales import SCALES, Band, Scale, get_scale
-from .settings import Settings, SettingsError
-from .table import RatingsTable
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Each public name and the module it lives in. They are imported on first use (PEP 562):
+# importing a light module such as ``delphi.consensus.scales`` (the models do) must not
+# load numpy and scipy, which made ``delphi --help`` take seconds.
+_WHERE = {
+    "analyze": "analyze", "software_versions": "analyze",
+    "chi2_homogeneity": "inference", "mann_whitney_u": "inference",
+    "mcnemar_exact": "inference", "weighted_kappa": "inference",
+    "wilcoxon_signed_rank": "inference",
+    "ItemStatistics": "items", "item_statistics": "items", "wilson_interval": "items",
+    "fleiss_kappa": "panel", "icc": "panel", "kendall_w": "panel",
+    "krippendorff_alpha": "panel",
+    "METHODS": "percentiles", "median": "percentiles", "percentile": "percentiles",
+    "RandResult": "rand", "rand_ucla": "rand",
+    "RULES": "rules", "item_verdicts": "rules",
+    "SCALES": "scales", "Band": "scales", "Scale": "scales", "get_scale": "scales",
+    "Settings": "settings", "SettingsError": "settings",
+    "RatingsTable": "table",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "METHODS",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
 _hasher = PasswordHasher()
 # A hash of a password nobody has, verified when the account is unknown so that a
 # login for an unknown email costs the same as one for a known email.
-_DUMMY_HASH = _hasher.hash("no account has this password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown accounts; made at first use, not at import
+    (hashing costs tens of milliseconds, which every command would pay)."""
+    return _hasher.hash("no account has this password")
+
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -71,7 +79,7 @@ class Facilitator(db.Model):
     def spend_equal_time(password: str) -> None:
         """Verify against a dummy hash so unknown accounts take as long as known ones."""
         try:
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         except VerificationError:
             pass
 

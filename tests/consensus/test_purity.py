@@ -17,6 +17,7 @@ PROBE = """
 import sys
 sys.path.insert(0, sys.argv[1])
 import delphi.consensus, delphi.analyze_cli
+import delphi.consensus.analyze, delphi.consensus.multiscale  # the engine itself (lazy above)
 print(",".join(sorted({m.split(".")[0] for m in sys.modules})))
 """
 
@@ -44,3 +45,14 @@ def test_importing_the_core_loads_neither_flask_nor_sqlalchemy():
     ).stdout.strip().split(",")
     assert not set(loaded) & set(FORBIDDEN), loaded
     assert "numpy" in loaded and "scipy" in loaded
+
+
+def test_the_engine_package_loads_scipy_only_when_a_statistic_is_asked_for():
+    """The models import ``delphi.consensus.scales``; that must not cost a scipy import
+    (it made every command, ``delphi --help`` included, take seconds)."""
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import delphi.consensus as c; "
+             "import delphi.consensus.scales; a = 'scipy' in sys.modules; c.analyze; "
+             "print(a, 'scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe, str(ROOT)], capture_output=True,  # noqa: S603
+                         text=True, check=True, cwd=ROOT).stdout.split()
+    assert out == ["False", "True"]
