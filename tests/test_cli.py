@@ -157,3 +157,16 @@ def test_a_leftover_demo_file_never_relaxes_a_deployment(monkeypatch, tmp_path):
     monkeypatch.setenv("DELPHI_DATABASE_URL", f"sqlite:///{tmp_path}/production.sqlite")
     with pytest.raises(ConfigError, match="DELPHI_SECRET_KEY, DELPHI_BASE_URL"):
         create_app()  # a deployment still needs its own key and address
+
+
+def test_the_command_line_loads_no_scipy_until_a_command_computes():
+    """`delphi --help` must answer quickly: scipy alone takes about half a second to load,
+    so nothing on the way to the command list may import it (measured in
+    bench/README.md, not timed here)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, delphi.cli; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,  # noqa: S603
+                         check=True).stdout.strip()
+    assert out == "False"

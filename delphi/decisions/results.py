@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..consensus.panel import fleiss_status
 from ..consensus.rules import RULES
 from ..extensions import db
 from ..models import (
@@ -208,6 +207,8 @@ def fleiss_reason(panel: dict[str, Any] | None, results: list[ItemResult]) -> st
     if panel is None or panel.get("fleiss_kappa") is not None:
         return None
     counts = [r.pooled["n_valid"] for r in results]
+    from ..consensus.panel import fleiss_status  # scipy: load on use
+
     code = fleiss_status(counts, panel.get("fleiss_kappa"))
     if code is None:
         return None

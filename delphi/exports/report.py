@@ -14,7 +14,6 @@ from flask import current_app, render_template
 from markupsafe import Markup
 
 from ..consensus.methods import methods_sentences
-from ..consensus.panel import fleiss_status
 from ..consensus.settings import Settings
 from ..decisions.results import FLEISS_REASONS
 from ..models import Round
@@ -119,6 +118,8 @@ def panel_agreement(data: StudyData) -> list[dict[str, Any]]:
                   if number == row["round"] and group is None]
         reason = None
         if row.get("fleiss_kappa") is None:
+            from ..consensus.panel import fleiss_status  # scipy: load on use
+
             code = fleiss_status(counts, None)
             reason = FLEISS_REASONS[code or "no_variation"].format(
                 low=min(counts, default=0), high=max(counts, default=0))

@@ -10,8 +10,6 @@ import numpy as np
 import sqlalchemy as sa
 
 from .. import audit, mail
-from ..consensus.analyze import analyze
-from ..consensus.multiscale import analyze_by_scale
 from ..consensus.settings import Settings
 from ..consensus.table import ABSENT_CODE, MISSING_CODE, UTS_CODE, RatingsTable
 from ..extensions import database_now, db
@@ -36,6 +34,15 @@ from ..models import (
     StudyState,
     utcnow,
 )
+
+
+def analyze(*args: Any, **kwargs: Any) -> Any:
+    """The engine's ``analyze``, imported when a round is analysed: scipy takes about half a
+    second to load, which every command (``delphi --help`` too) would otherwise pay. A
+    module attribute, so that tests can replace it to prove nothing is recomputed."""
+    from ..consensus.analyze import analyze as engine_analyze
+
+    return engine_analyze(*args, **kwargs)
 
 
 def analysis_settings(study: Study) -> Settings:
@@ -353,6 +360,8 @@ def item_scales(study: Study) -> dict[str, str]:
 def store_results(study: Study, rnd: Round) -> RoundResult:
     """Compute and store the statistics of ``rnd``, with stability against the round before;
     each statement is analysed on its own scale (see ``consensus.multiscale``)."""
+    from ..consensus.multiscale import analyze_by_scale
+
     result = analyze_by_scale(study_table(study, rnd.number), analysis_settings(study),
                               item_scales(study), analyze=analyze)
     stored = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == rnd.id))
