@@ -8,6 +8,8 @@ frozen dataclasses.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 # Each public name and the module it lives in. They are imported on first use (PEP 562):
@@ -28,6 +30,25 @@ _WHERE = {
     "Settings": "settings", "SettingsError": "settings",
     "RatingsTable": "table",
 }
+
+
+class _Package(types.ModuleType):
+    """This package, whose ``analyze`` is always the function.
+
+    The submodule ``analyze`` shares the function's name, and Python sets a package's
+    attribute to a submodule when that submodule is first imported: with lazy names, an
+    ``import delphi.consensus.analyze`` anywhere would turn ``from delphi.consensus import
+    analyze`` into the module. (The eager imports this replaced rebound it by accident.)
+    """
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if name == "analyze" and isinstance(value, types.ModuleType):
+            return value.analyze
+        return value
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -56,3 +56,12 @@ def test_the_engine_package_loads_scipy_only_when_a_statistic_is_asked_for():
     out = subprocess.run([sys.executable, "-c", probe, str(ROOT)], capture_output=True,  # noqa: S603
                          text=True, check=True, cwd=ROOT).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_analyze_is_the_function_whatever_was_imported_first():
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import delphi.consensus.analyze; "
+             "from delphi.consensus import analyze; print(callable(analyze), "
+             "type(analyze).__name__)")
+    out = subprocess.run([sys.executable, "-c", probe, str(ROOT)], capture_output=True,  # noqa: S603
+                         text=True, check=True, cwd=ROOT).stdout.split()
+    assert out == ["True", "function"]
