@@ -105,3 +105,22 @@ def test_create_facilitator_reads_the_password_from_stdin(app, runner):
     result = runner.invoke(args=["create-facilitator", "kim@example.org", "--password-stdin",
                                  "--as", "lee@example.org"], input="short\n")
     assert result.exit_code == 1 and "at least 10 characters" in result.output
+
+
+def test_the_cached_dummy_hash_is_one_value_for_everyone_and_opens_no_account(app):
+    """The one process-wide cache of the accounts module: it takes no key, so two people
+    (or two languages) can never get different or each other's entries; guessing at an
+    unknown account leaves it unchanged, and it verifies none of the passwords tried."""
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerifyMismatchError
+
+    from delphi.models import Facilitator
+    from delphi.models.accounts import _dummy_hash
+
+    first = _dummy_hash()
+    for password in ("correct horse battery", "mot de passe ñandú", ""):
+        Facilitator.spend_equal_time(password)
+        assert _dummy_hash() == first
+        with pytest.raises(VerifyMismatchError):
+            PasswordHasher().verify(first, password)
+    assert _dummy_hash.cache_info().currsize == 1

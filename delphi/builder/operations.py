@@ -138,8 +138,7 @@ def rule_sentence(consensus: dict[str, Any], scale_key: str) -> str:
 
     Raises ``SettingsError`` with a message when the values do not make a valid rule.
     """
-    from ..consensus.methods import group_sentence, uts_sentence
-    from ..consensus.methods import rule_sentence as engine_rule_sentence
+    from ..consensus.methods import rule_in_words
 
     settings = Settings(
         scale=scale_key, primary_rule=consensus["primary_rule"],
@@ -149,5 +148,4 @@ def rule_sentence(consensus: dict[str, Any], scale_key: str) -> str:
         iqr_median_min=consensus["iqr_median_min"], uts=consensus["uts_rule"],
         group_rule=consensus["group_rule"],
         min_group_size=consensus.get("min_group_size") or 3)
-    return " ".join((engine_rule_sentence(settings.primary_rule, settings),
-                     uts_sentence(settings), group_sentence(settings)))
+    return rule_in_words(settings)

@@ -97,6 +97,13 @@ def group_sentence(settings: Settings) -> str:
             "with no eligible group there is no consensus.")
 
 
+def rule_in_words(settings: Settings) -> str:
+    """The primary rule, the "unable to score" rule and the group rule in plain sentences:
+    what the study page, the builder and ``ConsensusSettings.describe()`` show."""
+    return " ".join((rule_sentence(settings.primary_rule, settings), uts_sentence(settings),
+                     group_sentence(settings)))
+
+
 def percentile_sentence(settings: Settings) -> str:
     method = settings.percentile_method
     ht = HYNDMAN_FAN.get(method)

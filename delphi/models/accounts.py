@@ -21,14 +21,18 @@ if TYPE_CHECKING:
 
 # argon2-cffi's defaults are the RFC 9106 "low memory" profile of argon2id.
 _hasher = PasswordHasher()
-# A hash of a password nobody has, verified when the account is unknown so that a
-# login for an unknown email costs the same as one for a known email.
 
 
 @functools.cache
 def _dummy_hash() -> str:
-    """A hash to verify against for unknown accounts; made at first use, not at import
-    (hashing costs tens of milliseconds, which every command would pay)."""
+    """A hash of a password nobody has, verified when the account is unknown so that a
+    login for an unknown email costs the same as one for a known email.
+
+    Cached once per process, made at first use rather than at import (hashing costs tens
+    of milliseconds, which every command would pay). Key: none (no arguments), so it holds
+    exactly one value, the same for every caller; bound: that one entry; invalidation:
+    never needed, it depends on no input, user, language or database row.
+    """
     return _hasher.hash("no account has this password")
 
 

@@ -268,11 +268,10 @@ class ConsensusSettings(db.Model):
         The text comes from the statistics engine's methods module, so that it says
         exactly what the engine computes with these settings.
         """
-        from ..consensus.methods import group_sentence, rule_sentence, uts_sentence
+        from ..consensus.methods import rule_in_words
 
         settings = self.engine_settings()
-        sentences = [rule_sentence(self.primary_rule, settings), uts_sentence(settings),
-                     group_sentence(settings)]
+        sentences = [rule_in_words(settings)]
         others = dict.fromkeys(s.scale_key for s in self.study.sections
                                if s.scale_key and s.scale_key != self.study.scale_key)
         if others:  # sections rated on their own scales count in that scale's bands
