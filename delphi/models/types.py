@@ -51,9 +51,37 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
     )
 
 
-class IllegalTransition(Exception):
+class DomainError(Exception):
+    """A request that the rules of a study refuse.
+
+    ``code`` is stable: API clients, tests and translations key on it. ``template`` is the
+    English message with ``{name}`` placeholders filled from ``params`` when it is shown
+    (``render``), so a surface can translate it first::
+
+        raise DomainError("round.not_open", "Round {number} is not open.", number=2)
+
+    The one-argument form ``DomainError("text")`` (code ``refused``) remains for call sites
+    not yet given a code.
+    """
+
+    def __init__(self, code_or_message: str, template: str | None = None, **params: Any) -> None:
+        if template is None:
+            code, template = "refused", code_or_message
+        else:
+            code = code_or_message
+        self.code = code
+        self.template = template
+        self.params = params
+        super().__init__(self.render())
+
+    def render(self, template: str | None = None) -> str:
+        """The message, from ``template`` (a translation of it) or the English one."""
+        text = template if template is not None else self.template
+        return text.format(**self.params) if self.params else text
+
+
+class IllegalTransition(DomainError):
     """A state change the object's lifecycle does not allow."""
 
-
-class DomainError(Exception):
-    """A request that the rules of a study refuse; the message is shown to the user."""
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__("illegal_transition", message, **params)
