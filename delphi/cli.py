@@ -20,6 +20,7 @@ from werkzeug.serving import run_simple
 
 from . import mail
 from .analyze_cli import analyze_command
+from .auth import operations as accounts
 from .config import DEMO_SETTINGS_FILE, ConfigError, instance_path, read_demo_settings
 from .exports.cli import export_command
 from .extensions import db, write_transaction
@@ -104,7 +105,7 @@ def _actor(as_email: str | None, study: Study | None) -> Facilitator:
                   "log records them")
         as_email = DEMO_EMAIL
     try:
-        return privacy.check_actor(ops.find_facilitator(as_email), as_email, study)
+        return privacy.check_actor(accounts.find_facilitator(as_email), as_email, study)
     except DomainError as exc:
         _fail(str(exc))
         raise  # unreachable: _fail raises
@@ -142,7 +143,7 @@ def create_facilitator_command(email: str, name: str, password_stdin: bool,
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    _commit_or_fail(lambda: ops.create_facilitator(email, password, name, actor))
+    _commit_or_fail(lambda: accounts.create_facilitator(email, password, name, actor))
     click.echo(f"Created facilitator {email.strip().lower()}.")
 
 
@@ -155,7 +156,7 @@ def add_facilitator_command(study: str, email: str, as_email: str | None) -> Non
     """Give an existing facilitator access to STUDY."""
     target = _study_or_fail(study)
     who = _actor(as_email, target)
-    facilitator = ops.find_facilitator(email)
+    facilitator = accounts.find_facilitator(email)
     if facilitator is None:
         _fail(f"there is no facilitator with the email {email}; create one first")
     _commit_or_fail(lambda: ops.add_facilitator_to_study(target, facilitator, who))
@@ -181,7 +182,7 @@ def import_survey_command(file: Path, owner: str | None, update: bool,
     who = _actor(as_email, existing if existing is not None and update else None)
     facilitator = who
     if owner:
-        facilitator = ops.find_facilitator(owner)
+        facilitator = accounts.find_facilitator(owner)
         if facilitator is None:
             _fail(f"there is no facilitator with the email {owner}")
     if existing is not None and update:
@@ -309,9 +310,9 @@ def _demo_jobs(app: Flask) -> None:
 
 def _prepare_demo(password: str) -> None:
     """Load the IMPACT study and the demo facilitator, whose password is ``password``."""
-    facilitator = ops.find_facilitator(DEMO_EMAIL)
+    facilitator = accounts.find_facilitator(DEMO_EMAIL)
     if facilitator is None:
-        facilitator = ops.create_facilitator(DEMO_EMAIL, password, "Demo facilitator")
+        facilitator = accounts.create_facilitator(DEMO_EMAIL, password, "Demo facilitator")
     elif not facilitator.check_password(password):
         facilitator.set_password(password)  # ends its sessions: only when it changed
     definition = load_survey_file(SHIPPED_SURVEYS / "impact-paediatric-car-t.yaml")

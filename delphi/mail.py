@@ -100,6 +100,11 @@ def address_problem(address: str) -> str | None:
     return None
 
 
+def normalise_email(value: str) -> str:
+    """An email address as it is stored and compared: trimmed, lower case."""
+    return value.strip().lower()
+
+
 def shown_address(address: str, limit: int = 60) -> str:
     """An address cut short for an error message (a pasted 40 KB cell is not echoed)."""
     return address if len(address) <= limit else address[:limit] + "…"

@@ -17,11 +17,12 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
+from ..console import EmptyForm
 from ..extensions import db, write_transaction
 from ..models import Facilitator, FacilitatorSession, utcnow
 from ..security import client_address, is_safe_next, start_fresh_session
 from . import operations
-from .forms import EmptyForm, LoginForm
+from .forms import LoginForm
 from .operations import LoginThrottled, begin_login, finish_login
 
 bp = Blueprint("auth", __name__)

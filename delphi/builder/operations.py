@@ -15,8 +15,8 @@ from typing import Any
 
 from .. import audit
 from ..consensus.settings import Settings
+from ..definitions import apply_definition, find_study, import_survey, study_definition
 from ..models import DomainError, Facilitator, Study, StudyState
-from ..studies.operations import _apply_definition, find_study, import_survey, study_definition
 from ..surveys import (
     KEY_RE,
     SurveyDefinition,
@@ -52,7 +52,7 @@ def save(study: Study, doc: dict[str, Any], actor: Facilitator | str, action: st
     require_draft(study)
     doc["slug"] = study.slug  # the slug is the study's address; the builder never moves it
     definition = check_document(doc, SOURCE, draft=True)
-    _apply_definition(study, definition)
+    apply_definition(study, definition)
     from ..extensions import db
 
     db.session.flush()

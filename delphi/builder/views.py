@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
-from ..auth.forms import EmptyForm
 from ..consensus.settings import SettingsError
-from ..console import actor, facilitator_blueprint
+from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404
 from ..extensions import db, write_transaction
 from ..models import DomainError, ItemStatus
-from ..studies.views import get_study_or_404
 from ..surveys import SurveyError, dump_survey
 from . import operations as ops
 from .forms import (
@@ -598,28 +595,6 @@ def delete_statement(slug: str, key: str):
 
 
 # -- preview and survey file -------------------------------------------------------------
-
-@bp.route("/studies/<slug>/build/preview")
-def preview(slug: str):
-    """Round 1's voting page as a panellist will see it: read-only, nothing is saved."""
-    study = get_study_or_404(slug)
-    from ..panel.feedback import render_once
-    from ..panel.views import STATEMENT_TEMPLATE, _progress, page_scale
-
-    items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
-    rnd = SimpleNamespace(id=0, number=1, closes_at=None, opened_at=None,
-                          allow_suggestions=True, ask_reason_on_band_change=False)
-    statements = {item.id: render_once(None, STATEMENT_TEMPLATE, "statement", item, None, None,
-                                       {}, item.scale, rnd, study, False, {})
-                  for item in items}
-    sections = [s for s in study.sections if any(i.section_id == s.id for i in items)]
-    return render_template(
-        "builder/preview.html", preview=True, invitation=SimpleNamespace(id=0), round=rnd,
-        study=study, items=items, sections=sections, statements=statements, answers={},
-        errors={}, feedback={}, response=None, is_open=False, scale=page_scale(study, items),
-        suggestion="", rewords={}, submitted=False, sheet_version="preview",
-        progress=_progress(items, {}))
-
 
 @bp.route("/studies/<slug>/build/survey.yaml")
 def survey_file(slug: str):

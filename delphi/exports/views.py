@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
 
-from ..console import actor, facilitator_blueprint
+from ..console import actor, facilitator_blueprint, get_study_or_404
 from ..extensions import db, write_transaction
 from ..models import DomainError
-from ..studies.views import get_study_or_404
 from .checklist import TEAM_FIELDS, accord_rows
 from .data import load
 from .downloads import EXPORTS, WHAT, ExportError, check_combination, export, send

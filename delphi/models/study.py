@@ -350,6 +350,14 @@ class ItemOrigin(enum.StrEnum):
     SPLIT = "split"
 
 
+
+def item_label(key: str, version: int) -> str:
+    """An item's name: its key, plus the version after a reword (``a-02``, ``a-02.v2``).
+
+    The one convention: stored round results, exports and pages all key on it."""
+    return key if version == 1 else f"{key}.v{version}"
+
+
 class Item(db.Model):
     """A statement the panel rates; a rewording is a new version whose parent is the old one."""
 
@@ -393,7 +401,8 @@ class Item(db.Model):
 
     @property
     def label(self) -> str:
-        return self.key if self.version == 1 else f"{self.key} v{self.version}"
+        """How the item is named everywhere: pages, exports and stored results."""
+        return item_label(self.key, self.version)
 
     @property
     def scale_key(self) -> str:

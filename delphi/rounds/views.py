@@ -10,8 +10,14 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
 from .. import mail
-from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
+from ..console import (
+    EmptyForm,
+    actor,
+    facilitator_blueprint,
+    get_study_or_404,
+    run_use_case,
+    unconfirmed,
+)
 from ..extensions import db
 from ..models import (
     Invitation,
@@ -21,7 +27,6 @@ from ..models import (
     ResponseState,
     Round,
 )
-from ..studies.views import get_study_or_404
 from ..tokens import link_for, mint_token
 from . import confirm
 from . import operations as ops
@@ -82,7 +87,7 @@ def launch(slug: str):
         return render_template("rounds/confirm.html", study=study, kind="launch", facts=facts,
                                closes_at=request.args.get("closes_at", ""))
     form = LaunchRoundForm()
-    refused = confirm.unconfirmed(
+    refused = unconfirmed(
         url_for("rounds.launch", slug=slug, closes_at=request.form.get("closes_at") or None),
         "a round is launched")
     if refused is not None:
@@ -112,7 +117,7 @@ def close(slug: str):
             return redirect(url_for("rounds.index", slug=slug))
         return render_template("rounds/confirm.html", study=study, kind="close",
                                facts=confirm.close_facts(rnd))
-    refused = confirm.unconfirmed(url_for("rounds.close", slug=slug), "a round is closed")
+    refused = unconfirmed(url_for("rounds.close", slug=slug), "a round is closed")
     if refused is not None:
         return refused
     return _run(lambda: ops.close_round(study, actor()),

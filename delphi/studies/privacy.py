@@ -218,7 +218,7 @@ def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
 
 def _delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
     """Delete the panellist's answers and recompute the stored results they were part of."""
-    from ..rounds.operations import store_results
+    from ..results.tables import store_results
 
     answered = set(db.session.scalars(
         sa.select(Response.round_id).where(Response.panellist_id == panellist.id)))
