@@ -17,8 +17,9 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as HttpResponse
 
-from .extensions import db, write_transaction
-from .models import DomainError, Facilitator, IllegalTransition, Study, StudyMembership
+from .extensions import db
+from .models import DomainError, Facilitator, Study, StudyMembership
+from .uow import unit_of_work
 
 CONFIRM_FIELD = "confirmed"
 
@@ -88,12 +89,10 @@ def run_use_case(action: Callable[[], Any], success: str, back: str,
         flash(f"{failure}{problems}", "error")
         return redirect(back)
     try:
-        with write_transaction():
+        with unit_of_work():
             result = action()
-            db.session.commit()
-    except (DomainError, IllegalTransition) as exc:
-        db.session.rollback()
-        flash(f"{failure}{exc}", "error")
+    except DomainError as exc:
+        flash(f"{failure}{exc.render()}", "error")
         return redirect(back)
     flash(success.format(result=result), "info")
     return redirect(back)

@@ -16,9 +16,9 @@ from flask_wtf import FlaskForm
 
 from ..consensus.settings import SettingsError
 from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404
-from ..extensions import db, write_transaction
 from ..models import DomainError, ItemStatus
 from ..surveys import SurveyError, dump_survey
+from ..uow import unit_of_work
 from . import operations as ops
 from .forms import (
     GroupForm,
@@ -59,17 +59,14 @@ def _create(kind: str, form: FlaskForm, make: Callable[[], Any]):
                                  for n, e in form.errors.items()]}, 400,
                          **{f"{kind}_form": form})
     try:
-        with write_transaction():
+        with unit_of_work():
             study = make()
-            db.session.commit()
     except SurveyError as exc:
-        db.session.rollback()
         problems = exc.with_lines() if kind == "upload" else [
             _readable(p) for p in exc.problems]
         return _new_page({kind: problems}, 400, **{f"{kind}_form": form})
     except DomainError as exc:
-        db.session.rollback()
-        return _new_page({kind: [str(exc)]}, 400, **{f"{kind}_form": form})
+        return _new_page({kind: [exc.render()]}, 400, **{f"{kind}_form": form})
     flash(f"The study “{study.title}” was created as a draft.", "info")
     return redirect(url_for("builder.settings", slug=study.slug))
 
@@ -131,17 +128,14 @@ def _apply(study, change: Callable[[dict[str, Any]], tuple[str, Any, Any]]):
     """Run ``change`` on the study's current document and save it; return None, or the
     problems (a DomainError becomes a one-problem SurveyError). Nothing is saved then."""
     try:
-        with write_transaction():
+        with unit_of_work():
             doc = ops.document(study)
             action, before, after = change(doc)
             ops.save(study, doc, actor(), action, before, after)
-            db.session.commit()
     except SurveyError as exc:
-        db.session.rollback()
         return exc
     except DomainError as exc:  # e.g. a group that panellists belong to
-        db.session.rollback()
-        return SurveyError(ops.SOURCE, [str(exc)])
+        return SurveyError(ops.SOURCE, [exc.render()])
     return None
 
 

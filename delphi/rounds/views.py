@@ -28,6 +28,7 @@ from ..models import (
     Round,
 )
 from ..tokens import link_for, mint_token
+from ..uow import unit_of_work
 from . import confirm
 from . import operations as ops
 from .forms import LaunchRoundForm
@@ -218,16 +219,17 @@ def preview(slug: str, message_id: int):
         flash("Email is delivered over SMTP here; messages are not shown with their links.",
               "error")
         return redirect(url_for("rounds.outbox", slug=slug))
-    invitation = db.session.get(Invitation, message.invitation_id) \
-        if message.invitation_id else None
-    link = link_for(mint_token(invitation)) if invitation and invitation.revoked_at is None \
-        else None
-    rendered = mail.render(message, link)
     from .. import audit
 
-    panellist = db.session.get(Panellist, message.panellist_id) if message.panellist_id else None
-    audit.record(actor(), "outbox.link_shown", study, message=message.id,
-                 panellist=panellist.pseudonym if panellist else None)
-    db.session.commit()
+    with unit_of_work():
+        invitation = db.session.get(Invitation, message.invitation_id) \
+            if message.invitation_id else None
+        link = link_for(mint_token(invitation)) \
+            if invitation and invitation.revoked_at is None else None
+        rendered = mail.render(message, link)
+        panellist = db.session.get(Panellist, message.panellist_id) \
+            if message.panellist_id else None
+        audit.record(actor(), "outbox.link_shown", study, message=message.id,
+                     panellist=panellist.pseudonym if panellist else None)
     return render_template("rounds/message.html", study=study, message=message,
                            rendered=rendered, link=link)

@@ -18,7 +18,7 @@ from ..console import (
     run_use_case,
     unconfirmed,
 )
-from ..extensions import db, write_transaction
+from ..extensions import db
 from ..models import (
     DomainError,
     Invitation,
@@ -32,6 +32,7 @@ from ..models import (
     StudyState,
     Suggestion,
 )
+from ..uow import unit_of_work
 from . import privacy
 from .forms import PanelUploadForm
 from .operations import PanelImportError, import_panel
@@ -86,15 +87,13 @@ def panel(slug: str):
             errors = ["The file is larger than 2 MB."]
         else:
             try:
-                added = import_panel(study, data, actor())
+                with unit_of_work():
+                    added = import_panel(study, data, actor())
             except PanelImportError as exc:
-                db.session.rollback()
                 errors = [str(e) for e in exc.errors]
             except DomainError as exc:
-                db.session.rollback()
-                errors = [str(exc)]
+                errors = [exc.render()]
             else:
-                db.session.commit()
                 flash(f"{len(added)} panellists were added.", "info")
                 return redirect(url_for("studies.panel", slug=study.slug))
     panellists = db.session.scalars(
@@ -146,9 +145,8 @@ def export_panellist(slug: str, pseudonym: str):
     person = _panellist_or_404(study, pseudonym)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    with write_transaction():
+    with unit_of_work():
         data = privacy.export_panellist(person, actor())
-        db.session.commit()
     body = json.dumps(data, indent=2, ensure_ascii=False).encode()
     response = send_file(io.BytesIO(body), mimetype="application/json", as_attachment=True,
                          download_name=f"{study.slug}-{pseudonym}-personal-data.json")
