@@ -108,7 +108,7 @@ def _actor(as_email: str | None, study: Study | None) -> Facilitator:
     try:
         return privacy.check_actor(accounts.find_facilitator(as_email), as_email, study)
     except DomainError as exc:
-        _fail(str(exc))
+        _fail(exc.render())
         raise  # unreachable: _fail raises
 
 

@@ -31,9 +31,8 @@ def import_survey(definition: SurveyDefinition, actor: object,
     """Create a study from a survey definition; a duplicate slug is refused."""
     if find_study(definition.slug) is not None:
         raise DomainError(
-            f"a study with the slug {definition.slug!r} already exists; "
-            "use --update to replace its draft definition"
-        )
+            "study.slug_taken", "a study with the slug {slug!r} already exists; "
+            "use --update to replace its draft definition", slug=definition.slug)
     study = Study(slug=definition.slug, title=definition.title)
     study.consensus = ConsensusSettings()
     db.session.add(study)
@@ -50,9 +49,8 @@ def update_survey(study: Study, definition: SurveyDefinition, actor: object) -> 
     """Replace a draft study's definition with an edited one, keeping its panel."""
     if study.state is not StudyState.DRAFT or study.rounds:
         raise DomainError(
-            f"{study.slug} has rounds already; its definition can only change through "
-            "decisions between rounds"
-        )
+            "study.has_rounds", "{slug} has rounds already; its definition can only change "
+            "through decisions between rounds", slug=study.slug)
     apply_definition(study, definition)
     db.session.flush()
     audit.record(actor, "study.updated", study, items=len(study.items))
@@ -86,9 +84,8 @@ def _apply_groups(study: Study, groups: tuple[GroupDef, ...]) -> None:
         if key not in wanted:
             if group.panellists:
                 raise DomainError(
-                    f"group {key!r} cannot be removed: {len(group.panellists)} panellists "
-                    "belong to it"
-                )
+                    "group.in_use", "group {key!r} cannot be removed: {count} panellists "
+                    "belong to it", key=key, count=len(group.panellists))
             study.groups.remove(group)
     db.session.flush()  # free the removed groups' names before reusing them
     for position, g in enumerate(groups):

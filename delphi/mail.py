@@ -574,8 +574,8 @@ def _postpone(message_ids: list[int], result: BatchResult) -> None:
 def resend(message: OutboxMessage) -> None:
     """Queue a failed or sent message again now (the caller commits)."""
     if not message.to_address:
-        raise DomainError("the recipient's personal data was erased; the message cannot be "
-                          "sent again")
+        raise DomainError("outbox.recipient_erased", "the recipient's personal data was erased; "
+                          "the message cannot be sent again")
     message.status = MailStatus.PENDING
     message.next_attempt_at = utcnow()
     message.lease_until = None

@@ -53,12 +53,13 @@ def test_read_only_work_writes_nothing(app):
         assert _count() == before
 
 
-def test_old_style_errors_keep_their_message_and_get_a_code():
-    assert DomainError("no such thing").code == "refused"
-    assert str(DomainError("no such thing")) == "no such thing"
-    error = IllegalTransition("round 1 is open, not draft")
+def test_every_error_has_a_code_and_the_one_argument_form_is_gone():
+    with pytest.raises(TypeError):
+        DomainError("no such thing")  # type: ignore[call-arg]
+    error = IllegalTransition("round.not_draft", "round {number} is {state}, not draft",
+                              number=1, state="open")
     assert isinstance(error, DomainError)
-    assert error.code == "illegal_transition"
+    assert (error.code, error.params) == ("round.not_draft", {"number": 1, "state": "open"})
     assert str(error) == "round 1 is open, not draft"
 
 

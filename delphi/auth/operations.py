@@ -230,14 +230,17 @@ def create_facilitator(email: str, password: str, name: str = "",
     email = normalise_email(email)
     problem = address_problem(email)
     if problem is not None:
-        raise DomainError(f"{shown_address(email)!r} is not a valid email address: {problem}")
+        raise DomainError("facilitator.bad_email",
+                          "{address!r} is not a valid email address: {problem}",
+                          address=shown_address(email), problem=problem)
     if db.session.scalar(sa.select(Facilitator.id).where(Facilitator.email == email)):
-        raise DomainError(f"a facilitator with the email {email} already exists")
+        raise DomainError("facilitator.exists",
+                          "a facilitator with the email {email} already exists", email=email)
     facilitator = Facilitator(email=email, name=name.strip())
     try:
         facilitator.set_password(password)
     except ValueError as exc:
-        raise DomainError(str(exc)) from None
+        raise DomainError("facilitator.bad_password", "{reason}", reason=str(exc)) from None
     db.session.add(facilitator)
     db.session.flush()
     audit.record(actor, "facilitator.created", email=email)

@@ -96,7 +96,7 @@ def new_from_file():
     def make():
         data = form.file.data.read(MAX_SURVEY_UPLOAD + 1)
         if len(data) > MAX_SURVEY_UPLOAD:
-            raise DomainError("the file is larger than 1 MB")
+            raise DomainError("builder.file_too_large", "the file is larger than 1 MB")
         return ops.create_from_file(data, form.file.data.filename or "survey.yaml", actor())
 
     return _create("upload", form, make)
@@ -144,7 +144,7 @@ def _draft_or_redirect(study):
     try:
         ops.require_draft(study)
     except DomainError as exc:
-        flash(f"This study cannot be edited: {exc}.", "error")
+        flash(f"This study cannot be edited: {exc.render()}.", "error")
         return redirect(url_for("studies.detail", slug=study.slug))
     return None
 

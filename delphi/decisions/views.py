@@ -158,7 +158,7 @@ def add(slug: str):
     def action():
         section = db.session.get(Section, form.section.data)
         if section is None or section.study_id != study.id:
-            raise DomainError("choose a section")
+            raise DomainError("decision.no_section", "choose a section")
         return ops.add_statement(study, section, form.key.data, form.text.data,
                                  form.rationale.data or "", form.reason.data, actor(),
                                  suggestion)

@@ -150,7 +150,9 @@ class Study(db.Model):
     def move_to(self, new_state: StudyState) -> None:
         """Change state along the study lifecycle, raising on an illegal move."""
         if new_state not in STUDY_TRANSITIONS[self.state]:
-            raise IllegalTransition(f"a study cannot go from {self.state} to {new_state}")
+            raise IllegalTransition("study.bad_transition",
+                                    "a study cannot go from {state} to {to}",
+                                    state=self.state.value, to=new_state.value)
         self.state = new_state
 
     @property
@@ -239,7 +241,8 @@ class ConsensusSettings(db.Model):
     def lock(self, when: datetime) -> None:
         """Fix the settings for the rest of the study."""
         if self.locked_at is not None:
-            raise IllegalTransition("the consensus settings are already locked")
+            raise IllegalTransition("settings.locked_already",
+                                    "the consensus settings are already locked")
         self.locked_at = when
 
     def as_dict(self) -> dict[str, Any]:
@@ -470,10 +473,11 @@ def _refuse_changes_to_locked_settings(session: Session, _context: Any, _instanc
                    if state.attrs[name].history.has_changes()]
         if changed:
             raise IllegalTransition(
-                f"the consensus settings were locked at {locked_before:%Y-%m-%d %H:%M} UTC "
-                f"and cannot change ({', '.join(changed)})"
-            )
+                "settings.locked", "the consensus settings were locked at {locked_at} UTC "
+                "and cannot change ({fields})", locked_at=f"{locked_before:%Y-%m-%d %H:%M}",
+                fields=", ".join(changed))
     for obj in session.deleted:
         if isinstance(obj, ConsensusSettings) and obj.locked_at is not None:
             if obj.study not in session.deleted:
-                raise IllegalTransition("locked consensus settings cannot be deleted")
+                raise IllegalTransition("settings.locked_delete",
+                                        "locked consensus settings cannot be deleted")

@@ -12,6 +12,7 @@ from .. import audit, mail
 from ..extensions import database_now, db
 from ..models import (
     DomainError,
+    IllegalTransition,
     Invitation,
     ItemStatus,
     MailStatus,
@@ -46,20 +47,22 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
     db.session.expire(study, ["rounds", "state"])
     current = study.current_round
     if current is not None and current.state is not RoundState.CLOSED:
-        raise DomainError(f"round {current.number} was launched already and is still "
-                          f"{current.state}; close it first")
+        raise DomainError("round.still_running", "round {number} was launched already and is "
+                          "still {state}; close it first", number=current.number,
+                          state=current.state.value)
     if study.is_closed_for_good:
-        raise DomainError(f"the study is {study.state}; no more rounds can be launched")
+        raise DomainError("round.study_closed", "the study is {state}; no more rounds can be "
+                          "launched", state=study.state.value)
     items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
     panellists = [p for p in study.panellists if p.is_active and p.withdrawn_at is None]
     withdrawn = len(study.panellists) - len(panellists)
     if not items:
-        raise DomainError("the study has no active statements to rate")
+        raise DomainError("round.no_statements", "the study has no active statements to rate")
     if not panellists:
         if withdrawn:
-            raise DomainError(f"all {withdrawn} panellists are withdrawn: reinstate or add "
-                              "panellists first")
-        raise DomainError("the panel is empty: import the panellists first")
+            raise DomainError("round.all_withdrawn", "all {count} panellists are withdrawn: "
+                              "reinstate or add panellists first", count=withdrawn)
+        raise DomainError("round.empty_panel", "the panel is empty: import the panellists first")
     number = 1 if current is None else current.number + 1
     rnd = Round(study=study, number=number,
                 allow_suggestions=number == 1 if allow_suggestions is None else allow_suggestions,
@@ -67,8 +70,10 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
     db.session.add(rnd)
     try:
         rnd.open(now, closes_at)
+    except IllegalTransition:
+        raise
     except Exception as exc:
-        raise DomainError(str(exc)) from None
+        raise DomainError("round.cannot_open", "{reason}", reason=str(exc)) from None
     for position, item in enumerate(items):
         db.session.add(RoundItem(round=rnd, item=item, position=position))
     if number == 1:
@@ -109,7 +114,7 @@ def close_round(study: Study, actor: object, now: datetime | None = None) -> Rou
     """
     rnd = open_round(study)
     if rnd is None:
-        raise DomainError("no round is open")
+        raise DomainError("round.none_open", "no round is open")
     # On PostgreSQL the lock waits for saves holding a share lock on the round to commit;
     # saves that come later wait for the close, then find the round closed.  SQLite
     # ignores the clause: its writers are serialised by the database lock.
@@ -122,7 +127,8 @@ def close_round(study: Study, actor: object, now: datetime | None = None) -> Rou
         .execution_options(synchronize_session=False)
     ).rowcount
     if closed != 1:
-        raise DomainError(f"round {rnd.number} was closed already")
+        raise DomainError("round.closed_already", "round {number} was closed already",
+                          number=rnd.number)
     db.session.refresh(rnd)
     tables.store_results(study, rnd)
     audit.record(actor, "round.closed", study, round=rnd.number,
@@ -174,7 +180,7 @@ def remind(study: Study, actor: object, now: datetime | None = None) -> int:
     """Queue a reminder to every invited panellist of the open round who has not submitted."""
     rnd = open_round(study)
     if rnd is None:
-        raise DomainError("no round is open")
+        raise DomainError("round.none_open", "no round is open")
     now = now or utcnow()
     submitted = set(_submitted(rnd))
     count = 0
@@ -196,7 +202,8 @@ def find_invitation(rnd: Round, panellist: Panellist) -> Invitation:
                                     Invitation.panellist_id == panellist.id)
     )
     if invitation is None:
-        raise DomainError(f"{panellist.pseudonym} has no invitation to round {rnd.number}")
+        raise DomainError("invitation.missing", "{pseudonym} has no invitation to round {number}",
+                          pseudonym=panellist.pseudonym, number=rnd.number)
     return invitation
 
 
@@ -216,13 +223,15 @@ def reissue_link(invitation: Invitation, actor: object) -> None:
     """Revoke the old links and email the panellist a new one."""
     rnd = invitation.round
     if rnd.state is not RoundState.OPEN:
-        raise DomainError(f"round {rnd.number} is not open")
+        raise DomainError("invitation.round_not_open", "round {number} is not open",
+                          number=rnd.number)
     if invitation.panellist.withdrawn_at is not None:
-        raise DomainError(f"{invitation.panellist.pseudonym} is withdrawn from the study; "
-                          "reinstate them first to send a new link")
+        raise DomainError("panellist.withdrawn", "{pseudonym} is withdrawn from the study; "
+                          "reinstate them first to send a new link",
+                          pseudonym=invitation.panellist.pseudonym)
     if invitation.panellist.erased_at is not None:
-        raise DomainError(f"{invitation.panellist.pseudonym}'s personal data was erased; "
-                          "they cannot be sent a link")
+        raise DomainError("panellist.erased", "{pseudonym}'s personal data was erased; "
+                          "they cannot be sent a link", pseudonym=invitation.panellist.pseudonym)
     revoke_links(invitation, actor)
     invitation.revoked_at = None
     now = utcnow()
@@ -238,22 +247,25 @@ def open_invitation(study: Study, panellist: Panellist) -> Invitation:
     """The panellist's invitation to the open round, or a DomainError saying why there is none."""
     rnd = open_round(study)
     if rnd is None:
-        raise DomainError("no round is open, so there is no link to send or revoke")
+        raise DomainError("invitation.no_open_round",
+                          "no round is open, so there is no link to send or revoke")
     invitation = db.session.scalar(
         sa.select(Invitation).where(Invitation.round_id == rnd.id,
                                     Invitation.panellist_id == panellist.id))
     if invitation is None:
-        raise DomainError(f"{panellist.pseudonym} was not invited to round {rnd.number} (added "
-                          "to the panel after its launch, or withdrawn then), so has no link "
-                          "to it; they are invited to the next round unless withdrawn")
+        raise DomainError("invitation.not_invited", "{pseudonym} was not invited to round {number} "
+                          "(added to the panel after its launch, or withdrawn then), so has no "
+                          "link to it; they are invited to the next round unless withdrawn",
+                          pseudonym=panellist.pseudonym, number=rnd.number)
     return invitation
 
 
 def reissue_for(study: Study, panellist: Panellist, actor: object) -> None:
     """Send a panellist a new link to the open round, or say why there is none to send."""
     if panellist.withdrawn_at is not None:
-        raise DomainError(f"{panellist.pseudonym} is withdrawn from the study; reinstate them "
-                          "first to send a new link")
+        raise DomainError("panellist.withdrawn", "{pseudonym} is withdrawn from the study; "
+                          "reinstate them first to send a new link",
+                          pseudonym=panellist.pseudonym)
     reissue_link(open_invitation(study, panellist), actor)
 
 
@@ -271,8 +283,9 @@ def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: o
     is a withdrawal too, so it outlasts the round.
     """
     if panellist.withdrawn_at is not None:
-        raise DomainError(f"{panellist.pseudonym} was withdrawn already "
-                          f"({panellist.withdrawn_at:%d %b %Y})")
+        raise DomainError("panellist.withdrawn_already", "{pseudonym} was withdrawn already "
+                          "({withdrawn_on})", pseudonym=panellist.pseudonym,
+                          withdrawn_on=f"{panellist.withdrawn_at:%d %b %Y}")
     reason = " ".join(reason.split())[:500] or "withdrawn by the study team"
     before = _standing(panellist)
     panellist.withdrawn_at = now or utcnow()
@@ -302,7 +315,8 @@ def reinstate_panellist(study: Study, panellist: Panellist, actor: object) -> Pa
     """Undo a withdrawal: the next launch invites the panellist again (a running round's
     link is sent with "Send a new link")."""
     if panellist.withdrawn_at is None:
-        raise DomainError(f"{panellist.pseudonym} is not withdrawn")
+        raise DomainError("panellist.not_withdrawn", "{pseudonym} is not withdrawn",
+                          pseudonym=panellist.pseudonym)
     before = _standing(panellist)
     panellist.withdrawn_at = None
     panellist.withdrawal_reason = ""

@@ -32,7 +32,8 @@ def add_facilitator_to_study(study: Study, facilitator: Facilitator, actor: obje
                              role: str = "member") -> None:
     """Give a facilitator a seat on the study's steering committee."""
     if facilitator.can_access(study):
-        raise DomainError(f"{facilitator.email} is already a facilitator of {study.slug}")
+        raise DomainError("study.facilitator_exists", "{email} is already a facilitator of {slug}",
+                          email=facilitator.email, slug=study.slug)
     membership = StudyMembership(study=study, facilitator=facilitator, role=role)
     db.session.add(membership)
     db.session.flush()
@@ -53,7 +54,8 @@ class PanelImportError(DomainError):
 
     def __init__(self, errors: list[PanelRowError]):
         self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
+        super().__init__("panel.bad_rows", "{problems}",
+                         problems="; ".join(str(e) for e in errors))
 
 
 MAX_PANEL_ROWS = 20000
@@ -62,7 +64,8 @@ MAX_PANEL_ROWS = 20000
 def import_panel(study: Study, data: bytes | str, actor: object) -> list[Panellist]:
     """Add the panellists of a CSV file (``name,email,group`` plus extra columns), all or none."""
     if study.is_closed_for_good:
-        raise DomainError(f"the study is {study.state}; its panel cannot change")
+        raise DomainError("panel.study_closed", "the study is {state}; its panel cannot change",
+                          state=study.state.value)
     text = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader, [])]
