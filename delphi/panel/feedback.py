@@ -10,7 +10,6 @@ once per statement.  Every input of a rendered part is in its cache key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +31,7 @@ from ..models import (
     RoundState,
     StakeholderGroup,
     Study,
+    shown_comment,
 )
 from ..rounds.operations import item_label
 
@@ -109,9 +109,20 @@ def feedback_for(invitation: Invitation, items: list[Item]) -> dict[int, ItemFee
     found = _closed_round_before(rnd.id, rnd.opened_at.isoformat(), rnd.study_id, rnd.number)
     if found is None:
         return {}
-    before_id, result_id, computed_at = found
+    before_id, result_id = found
     before = Before(before_id, rnd.number - 1, True, rnd.study)
-    return _feedback(before, result_id, computed_at, invitation.panellist_id, items)
+    return _feedback(before, result_id, _stamp(result_id), invitation.panellist_id, items)
+
+
+def _stamp(result_id: int) -> str:
+    """What the cached parts of a closed round's feedback depend on besides ids: when its
+    stored result was computed and when a moderation last changed its comments.  Read on
+    every page (one row by primary key), so a change made through another worker shows."""
+    computed_at, moderated_at = db.session.execute(
+        sa.select(RoundResult.computed_at, Round.comments_changed_at)
+        .join(Round, RoundResult.round_id == Round.id).where(RoundResult.id == result_id)
+    ).one()
+    return f"{computed_at.isoformat()}|{moderated_at.isoformat() if moderated_at else ''}"
 
 
 @dataclass(frozen=True)
@@ -142,38 +153,37 @@ class Before:
 
 @lru_cache(maxsize=256)
 def _closed_round_before(round_id: int, opened_at: str, study_id: int,
-                         number: int) -> tuple[int, int, datetime] | None:
-    """The closed round before an open one, with its stored result's id and time.
+                         number: int) -> tuple[int, int] | None:
+    """The closed round before an open one, with its stored result's id.
 
     Read once per worker and open round: a round opens only after the one before has
-    closed and its result was stored, and neither changes while the next one runs.
+    closed and its result was stored.  The result may be recomputed (an erasure) and
+    the comments moderated meanwhile: ``_stamp`` says when, on every page.
     """
     row = db.session.execute(
-        sa.select(Round.id, Round.state, RoundResult.id, RoundResult.computed_at)
+        sa.select(Round.id, Round.state, RoundResult.id)
         .outerjoin(RoundResult, RoundResult.round_id == Round.id)
         .where(Round.study_id == study_id, Round.number == number - 1)
     ).first()
     if row is None or row[1] is not RoundState.CLOSED or row[2] is None:
         return None
-    return row[0], row[2], row[3]
+    return row[0], row[2]
 
 
 def feedback_for_round(before: Round, panellist_id: int | None,
                        items: list[Item]) -> dict[int, ItemFeedback]:
     """Per item id, the feedback of the closed round ``before`` (own ratings if a panellist)."""
     # Only the id and time: the stored data (large) is read once per result.
-    result = db.session.execute(
-        sa.select(RoundResult.id, RoundResult.computed_at).where(RoundResult.round_id == before.id)
-    ).first()
-    if result is None:
+    result_id = db.session.scalar(
+        sa.select(RoundResult.id).where(RoundResult.round_id == before.id))
+    if result_id is None:
         return {}
     return _feedback(Before(before.id, before.number, before.state is RoundState.CLOSED,
-                            before.study), result[0], result[1], panellist_id, items)
+                            before.study), result_id, _stamp(result_id), panellist_id, items)
 
 
-def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: int | None,
+def _feedback(before: Before, result_id: int, computed_at: str, panellist_id: int | None,
               items: list[Item]) -> dict[int, ItemFeedback]:
-    computed_at = computed.isoformat()
     rows = _rows_by_item(result_id, computed_at, before.number)
     study = before.study
     closed = before.closed
@@ -255,13 +265,18 @@ def _closed_round_comments(round_id: int, result_id: int, computed_at: str
 
 
 def round_comments(round_id: int) -> dict[int, tuple[str, ...]]:
-    """Submitted comments per item, without names, in alphabetical order (not by author)."""
+    """Submitted comments per item as the panel may read them (a hidden comment left out, a
+    redacted one in its redacted form), without names, in alphabetical order (not by
+    author)."""
     rows = db.session.execute(
-        sa.select(Rating.item_id, Rating.comment).join(Response, Rating.response_id == Response.id)
+        sa.select(Rating.item_id, Rating.comment, Rating.moderation, Rating.redacted_comment)
+        .join(Response, Rating.response_id == Response.id)
         .where(Rating.round_id == round_id, Rating.comment != "",
                Response.state == ResponseState.SUBMITTED)
     ).all()
     comments: dict[int, list[str]] = {}
-    for item_id, comment in rows:
-        comments.setdefault(item_id, []).append(comment)
+    for item_id, comment, moderation, redacted in rows:
+        shown = shown_comment(comment, moderation, redacted)
+        if shown:
+            comments.setdefault(item_id, []).append(shown)
     return {k: tuple(sorted(v, key=str.casefold)) for k, v in comments.items()}

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..mail import address_problem, shown_address
 from ..models import (
     ConsensusSettings,
+    ConsentDocument,
     DomainError,
     Facilitator,
     Item,
@@ -23,7 +24,7 @@ from ..models import (
     StudyMembership,
     StudyState,
 )
-from ..surveys import GroupDef, ItemDef, ReferenceDef, SectionDef, SurveyDefinition
+from ..surveys import MARKUP_RE, GroupDef, ItemDef, ReferenceDef, SectionDef, SurveyDefinition
 
 
 def normalise_email(value: str) -> str:
@@ -118,10 +119,26 @@ def _apply_definition(study: Study, d: SurveyDefinition) -> None:
     study.ask_reason_on_band_change = d.ask_reason_on_band_change
     study.erasure = d.erasure
     study.retention_days = d.retention_days
+    _apply_consent(study, d.information_sheet, d.consent_statement)
     for name, value in d.consensus.items():
         setattr(study.consensus, name, value)
     _apply_groups(study, d.groups)
     _apply_sections(study, d.sections)
+
+
+def _apply_consent(study: Study, sheet: str, statement: str) -> None:
+    """A draft's information sheet and consent statement: version 1, edited in place (no
+    panellist can have read it before round 1); after launch see ``consent.revise``."""
+    document = study.consent_document
+    if not sheet and not statement:
+        if document is not None:
+            study.consent_documents.remove(document)
+        return
+    if document is None:
+        study.consent_documents.append(ConsentDocument(version=1, information_sheet=sheet,
+                                                       statement=statement))
+    else:
+        document.information_sheet, document.statement = sheet, statement
 
 
 def _apply_groups(study: Study, groups: tuple[GroupDef, ...]) -> None:
@@ -169,6 +186,7 @@ def _new_item(d: ItemDef, section: Section, position: int) -> Item:
 def study_definition(study: Study) -> SurveyDefinition:
     """The study's current definition, as a survey file would hold it."""
     current = [i for i in study.items if i.status.value == "active"]
+    consent = study.consent_document
     return SurveyDefinition(
         slug=study.slug,
         title=study.title,
@@ -185,6 +203,8 @@ def study_definition(study: Study) -> SurveyDefinition:
         ask_reason_on_band_change=study.ask_reason_on_band_change,
         erasure=study.erasure,
         retention_days=study.retention_days,
+        information_sheet=consent.information_sheet if consent else "",
+        consent_statement=consent.statement if consent else "",
         groups=tuple(GroupDef(g.key, g.name, g.description) for g in study.groups),
         sections=tuple(
             SectionDef(
@@ -306,6 +326,8 @@ def _panel_row_problem(name: str, email: str, group_value: str,
         return "the name is longer than 200 characters"
     if any(ord(ch) < 32 for ch in name):
         return "the name contains a control character"
+    if MARKUP_RE.search(name):
+        return "the name contains markup such as <tag>; write plain text"
     problem = address_problem(email)
     if problem is not None:
         return f"{shown_address(email)!r} is not a valid email address: {problem}"

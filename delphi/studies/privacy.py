@@ -209,15 +209,30 @@ def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
     detail: dict[str, Any] = {"panellist": panellist.pseudonym, "policy": study.erasure,
                               "emails_cancelled": cancelled}
     if study.erasure == "delete-answers":
-        detail.update(_delete_answers(study, panellist))
+        detail.update(delete_answers(study, panellist))
+    _scrub_audit(panellist)
     db.session.flush()
     db.session.expire_all()  # the bulk updates above bypassed the loaded objects
     audit.record(actor, "panellist.erased", study, **detail)
     return detail
 
 
-def _delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
-    """Delete the panellist's answers and recompute the stored results they were part of."""
+def _scrub_audit(panellist: Panellist) -> None:
+    """Blank the name and address in the audit events about the panellist (an edit of their
+    details records both before and after): the events stay, the personal data goes."""
+    events = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.study_id == panellist.study_id)).all()
+    for event in events:
+        detail = event.detail or {}
+        if detail.get("panellist") == panellist.pseudonym:
+            scrubbed = audit.without_personal_data(detail)
+            if scrubbed != detail:
+                event.detail = scrubbed
+
+
+def delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
+    """Delete the panellist's answers and recompute the stored results they were part of
+    (erasure, and withdrawal under the same protocol setting)."""
     from ..rounds.operations import store_results
 
     answered = set(db.session.scalars(
