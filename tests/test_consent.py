@@ -294,3 +294,16 @@ def test_the_report_counts_consent_declines_and_withdrawals(app, client, study):
     assert "consented: 2, declined: 1, not answered yet: 1" in html  # the flow diagram
     md = client.get(f"/studies/{study.slug}/exports/report.md").get_data(as_text=True)
     assert "Declined consent" in md
+
+
+def test_a_panellists_copy_of_their_data_lists_their_consent_answers(app, study):
+    from delphi.studies.privacy import panellist_data
+
+    person = study.panellists[0]
+    voter = app.test_client()
+    open_link(voter, link_for_panellist(study, person.id))
+    _answer(voter, "consent")
+    db.session.expire_all()
+    data = panellist_data(db.session.get(Panellist, person.id))
+    assert [(c["decision"], c["version"]) for c in data["consent"]] == [("consented", 1)]
+    assert data["withdrawal"] is None
