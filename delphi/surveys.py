@@ -133,6 +133,10 @@ class SurveyDefinition:
     # The protocol's personal-data settings (``privacy:`` in the file).
     erasure: str = "keep-pseudonymised"
     retention_days: int | None = None
+    # The participant information sheet and consent statement (``consent:`` in the file);
+    # both empty: panellists are not asked for consent on the platform.
+    information_sheet: str = ""
+    consent_statement: str = ""
 
 
 CONSENSUS_DEFAULTS: dict[str, Any] = {
@@ -367,8 +371,10 @@ def _line_of(raw: str, problem: str) -> int | None:
 
 TOP_KEYS = {"slug", "title", "short_name", "sender_name", "description", "method",
             "plain_language", "scale", "consensus", "feedback", "groups", "sections",
-            "privacy"}
+            "privacy", "consent"}
 MAX_RETENTION_DAYS = 36500  # a hundred years
+MAX_INFORMATION_SHEET = 30000  # a participant information sheet runs to a few pages
+MAX_CONSENT_STATEMENT = 3000
 
 
 def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
@@ -401,6 +407,7 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
     feedback = check.mapping(top.get("feedback", {}), "feedback",
                              {"by_group", "min_group_size", "ask_reason"})
     privacy = check.mapping(top.get("privacy", {}), "privacy", {"erasure", "retention_days"})
+    sheet, statement = _consent(check, top.get("consent", {}))
     return SurveyDefinition(
         slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE,
                         allowed="2-80 lower-case letters, digits or '-'"),
@@ -422,7 +429,39 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
                                      MAX_RETENTION_DAYS),
         groups=_groups(check, top),
         sections=_sections(check, top, consensus),
+        information_sheet=sheet,
+        consent_statement=statement,
     )
+
+
+def check_consent_texts(sheet: str, statement: str, *, required: bool = False
+                        ) -> tuple[str, str]:
+    """The information sheet and consent statement checked as the survey file checks them
+    (``required``: both must be given); raises SurveyError with ``consent.*`` paths."""
+    check = _Checker()
+    doc = {"information_sheet": sheet, "statement": statement}
+    texts = _consent(check, doc)
+    if required and not check.problems:
+        for key, text in zip(("information_sheet", "statement"), texts, strict=True):
+            if not text:
+                check.fail(f"consent.{key}", "required")
+    if check.problems:
+        raise SurveyError("consent", check.problems)
+    return texts
+
+
+def _consent(check: _Checker, value: Any) -> tuple[str, str]:
+    """The information sheet and the consent statement: both, or neither."""
+    consent = check.mapping(value, "consent", {"information_sheet", "statement"})
+    sheet = check.text(consent, "information_sheet", "consent", required=False,
+                       limit=MAX_INFORMATION_SHEET)
+    statement = check.text(consent, "statement", "consent", required=False,
+                           limit=MAX_CONSENT_STATEMENT)
+    if consent and not sheet and statement:
+        check.fail("consent.information_sheet", "required with a consent statement")
+    if consent and sheet and not statement:
+        check.fail("consent.statement", "required with an information sheet")
+    return sheet, statement
 
 
 def _one_line(check: _Checker, top: dict[str, Any], key: str, limit: int) -> str:
@@ -678,6 +717,9 @@ def survey_document(definition: SurveyDefinition) -> dict[str, Any]:
         "privacy": {"erasure": definition.erasure}
         | ({"retention_days": definition.retention_days}
            if definition.retention_days is not None else {}),
+        **({"consent": {"information_sheet": definition.information_sheet,
+                        "statement": definition.consent_statement}}
+           if definition.information_sheet or definition.consent_statement else {}),
         "groups": [_without_empty(g.__dict__) for g in definition.groups],
         "sections": [
             _without_empty({

@@ -139,3 +139,10 @@ def format_references(refs: list[dict[str, str]]) -> str:
     return "\n".join(" | ".join([r["text"], *([r["doi"]] if r.get("doi") else []),
                                  *([f"PMID {r['pmid']}"] if r.get("pmid") else [])])
                      for r in refs)
+
+
+class ConsentForm(FlaskForm):
+    """The study's participant information sheet and consent statement."""
+
+    information_sheet = TextAreaField("Participant information sheet")
+    statement = TextAreaField("Consent statement (what the panellist agrees to)")

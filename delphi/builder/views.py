@@ -16,7 +16,8 @@ from flask_wtf import FlaskForm
 
 from ..consensus.settings import SettingsError
 from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404
-from ..models import DomainError, ItemStatus
+from ..extensions import db
+from ..models import DomainError, ItemStatus, StudyState
 from ..surveys import SurveyError, dump_survey
 from ..uow import unit_of_work
 from . import operations as ops
@@ -598,3 +599,65 @@ def survey_file(slug: str):
     return Response(text, mimetype="application/yaml", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}.yaml"',
         "Cache-Control": "no-store"})
+
+
+# -- participant information and consent --------------------------------------------------
+
+@bp.route("/studies/<slug>/build/consent", methods=["GET", "POST"])
+def consent(slug: str):
+    """The participant information sheet and consent statement: part of a draft's
+    definition; after launch an edit adds a new version (panellists are asked again)."""
+    from .. import consent as consent_ops
+    from .forms import ConsentForm
+
+    study = get_study_or_404(slug)
+    current = study.consent_document
+    form = ConsentForm(data={"information_sheet": current.information_sheet if current else "",
+                             "statement": current.statement if current else ""})
+    general: list[str] = []
+    if request.method == "POST" and _csrf_or_400(form):
+        sheet, statement = form.information_sheet.data or "", form.statement.data or ""
+        if study.state is StudyState.DRAFT and not study.rounds:
+            def change(doc):
+                before = doc.get("consent")
+                doc["consent"] = {"information_sheet": sheet, "statement": statement}
+                return "study.consent_edited", before, doc["consent"]
+
+            exc = _apply(study, change)
+        else:
+            exc = _revise(lambda: consent_ops.revise(study, sheet, statement, actor()))
+        if exc is None:
+            flash("The information sheet and consent statement were saved.", "info")
+            return redirect(url_for("builder.consent", slug=slug))
+        general = _attach(form, exc, "consent", last=True)
+    counts = _consent_counts(study)
+    return _page("consent.html", study, 400 if request.method == "POST" else 200, form=form,
+                 general=general, counts=counts, draft=not study.rounds)
+
+
+def _revise(action: Callable[[], Any]) -> SurveyError | None:
+    try:
+        with unit_of_work():
+            action()
+    except SurveyError as exc:
+        return exc
+    except DomainError as exc:
+        return SurveyError(ops.SOURCE, [str(exc)])
+    return None
+
+
+def _consent_counts(study) -> dict[int, dict[str, int]]:
+    """Per version: how many panellists consented to it and how many declined."""
+    import sqlalchemy as sa
+
+    from ..models import ConsentDocument, ConsentRecord
+
+    rows = db.session.execute(
+        sa.select(ConsentDocument.version, ConsentRecord.decision, sa.func.count())
+        .join(ConsentRecord, ConsentRecord.document_id == ConsentDocument.id)
+        .where(ConsentDocument.study_id == study.id)
+        .group_by(ConsentDocument.version, ConsentRecord.decision)).all()
+    counts: dict[int, dict[str, int]] = {}
+    for version, decision, n in rows:
+        counts.setdefault(version, {})[decision] = n
+    return counts

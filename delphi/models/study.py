@@ -33,8 +33,13 @@ STUDY_TRANSITIONS = {
     StudyState.ARCHIVED: set(),
 }
 # What erasing a panellist does to their answers (the study protocol's choice):
-# keep their ratings and comments under the pseudonym, or delete them.
+# keep their ratings and comments under the pseudonym, or delete them.  The same
+# choice applies when a panellist withdraws themselves (docs/personal-data.md).
 ERASURE_POLICIES = ("keep-pseudonymised", "delete-answers")
+# Who ended a panellist's participation: the study team, the panellist from their
+# link, or the panellist by declining consent on the first visit.
+WITHDRAWAL_KINDS = ("team", "self", "declined")
+CONSENT_DECISIONS = ("consented", "declined")
 
 RULES = ("comet", "percent", "iqr", "rand")
 UTS_RULES = ("exclude", "include")
@@ -120,6 +125,14 @@ class Study(db.Model):
     rounds: Mapped[list[Round]] = relationship(
         back_populates="study", cascade="all, delete-orphan", order_by="Round.number"
     )
+    consent_documents: Mapped[list[ConsentDocument]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", order_by="ConsentDocument.version"
+    )
+
+    @property
+    def consent_document(self) -> ConsentDocument | None:
+        """The information sheet and consent statement in force: the latest version."""
+        return self.consent_documents[-1] if self.consent_documents else None
 
     @property
     def mail_name(self) -> str:
@@ -158,6 +171,12 @@ class Study(db.Model):
     @property
     def current_round(self) -> Round | None:
         return self.rounds[-1] if self.rounds else None
+
+    @property
+    def running_round(self) -> Round | None:
+        """The round open for answers now, if any."""
+        current = self.current_round
+        return current if current is not None and current.state.value == "open" else None
 
     def group_by_key_or_name(self, value: str) -> StakeholderGroup | None:
         """Find a stakeholder group by its key or its name, ignoring case."""
@@ -425,6 +444,11 @@ class Panellist(db.Model):
         sa.UniqueConstraint("study_id", "email"),
         sa.UniqueConstraint("study_id", "pseudonym"),
         sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
+        sa.CheckConstraint("withdrawal_kind IS NULL OR "
+                           + _in("withdrawal_kind", WITHDRAWAL_KINDS),
+                           name="withdrawal_kind_known"),
+        sa.CheckConstraint("(withdrawn_at IS NULL) = (withdrawal_kind IS NULL)",
+                           name="withdrawal_kind_when_withdrawn"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -444,6 +468,11 @@ class Panellist(db.Model):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawal_reason: Mapped[str] = mapped_column(sa.String(500), default="",
                                                    server_default="")
+    # Who withdrew them (WITHDRAWAL_KINDS); set exactly while ``withdrawn_at`` is.
+    withdrawal_kind: Mapped[str | None] = mapped_column(sa.String(12))
+    # The language their emails and pages should be in: a language tag ("en", "fr",
+    # "pt-BR"), or "" for the study's own.
+    language: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
     # Set when the panellist's personal data was erased: the row stays as a pseudonym
     # (name and attributes empty, email a ``.invalid`` placeholder) so counts hold.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -451,9 +480,74 @@ class Panellist(db.Model):
     study: Mapped[Study] = relationship(back_populates="panellists")
     group: Mapped[StakeholderGroup] = relationship(back_populates="panellists")
 
+    consent_records: Mapped[list[ConsentRecord]] = relationship(
+        back_populates="panellist", cascade="all, delete-orphan", order_by="ConsentRecord.id"
+    )
+
     @property
     def is_erased(self) -> bool:
         return self.erased_at is not None
+
+    @property
+    def latest_consent(self) -> ConsentRecord | None:
+        return self.consent_records[-1] if self.consent_records else None
+
+    def needs_consent(self) -> bool:
+        """Whether their next visit must first show the information sheet and ask: the study
+        has one, and they have not consented to its version in force."""
+        document = self.study.consent_document
+        if document is None:
+            return False
+        latest = self.latest_consent
+        return not (latest is not None and latest.decision == "consented"
+                    and latest.document_id == document.id)
+
+
+class ConsentDocument(db.Model):
+    """One version of a study's participant information sheet and consent statement.
+
+    Edited in place while the study is a draft; once round 1 is launched an edit adds a
+    new version, and a panellist who consented to an older one is asked again.
+    """
+
+    __tablename__ = "consent_document"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "version"),
+        sa.CheckConstraint("version >= 1", name="consent_version_positive"),
+        sa.CheckConstraint("information_sheet <> ''", name="information_sheet_not_empty"),
+        sa.CheckConstraint("statement <> ''", name="statement_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    information_sheet: Mapped[str] = mapped_column(sa.Text)
+    statement: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="consent_documents")
+
+
+class ConsentRecord(db.Model):
+    """A panellist's answer to one version of the consent statement, and when."""
+
+    __tablename__ = "consent_record"
+    __table_args__ = (
+        sa.CheckConstraint(_in("decision", CONSENT_DECISIONS), name="consent_decision_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    panellist_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("panellist.id", ondelete="CASCADE"), index=True
+    )
+    document_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("consent_document.id", ondelete="CASCADE"), index=True
+    )
+    decision: Mapped[str] = mapped_column(sa.String(10))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    panellist: Mapped[Panellist] = relationship(back_populates="consent_records")
+    document: Mapped[ConsentDocument] = relationship()
 
 
 @event.listens_for(Session, "before_flush")
