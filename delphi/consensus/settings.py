@@ -250,8 +250,7 @@ class Settings:
     # means COMET 75/15 from round 2 on.  Stored as a sorted tuple so the settings stay hashable.
     round_thresholds: Any = setting(
         "rounds", (), survey=("by_round",), stored=dict, cli="--round-thresholds",
-        help='Thresholds that change from a round on, e.g. \'{"2": {"comet_agree_pct": '
-             '75}}\'.')
+        help="Thresholds that change from a round on, fixed before round 1.")
 
     def __post_init__(self) -> None:
         self._normalise_scale()

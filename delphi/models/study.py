@@ -65,6 +65,13 @@ def setting_checks() -> tuple[sa.CheckConstraint, ...]:
                  if (clause := setting_check(spec)) is not None)
 
 
+def setting_column(name: str, *args: Any, **kwargs: Any) -> Any:
+    """The column of setting ``name``, with the registry's default (None: nullable)."""
+    default = STUDY_SETTINGS[name].study_default
+    return mapped_column(*args, default=default, **kwargs) if default is not None \
+        else mapped_column(*args, **kwargs)
+
+
 # The consensus settings' allowed values, as other modules name them.
 RULES = STUDY_SETTINGS["primary_rule"].options()
 UTS_RULES = STUDY_SETTINGS["uts"].options()
@@ -195,24 +202,28 @@ class ConsensusSettings(db.Model):
     study_id: Mapped[int] = mapped_column(
         sa.ForeignKey("study.id", ondelete="CASCADE"), unique=True
     )
-    primary_rule: Mapped[str] = mapped_column(sa.String(16), default="comet")
-    comet_agree_pct: Mapped[int] = mapped_column(default=70)
-    comet_disagree_pct: Mapped[int] = mapped_column(default=15)
-    percent_threshold: Mapped[int] = mapped_column(default=75)
-    iqr_max: Mapped[int] = mapped_column(default=1)
-    iqr_median_min: Mapped[int | None] = mapped_column()
-    uts_rule: Mapped[str] = mapped_column(sa.String(16), default="exclude")
-    percentile_method: Mapped[str] = mapped_column(sa.String(32), default="linear")
-    group_rule: Mapped[str] = mapped_column(sa.String(16), default="pooled")
-    stability_pp: Mapped[int] = mapped_column(default=15)
+    # One column per setting of the registry (delphi/consensus/settings.py), its default
+    # and its CHECK constraint taken from there; tests/test_settings_registry.py checks
+    # that every setting has its column.
+    primary_rule: Mapped[str] = setting_column("primary_rule", sa.String(16))
+    comet_agree_pct: Mapped[int] = setting_column("comet_agree_pct")
+    comet_disagree_pct: Mapped[int] = setting_column("comet_disagree_pct")
+    percent_threshold: Mapped[int] = setting_column("percent_threshold")
+    iqr_max: Mapped[int] = setting_column("iqr_max")
+    iqr_median_min: Mapped[int | None] = setting_column("iqr_median_min")
+    uts_rule: Mapped[str] = setting_column("uts", sa.String(16))
+    percentile_method: Mapped[str] = setting_column("percentile_method", sa.String(32))
+    group_rule: Mapped[str] = setting_column("group_rule", sa.String(16))
+    stability_pp: Mapped[int] = setting_column("stability_pp")
     # Groups with fewer valid ratings on a statement are left out of the all/any group rules
     # (not the feedback's anonymity minimum, which is Study.min_group_size).
-    min_group_size: Mapped[int] = mapped_column(default=3, server_default="3")
+    min_group_size: Mapped[int] = setting_column("min_group_size", server_default="3")
     # A fraction; a float column read back through its shortest repr (0.15 -> 3/20 exactly).
-    scheibe_threshold: Mapped[float] = mapped_column(default=0.15, server_default="0.15")
-    wilcoxon_zero_method: Mapped[str] = mapped_column(sa.String(8), default="wilcox",
-                                                      server_default="wilcox")
-    wilcoxon_correction: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    scheibe_threshold: Mapped[float] = setting_column("scheibe_threshold", server_default="0.15")
+    wilcoxon_zero_method: Mapped[str] = setting_column("wilcoxon_zero_method", sa.String(8),
+                                                       server_default="wilcox")
+    wilcoxon_correction: Mapped[bool] = setting_column("wilcoxon_correction",
+                                                       server_default=sa.true())
     # {"2": {"comet_agree_pct": 75}}: thresholds that change from a round on.
     round_thresholds: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
                                                              server_default="{}")
