@@ -358,9 +358,6 @@ SETTINGS: dict[str, Spec] = {
 ROUND_KEYS = tuple(name for name, spec in SETTINGS.items() if spec.per_round)
 # The settings a study stores with its consensus settings (all of them locked at launch).
 STUDY_SETTINGS = {name: spec for name, spec in SETTINGS.items() if spec.column}
-UTS_CHOICES = SETTINGS["uts"].options()
-GROUP_RULES = SETTINGS["group_rule"].options()
-ZERO_METHODS = SETTINGS["wilcoxon_zero_method"].options()
 
 
 def _round_thresholds(value: Any) -> RoundThresholds:

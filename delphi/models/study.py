@@ -72,14 +72,6 @@ def setting_column(name: str, *args: Any, **kwargs: Any) -> Any:
         else mapped_column(*args, **kwargs)
 
 
-# The consensus settings' allowed values, as other modules name them.
-RULES = STUDY_SETTINGS["primary_rule"].options()
-UTS_RULES = STUDY_SETTINGS["uts"].options()
-GROUP_RULES = STUDY_SETTINGS["group_rule"].options()
-ZERO_METHODS = STUDY_SETTINGS["wilcoxon_zero_method"].options()
-PERCENTILE_METHODS = STUDY_SETTINGS["percentile_method"].options()
-
-
 class Study(db.Model):
     """A Delphi study: its statements, scale, consensus settings, panel and rounds."""
 
