@@ -120,7 +120,7 @@ def Whole(low: int, high: int, *, optional: bool = False) -> Any:
     return Annotated[int, BeforeValidator(check), WithJsonSchema(schema)]
 
 
-def Decimal(low: Any, high: Any) -> Any:
+def ExactNumber(low: Any, high: Any) -> Any:
     """A number such as 0.15, kept as the decimal written (exactly, as the engine reads it)."""
 
     def check(value: Any) -> float:
@@ -289,7 +289,7 @@ def setting_type(spec: Spec, *, optional: bool = False) -> Any:
     low, high = spec.study_range
     assert high is not None, f"{spec.name}: a study's setting needs an upper bound"
     if spec.stored is float:
-        return Decimal(low, high)
+        return ExactNumber(low, high)
     return Whole(int(low), int(high), optional=optional or spec.default is None)
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 from .rules import RULES, applicable_rules, num
 from .settings import SETTINGS, Settings
 
-__all__ = ["HYNDMAN_FAN", "methods_sentences", "num", "rule_in_words", "rule_sentence"]
-
 HYNDMAN_FAN = {
     "inverted_cdf": 1, "averaged_inverted_cdf": 2, "closest_observation": 3,
     "interpolated_inverted_cdf": 4, "hazen": 5, "weibull": 6, "linear": 7,
