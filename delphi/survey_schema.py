@@ -422,7 +422,8 @@ def _model_at(loc: list[Any]) -> Any:
     for part in loc:
         if isinstance(part, str) and isinstance(model, type) and issubclass(model, BaseModel):
             field = model.model_fields.get(part)
-            model = _inner(field.annotation) if field is not None else None
+            if field is not None:  # else a key of a mapping, such as a round number
+                model = _inner(field.annotation)
     return model
 
 
