@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 
-from ..auth.forms import EmptyForm
 from ..consensus.settings import SettingsError
-from ..console import actor, facilitator_blueprint
-from ..extensions import db, write_transaction
+from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404
 from ..models import DomainError, ItemStatus
-from ..studies.views import get_study_or_404
 from ..surveys import SurveyError, dump_survey
+from ..uow import unit_of_work
 from . import operations as ops
 from .forms import (
     CONSENSUS_FIELDS,
@@ -64,17 +61,14 @@ def _create(kind: str, form: FlaskForm, make: Callable[[], Any]):
                                  for n, e in form.errors.items()]}, 400,
                          **{f"{kind}_form": form})
     try:
-        with write_transaction():
+        with unit_of_work():
             study = make()
-            db.session.commit()
     except SurveyError as exc:
-        db.session.rollback()
         problems = exc.with_lines() if kind == "upload" else [
             _readable(p) for p in exc.problems]
         return _new_page({kind: problems}, 400, **{f"{kind}_form": form})
     except DomainError as exc:
-        db.session.rollback()
-        return _new_page({kind: [str(exc)]}, 400, **{f"{kind}_form": form})
+        return _new_page({kind: [exc.render()]}, 400, **{f"{kind}_form": form})
     flash(f"The study “{study.title}” was created as a draft.", "info")
     return redirect(url_for("builder.settings", slug=study.slug))
 
@@ -104,7 +98,7 @@ def new_from_file():
     def make():
         data = form.file.data.read(MAX_SURVEY_UPLOAD + 1)
         if len(data) > MAX_SURVEY_UPLOAD:
-            raise DomainError("the file is larger than 1 MB")
+            raise DomainError("builder.file_too_large", "the file is larger than 1 MB")
         return ops.create_from_file(data, form.file.data.filename or "survey.yaml", actor())
 
     return _create("upload", form, make)
@@ -136,17 +130,14 @@ def _apply(study, change: Callable[[dict[str, Any]], tuple[str, Any, Any]]):
     """Run ``change`` on the study's current document and save it; return None, or the
     problems (a DomainError becomes a one-problem SurveyError). Nothing is saved then."""
     try:
-        with write_transaction():
+        with unit_of_work():
             doc = ops.document(study)
             action, before, after = change(doc)
             ops.save(study, doc, actor(), action, before, after)
-            db.session.commit()
     except SurveyError as exc:
-        db.session.rollback()
         return exc
     except DomainError as exc:  # e.g. a group that panellists belong to
-        db.session.rollback()
-        return SurveyError(ops.SOURCE, [str(exc)])
+        return SurveyError(ops.SOURCE, [exc.render()])
     return None
 
 
@@ -155,7 +146,7 @@ def _draft_or_redirect(study):
     try:
         ops.require_draft(study)
     except DomainError as exc:
-        flash(f"This study cannot be edited: {exc}.", "error")
+        flash(f"This study cannot be edited: {exc.render()}.", "error")
         return redirect(url_for("studies.detail", slug=study.slug))
     return None
 
@@ -598,28 +589,6 @@ def delete_statement(slug: str, key: str):
 
 
 # -- preview and survey file -------------------------------------------------------------
-
-@bp.route("/studies/<slug>/build/preview")
-def preview(slug: str):
-    """Round 1's voting page as a panellist will see it: read-only, nothing is saved."""
-    study = get_study_or_404(slug)
-    from ..panel.feedback import render_once
-    from ..panel.views import STATEMENT_TEMPLATE, _progress, page_scale
-
-    items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
-    rnd = SimpleNamespace(id=0, number=1, closes_at=None, opened_at=None,
-                          allow_suggestions=True, ask_reason_on_band_change=False)
-    statements = {item.id: render_once(None, STATEMENT_TEMPLATE, "statement", item, None, None,
-                                       {}, item.scale, rnd, study, False, {})
-                  for item in items}
-    sections = [s for s in study.sections if any(i.section_id == s.id for i in items)]
-    return render_template(
-        "builder/preview.html", preview=True, invitation=SimpleNamespace(id=0), round=rnd,
-        study=study, items=items, sections=sections, statements=statements, answers={},
-        errors={}, feedback={}, response=None, is_open=False, scale=page_scale(study, items),
-        suggestion="", rewords={}, submitted=False, sheet_version="preview",
-        progress=_progress(items, {}))
-
 
 @bp.route("/studies/<slug>/build/survey.yaml")
 def survey_file(slug: str):

@@ -20,8 +20,9 @@ from ..models import (
     Rating,
     Round,
     StakeholderGroup,
+    item_label,
 )
-from ..rounds.operations import analysis_settings, item_label, study_records, submitted_ratings
+from ..results.tables import analysis_settings, study_records, submitted_ratings
 from .data import StudyData, iso, label
 from .formats import Table
 from .statements import study_header

@@ -15,9 +15,9 @@ from markupsafe import Markup
 
 from ..consensus.methods import methods_sentences
 from ..consensus.settings import Settings
-from ..decisions.results import FLEISS_REASONS
 from ..models import Round
-from ..rounds.operations import analysis_settings
+from ..results.items import FLEISS_REASONS
+from ..results.tables import analysis_settings
 from .checklist import TEAM_FIELDS, accord_rows, credes_rows, delphistar_rows
 from .data import StudyData, iso, label, short_time
 from .facts import accord_facts

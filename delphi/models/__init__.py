@@ -26,6 +26,7 @@ from .study import (
     StakeholderGroup,
     Study,
     StudyState,
+    item_label,
 )
 from .types import DomainError, IllegalTransition, utcnow
 
@@ -64,5 +65,6 @@ __all__ = [
     "Suggestion",
     "ThrottleCounter",
     "WorkerHeartbeat",
+    "item_label",
     "utcnow",
 ]

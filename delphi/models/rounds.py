@@ -65,9 +65,11 @@ class Round(db.Model):
     def open(self, now: datetime, closes_at: datetime | None) -> None:
         """Open a draft round for votes."""
         if self.state is not RoundState.DRAFT:
-            raise IllegalTransition(f"round {self.number} is {self.state}, not draft")
+            raise IllegalTransition("round.not_draft", "round {number} is {state}, not draft",
+                                    number=self.number, state=self.state.value)
         if closes_at is not None and closes_at <= now:
-            raise IllegalTransition("the closing time must be in the future")
+            raise IllegalTransition("round.closes_in_past",
+                                    "the closing time must be in the future")
         self.state = RoundState.OPEN
         self.opened_at = now
         self.closes_at = closes_at
@@ -75,7 +77,8 @@ class Round(db.Model):
     def close(self, now: datetime) -> None:
         """Stop accepting votes for good."""
         if self.state is not RoundState.OPEN:
-            raise IllegalTransition(f"round {self.number} is {self.state}, not open")
+            raise IllegalTransition("round.not_open", "round {number} is {state}, not open",
+                                    number=self.number, state=self.state.value)
         self.state = RoundState.CLOSED
         self.closed_at = now
 

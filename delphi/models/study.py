@@ -165,7 +165,9 @@ class Study(db.Model):
     def move_to(self, new_state: StudyState) -> None:
         """Change state along the study lifecycle, raising on an illegal move."""
         if new_state not in STUDY_TRANSITIONS[self.state]:
-            raise IllegalTransition(f"a study cannot go from {self.state} to {new_state}")
+            raise IllegalTransition("study.bad_transition",
+                                    "a study cannot go from {state} to {to}",
+                                    state=self.state.value, to=new_state.value)
         self.state = new_state
 
     @property
@@ -230,7 +232,8 @@ class ConsensusSettings(db.Model):
     def lock(self, when: datetime) -> None:
         """Fix the settings for the rest of the study."""
         if self.locked_at is not None:
-            raise IllegalTransition("the consensus settings are already locked")
+            raise IllegalTransition("settings.locked_already",
+                                    "the consensus settings are already locked")
         self.locked_at = when
 
     def as_dict(self) -> dict[str, Any]:
@@ -332,6 +335,14 @@ class ItemOrigin(enum.StrEnum):
     SPLIT = "split"
 
 
+
+def item_label(key: str, version: int) -> str:
+    """An item's name: its key, plus the version after a reword (``a-02``, ``a-02.v2``).
+
+    The one convention: stored round results, exports and pages all key on it."""
+    return key if version == 1 else f"{key}.v{version}"
+
+
 class Item(db.Model):
     """A statement the panel rates; a rewording is a new version whose parent is the old one."""
 
@@ -375,7 +386,8 @@ class Item(db.Model):
 
     @property
     def label(self) -> str:
-        return self.key if self.version == 1 else f"{self.key} v{self.version}"
+        """How the item is named everywhere: pages, exports and stored results."""
+        return item_label(self.key, self.version)
 
     @property
     def scale_key(self) -> str:
@@ -443,10 +455,11 @@ def _refuse_changes_to_locked_settings(session: Session, _context: Any, _instanc
                    if state.attrs[name].history.has_changes()]
         if changed:
             raise IllegalTransition(
-                f"the consensus settings were locked at {locked_before:%Y-%m-%d %H:%M} UTC "
-                f"and cannot change ({', '.join(changed)})"
-            )
+                "settings.locked", "the consensus settings were locked at {locked_at} UTC "
+                "and cannot change ({fields})", locked_at=f"{locked_before:%Y-%m-%d %H:%M}",
+                fields=", ".join(changed))
     for obj in session.deleted:
         if isinstance(obj, ConsensusSettings) and obj.locked_at is not None:
             if obj.study not in session.deleted:
-                raise IllegalTransition("locked consensus settings cannot be deleted")
+                raise IllegalTransition("settings.locked_delete",
+                                        "locked consensus settings cannot be deleted")

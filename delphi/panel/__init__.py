@@ -3,6 +3,7 @@
 from flask import Flask
 
 from ..extensions import csrf
+from .preview import bp as previews
 from .views import bp
 
 
@@ -11,3 +12,4 @@ def init_app(app: Flask) -> None:
     # the page with everything typed instead of throwing the answers away.
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.register_blueprint(previews)  # the facilitators' previews of the voting page

@@ -27,7 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from .. import tokens
 from ..consensus.scales import get_scale
-from ..extensions import contention, db, write_transaction
+from ..extensions import contention, db
 from ..models import (
     AccessToken,
     Invitation,
@@ -40,6 +40,7 @@ from ..models import (
     utcnow,
 )
 from ..security import client_address, is_throttled, record_failure
+from ..uow import unit_of_work
 from .answers import Answer, AnswerSheet, parse_sheet
 from .feedback import feedback_for, render_once
 from .operations import (
@@ -79,8 +80,8 @@ def open_link(token: str):
         abort(429)
     invitation = tokens.find_invitation(token)
     if invitation is None:
-        record_failure(TOKEN_SCOPE, address, window)
-        db.session.commit()
+        with unit_of_work():
+            record_failure(TOKEN_SCOPE, address, window)
         abort(404)
     access = db.session.scalar(
         db.select(AccessToken).where(AccessToken.token_hash == tokens.hash_token(token))
@@ -429,10 +430,9 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
     """
     for attempt in range(1, SAVE_ATTEMPTS + 1):
         try:
-            with write_transaction():
+            with unit_of_work():
                 invitation = db.session.get(Invitation, invitation.id)
                 response = save_sheet(invitation, sheet, seen=seen)
-                db.session.commit()
             return response
         except (DBAPIError, StaleDataError) as exc:
             db.session.rollback()

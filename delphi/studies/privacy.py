@@ -175,7 +175,8 @@ def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
     Returns what was done, as recorded in the audit log (no erased data in it).
     """
     if panellist.is_erased:
-        raise DomainError(f"{panellist.pseudonym}'s personal data was erased already")
+        raise DomainError("panellist.erased_already", "{pseudonym}'s personal data was erased "
+                          "already", pseudonym=panellist.pseudonym)
     study = panellist.study
     now = utcnow()
     panellist.name = ""
@@ -218,7 +219,7 @@ def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
 
 def _delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
     """Delete the panellist's answers and recompute the stored results they were part of."""
-    from ..rounds.operations import store_results
+    from ..results.tables import store_results
 
     answered = set(db.session.scalars(
         sa.select(Response.round_id).where(Response.panellist_id == panellist.id)))
@@ -251,8 +252,8 @@ def archive_study(study: Study, actor: object) -> None:
     """Archive a finished study: read-only, deleted by ``purge-expired`` after its
     retention date (``retention_days`` after it finished)."""
     if study.state is not StudyState.FINISHED:
-        raise DomainError(f"only a finished study can be archived; {study.slug} is "
-                          f"{study.state}")
+        raise DomainError("study.not_finished", "only a finished study can be archived; {slug} is "
+                          "{state}", slug=study.slug, state=study.state.value)
     study.move_to(StudyState.ARCHIVED)
     study.archived_at = utcnow()
     if study.finished_at is None:  # finished before the date was kept
@@ -270,8 +271,8 @@ def delete_study(study: Study, actor: object) -> None:
     (a panellist's group is RESTRICT), the rest by the foreign keys' ON DELETE CASCADE.
     """
     if study.state is not StudyState.ARCHIVED:
-        raise DomainError(f"only an archived study can be deleted; {study.slug} is "
-                          f"{study.state}")
+        raise DomainError("study.not_archived", "only an archived study can be deleted; {slug} is "
+                          "{state}", slug=study.slug, state=study.state.value)
     who = audit.actor_label(actor)  # read while every object still loads
     slug, title, study_id = study.slug, study.title, study.id
     panellists = len(study.panellists)
@@ -295,10 +296,12 @@ def expired_studies(now: datetime | None = None) -> list[Study]:
 def check_actor(facilitator: Facilitator | None, email: str, study: Study | None) -> Facilitator:
     """The facilitator named by ``--as``: existing, enabled and on the study's committee."""
     if facilitator is None:
-        raise DomainError(f"--as {email}: there is no facilitator with that email")
+        raise DomainError("actor.unknown", "--as {email}: there is no facilitator with that email",
+                          email=email)
     if not facilitator.is_enabled:
-        raise DomainError(f"--as {email}: that facilitator account is disabled")
+        raise DomainError("actor.disabled", "--as {email}: that facilitator account is disabled",
+                          email=email)
     if study is not None and not facilitator.can_access(study):
-        raise DomainError(f"--as {email}: that facilitator is not on the committee of "
-                          f"{study.slug}")
+        raise DomainError("actor.not_on_committee", "--as {email}: that facilitator is not on "
+                          "the committee of {slug}", email=email, slug=study.slug)
     return facilitator

@@ -10,9 +10,15 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from flask_login import current_user
 
 from .. import mail as mail_outbox
-from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
-from ..extensions import db, write_transaction
+from ..console import (
+    EmptyForm,
+    actor,
+    facilitator_blueprint,
+    get_study_or_404,
+    run_use_case,
+    unconfirmed,
+)
+from ..extensions import db
 from ..models import (
     DomainError,
     Invitation,
@@ -26,6 +32,7 @@ from ..models import (
     StudyState,
     Suggestion,
 )
+from ..uow import unit_of_work
 from . import privacy
 from .forms import PanelUploadForm
 from .operations import PanelImportError, import_panel
@@ -33,18 +40,6 @@ from .operations import PanelImportError, import_panel
 bp = facilitator_blueprint("studies", __name__, "")
 
 MAX_PANEL_UPLOAD = 2 * 1024 * 1024
-
-
-def get_study_or_404(slug: str) -> Study:
-    """The study with ``slug`` if the current facilitator is on its committee, else 404."""
-    study = db.session.scalar(
-        sa.select(Study)
-        .join(StudyMembership)
-        .where(Study.slug == slug, StudyMembership.facilitator_id == current_user.id)
-    )
-    if study is None:
-        abort(404)
-    return study
 
 
 @bp.route("/")
@@ -92,15 +87,13 @@ def panel(slug: str):
             errors = ["The file is larger than 2 MB."]
         else:
             try:
-                added = import_panel(study, data, current_user._get_current_object())
+                with unit_of_work():
+                    added = import_panel(study, data, actor())
             except PanelImportError as exc:
-                db.session.rollback()
                 errors = [str(e) for e in exc.errors]
             except DomainError as exc:
-                db.session.rollback()
-                errors = [str(exc)]
+                errors = [exc.render()]
             else:
-                db.session.commit()
                 flash(f"{len(added)} panellists were added.", "info")
                 return redirect(url_for("studies.panel", slug=study.slug))
     panellists = db.session.scalars(
@@ -152,9 +145,8 @@ def export_panellist(slug: str, pseudonym: str):
     person = _panellist_or_404(study, pseudonym)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    with write_transaction():
+    with unit_of_work():
         data = privacy.export_panellist(person, actor())
-        db.session.commit()
     body = json.dumps(data, indent=2, ensure_ascii=False).encode()
     response = send_file(io.BytesIO(body), mimetype="application/json", as_attachment=True,
                          download_name=f"{study.slug}-{pseudonym}-personal-data.json")
@@ -165,15 +157,13 @@ def export_panellist(slug: str, pseudonym: str):
 @bp.route("/studies/<slug>/panel/<pseudonym>/erase", methods=["GET", "POST"])
 def erase_panellist(slug: str, pseudonym: str):
     """GET: what erasing does, and a button; POST (confirmed): erase for good."""
-    from ..rounds import confirm
-
     study = get_study_or_404(slug)
     person = _panellist_or_404(study, pseudonym)
     here = url_for("studies.erase_panellist", slug=slug, pseudonym=pseudonym)
     if request.method == "GET":
         return render_template("studies/erase.html", study=study, person=person,
                                held=_held(person))
-    refused = confirm.unconfirmed(here, f"{pseudonym}'s personal data is erased")
+    refused = unconfirmed(here, f"{pseudonym}'s personal data is erased")
     if refused is not None:
         return refused
     return run_use_case(lambda: privacy.erase_panellist(person, actor()),
@@ -184,8 +174,6 @@ def erase_panellist(slug: str, pseudonym: str):
 @bp.route("/studies/<slug>/archive", methods=["GET", "POST"])
 def archive(slug: str):
     """GET: the final export and what archiving means; POST (confirmed): archive."""
-    from ..rounds import confirm
-
     study = get_study_or_404(slug)
     here = url_for("studies.archive", slug=slug)
     if request.method == "GET":
@@ -194,7 +182,7 @@ def archive(slug: str):
             problem = (f"only a finished study can be archived; this one is {study.state}."
                        if study.state is not StudyState.ARCHIVED else "it is archived already.")
         return render_template("studies/archive.html", study=study, problem=problem)
-    refused = confirm.unconfirmed(here, "the study is archived")
+    refused = unconfirmed(here, "the study is archived")
     if refused is not None:
         return refused
     return run_use_case(lambda: privacy.archive_study(study, actor()),
