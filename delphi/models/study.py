@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..consensus.scales import SCALES, Scale, get_scale
+from ..consensus.settings import STUDY_SETTINGS, Settings, Spec, number_to_json
 from ..extensions import db
 from .types import IllegalTransition, UTCDateTime, enum_column, utcnow
 
@@ -41,25 +42,39 @@ ERASURE_POLICIES = ("keep-pseudonymised", "delete-answers")
 WITHDRAWAL_KINDS = ("team", "self", "declined")
 CONSENT_DECISIONS = ("consented", "declined")
 
-RULES = ("comet", "percent", "iqr", "rand")
-UTS_RULES = ("exclude", "include")
-GROUP_RULES = ("pooled", "all", "any")
-ZERO_METHODS = ("wilcox", "pratt", "zsplit")
-PERCENTILE_METHODS = (
-    "inverted_cdf",
-    "averaged_inverted_cdf",
-    "closest_observation",
-    "interpolated_inverted_cdf",
-    "hazen",
-    "weibull",
-    "linear",
-    "median_unbiased",
-    "normal_unbiased",
-)
-
-
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _sql_number(value: Any) -> str:
+    return str(number_to_json(value))
+
+
+def setting_check(spec: Spec) -> str | None:
+    """The CHECK clause that keeps a stored setting within what the registry allows."""
+    column = spec.column or spec.name
+    if spec.kind == "choice":
+        return _in(column, spec.options())
+    if spec.kind not in ("number", "integer"):
+        return None
+    low, high = spec.study_range
+    clause = (f"{column} >= {_sql_number(low)}" if high is None else
+              f"{column} BETWEEN {_sql_number(low)} AND {_sql_number(high)}")
+    return f"{column} IS NULL OR {clause}" if spec.default is None else clause
+
+
+def setting_checks() -> tuple[sa.CheckConstraint, ...]:
+    """One CHECK constraint per stored setting with choices or a range (``STUDY_SETTINGS``)."""
+    return tuple(sa.CheckConstraint(clause, name=spec.check)
+                 for spec in STUDY_SETTINGS.values()
+                 if (clause := setting_check(spec)) is not None)
+
+
+def setting_column(name: str, *args: Any, **kwargs: Any) -> Any:
+    """The column of setting ``name``, with the registry's default (None: nullable)."""
+    default = STUDY_SETTINGS[name].study_default
+    return mapped_column(*args, default=default, **kwargs) if default is not None \
+        else mapped_column(*args, **kwargs)
 
 
 class Study(db.Model):
@@ -191,61 +206,37 @@ class ConsensusSettings(db.Model):
     """The consensus criteria fixed before round 1; immutable once ``locked_at`` is set."""
 
     __tablename__ = "consensus_settings"
-    __table_args__ = (
-        sa.CheckConstraint(_in("primary_rule", RULES), name="primary_rule_known"),
-        sa.CheckConstraint(_in("uts_rule", UTS_RULES), name="uts_rule_known"),
-        sa.CheckConstraint(_in("group_rule", GROUP_RULES), name="group_rule_known"),
-        sa.CheckConstraint(_in("percentile_method", PERCENTILE_METHODS), name="percentile_known"),
-        sa.CheckConstraint("comet_agree_pct BETWEEN 1 AND 100", name="comet_agree_range"),
-        sa.CheckConstraint("comet_disagree_pct BETWEEN 1 AND 100", name="comet_disagree_range"),
-        sa.CheckConstraint("percent_threshold BETWEEN 1 AND 100", name="percent_range"),
-        sa.CheckConstraint("iqr_max >= 0", name="iqr_max_nonnegative"),
-        sa.CheckConstraint("stability_pp BETWEEN 1 AND 100", name="stability_range"),
-        sa.CheckConstraint(_in("wilcoxon_zero_method", ZERO_METHODS), name="zero_method_known"),
-        sa.CheckConstraint("scheibe_threshold BETWEEN 0 AND 1", name="scheibe_range"),
-        sa.CheckConstraint("min_group_size >= 1", name="consensus_min_group_size_positive"),
-    )
+    __table_args__ = setting_checks()
 
-    LOCKED_FIELDS = (
-        "primary_rule",
-        "comet_agree_pct",
-        "comet_disagree_pct",
-        "percent_threshold",
-        "iqr_max",
-        "iqr_median_min",
-        "uts_rule",
-        "percentile_method",
-        "group_rule",
-        "min_group_size",
-        "stability_pp",
-        "scheibe_threshold",
-        "wilcoxon_zero_method",
-        "wilcoxon_correction",
-        "round_thresholds",
-    )
+    # Every setting is fixed when round 1 is launched.
+    LOCKED_FIELDS = tuple(spec.column for spec in STUDY_SETTINGS.values() if spec.column)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(
         sa.ForeignKey("study.id", ondelete="CASCADE"), unique=True
     )
-    primary_rule: Mapped[str] = mapped_column(sa.String(16), default="comet")
-    comet_agree_pct: Mapped[int] = mapped_column(default=70)
-    comet_disagree_pct: Mapped[int] = mapped_column(default=15)
-    percent_threshold: Mapped[int] = mapped_column(default=75)
-    iqr_max: Mapped[int] = mapped_column(default=1)
-    iqr_median_min: Mapped[int | None] = mapped_column()
-    uts_rule: Mapped[str] = mapped_column(sa.String(16), default="exclude")
-    percentile_method: Mapped[str] = mapped_column(sa.String(32), default="linear")
-    group_rule: Mapped[str] = mapped_column(sa.String(16), default="pooled")
-    stability_pp: Mapped[int] = mapped_column(default=15)
+    # One column per setting of the registry (delphi/consensus/settings.py), its default
+    # and its CHECK constraint taken from there; tests/test_settings_registry.py checks
+    # that every setting has its column.
+    primary_rule: Mapped[str] = setting_column("primary_rule", sa.String(16))
+    comet_agree_pct: Mapped[int] = setting_column("comet_agree_pct")
+    comet_disagree_pct: Mapped[int] = setting_column("comet_disagree_pct")
+    percent_threshold: Mapped[int] = setting_column("percent_threshold")
+    iqr_max: Mapped[int] = setting_column("iqr_max")
+    iqr_median_min: Mapped[int | None] = setting_column("iqr_median_min")
+    uts_rule: Mapped[str] = setting_column("uts", sa.String(16))
+    percentile_method: Mapped[str] = setting_column("percentile_method", sa.String(32))
+    group_rule: Mapped[str] = setting_column("group_rule", sa.String(16))
+    stability_pp: Mapped[int] = setting_column("stability_pp")
     # Groups with fewer valid ratings on a statement are left out of the all/any group rules
     # (not the feedback's anonymity minimum, which is Study.min_group_size).
-    min_group_size: Mapped[int] = mapped_column(default=3, server_default="3")
+    min_group_size: Mapped[int] = setting_column("min_group_size", server_default="3")
     # A fraction; a float column read back through its shortest repr (0.15 -> 3/20 exactly).
-    scheibe_threshold: Mapped[float] = mapped_column(default=0.15, server_default="0.15")
-    wilcoxon_zero_method: Mapped[str] = mapped_column(sa.String(8), default="wilcox",
-                                                      server_default="wilcox")
-    wilcoxon_correction: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    scheibe_threshold: Mapped[float] = setting_column("scheibe_threshold", server_default="0.15")
+    wilcoxon_zero_method: Mapped[str] = setting_column("wilcoxon_zero_method", sa.String(8),
+                                                       server_default="wilcox")
+    wilcoxon_correction: Mapped[bool] = setting_column("wilcoxon_correction",
+                                                       server_default=sa.true())
     # {"2": {"comet_agree_pct": 75}}: thresholds that change from a round on.
     round_thresholds: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
                                                              server_default="{}")
@@ -270,19 +261,10 @@ class ConsensusSettings(db.Model):
 
     def engine_settings(self) -> Any:
         """The statistics engine's ``Settings`` for these consensus settings."""
-        from ..consensus.settings import Settings
-
-        return Settings(
-            scale=self.study.scale_key, primary_rule=self.primary_rule,
-            comet_agree_pct=self.comet_agree_pct, comet_disagree_pct=self.comet_disagree_pct,
-            percent_threshold=self.percent_threshold, iqr_max=self.iqr_max,
-            iqr_median_min=self.iqr_median_min, uts=self.uts_rule,
-            percentile_method=self.percentile_method, group_rule=self.group_rule,
-            stability_pp=self.stability_pp, scheibe_threshold=self.scheibe_threshold,
-            wilcoxon_zero_method=self.wilcoxon_zero_method,
-            wilcoxon_correction=self.wilcoxon_correction,
-            min_group_size=self.min_group_size, round_thresholds=self.round_thresholds or {},
-        )
+        values = {name: getattr(self, spec.column or name)
+                  for name, spec in STUDY_SETTINGS.items()}
+        values["round_thresholds"] = values["round_thresholds"] or {}
+        return Settings(scale=self.study.scale_key, **values)
 
     def describe(self) -> str:
         """Plain sentences saying what the primary rule, the UTS rule and the group rule mean.
