@@ -15,6 +15,7 @@ from .rounds import (
     RoundResult,
     RoundState,
     Suggestion,
+    stored_analysis,
 )
 from .study import (
     ConsensusSettings,
@@ -55,6 +56,7 @@ __all__ = [
     "Round",
     "RoundItem",
     "RoundResult",
+    "stored_analysis",
     "RoundState",
     "Section",
     "StakeholderGroup",

@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from ..consensus.disclosure import disclose_rows
 from ..consensus.scales import Scale, get_scale
+from ..consensus.schema import as_json
 from ..extensions import db
 from ..models import (
     Invitation,
@@ -93,7 +94,7 @@ class ItemFeedback:
 def _rows_by_item(result_id: int, computed_at: str, round_number: int
                   ) -> dict[str, dict[str | None, dict[str, Any]]]:
     """Index a stored result's item objects by item label and group (cached per result)."""
-    data = db.session.get(RoundResult, result_id).data
+    data = as_json(db.session.get(RoundResult, result_id).analysis)  # the version checked
     index: dict[str, dict[str | None, dict[str, Any]]] = {}
     for row in data["items"]:
         if row["round"] == round_number:
