@@ -603,20 +603,17 @@ def delete_statement(slug: str, key: str):
 def preview(slug: str):
     """Round 1's voting page as a panellist will see it: read-only, nothing is saved."""
     study = get_study_or_404(slug)
-    from ..panel.feedback import render_once
-    from ..panel.views import STATEMENT_TEMPLATE, _progress, page_scale
+    from ..panel.feedback import render_statements
+    from ..panel.views import _progress, page_scale
 
-    items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
+    items = render_statements(1, [i for i in study.items if i.status is ItemStatus.ACTIVE], {})
     rnd = SimpleNamespace(id=0, number=1, closes_at=None, opened_at=None,
                           allow_suggestions=True, ask_reason_on_band_change=False)
-    statements = {item.id: render_once(None, STATEMENT_TEMPLATE, "statement", item, None, None,
-                                       {}, item.scale, rnd, study, False, {})
-                  for item in items}
     sections = [s for s in study.sections if any(i.section_id == s.id for i in items)]
     return render_template(
         "builder/preview.html", preview=True, invitation=SimpleNamespace(id=0), round=rnd,
-        study=study, items=items, sections=sections, statements=statements, answers={},
-        errors={}, feedback={}, response=None, is_open=False, scale=page_scale(study, items),
+        study=study, items=items, sections=sections, own={}, scale_parts={}, answers={},
+        errors={}, response=None, is_open=False, scale=page_scale(study, items),
         suggestion="", rewords={}, submitted=False, sheet_version="preview",
         progress=_progress(items, {}))
 

@@ -23,7 +23,7 @@ from ..models import (
     Study,
     Suggestion,
 )
-from ..panel.feedback import feedback_for_round
+from ..panel.feedback import by_id, feedback_for_round, render_statements
 from ..rounds import confirm
 from ..studies.views import get_study_or_404
 from . import operations as ops
@@ -194,11 +194,13 @@ def preview(slug: str):
     items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
     items.sort(key=lambda i: (next((s.position for s in study.sections
                                     if s.id == i.section_id), 0), i.position))
-    feedback = feedback_for_round(current, None, items) \
+    feedback = feedback_for_round(current, items) \
         if current is not None and current.state is RoundState.CLOSED else {}
+    number = (current.number + 1) if current else 1
     return render_template(
         "decisions/preview.html", study=study, items=items, feedback=feedback,
-        number=(current.number + 1) if current else 1, scale=study.scale,
+        blocks=by_id(render_statements(number, items, feedback)),
+        number=number, scale=study.scale,
         sections=[s for s in study.sections if any(i.section_id == s.id for i in items)],
     )
 

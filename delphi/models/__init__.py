@@ -14,6 +14,7 @@ from .rounds import (
     RoundItem,
     RoundResult,
     RoundState,
+    StatementBlock,
     Suggestion,
 )
 from .study import (
@@ -58,6 +59,7 @@ __all__ = [
     "RoundState",
     "Section",
     "StakeholderGroup",
+    "StatementBlock",
     "Study",
     "StudyMembership",
     "StudyState",

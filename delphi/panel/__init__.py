@@ -2,12 +2,10 @@
 
 from flask import Flask
 
-from ..extensions import csrf
 from .views import bp
 
 
 def init_app(app: Flask) -> None:
-    # The voting form checks its CSRF token itself, so that an expired token re-shows
-    # the page with everything typed instead of throwing the answers away.
-    csrf.exempt(bp)
+    # Flask-WTF checks the voting forms' CSRF tokens as every other form's; the panel's
+    # handler of its refusal draws the voting page again with everything typed.
     app.register_blueprint(bp)

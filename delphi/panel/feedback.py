@@ -1,17 +1,25 @@
-"""What a panellist sees of the round before: the panel's distribution, own rating, comments.
+"""The statements of a round as every panellist sees them, rendered once and stored.
 
-A closed round never changes: its stored result (until recomputed, which changes
-``computed_at``) and its submitted comments are fixed.  So the parts of the voting
-page drawn from them are rendered once per worker and reused: the whole panel's
-histogram and numbers once per statement and own rating, the groups and comments
-once per statement.  Every input of a rendered part is in its cache key.
+A launched round's statements never change (a rewording is a new statement), and the
+round before it is closed: its stored result and its comments are what the panel is
+shown. So what is the same for every panellist is rendered when the round is launched
+and stored as one ``StatementBlock`` row per statement (``store_round_blocks``): the
+statement's text, the whole panel's histogram and numbers, the stakeholder groups
+(small ones hidden, see ``consensus.disclosure``) and the comments. A voting page then
+reads the panellist, their saved answers, their own ratings of the round before, and
+these rows; nothing of one panellist is ever stored here or kept in memory.
+
+What is fed back can still change after the launch: a facilitator hides or redacts a
+comment, or a panellist's answers are erased and the results recomputed. Whoever
+changes it calls ``rebuild_round_feedback`` in the same unit of work.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,18 +30,39 @@ from ..consensus.disclosure import disclose_rows
 from ..consensus.scales import Scale, get_scale
 from ..extensions import db
 from ..models import (
-    Invitation,
     Item,
     Rating,
     Response,
     ResponseState,
     Round,
+    RoundItem,
     RoundResult,
     RoundState,
+    Section,
     StakeholderGroup,
+    StatementBlock,
     Study,
+    utcnow,
 )
-from ..rounds.operations import item_label
+
+STATEMENT_TEMPLATE = "panel/_statement.html"
+FEEDBACK_TEMPLATE = "panel/_feedback.html"
+# The templates the stored HTML is rendered from: a change to any of them (a new release)
+# makes the stored rows stale, and pages render afresh until they are rebuilt.
+BLOCK_TEMPLATES = ("_statement.html", "_feedback.html", "_bars.html", "_histogram.html",
+                   "_references.html")
+LOCALE = "en"  # the only language so far; the stored rows are per locale
+
+
+def _template_version() -> str:
+    folder = Path(__file__).resolve().parent.parent / "templates" / "panel"
+    digest = hashlib.sha256()
+    for name in BLOCK_TEMPLATES:
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+TEMPLATE_VERSION = _template_version()
 
 
 @dataclass(frozen=True)
@@ -42,171 +71,86 @@ class GroupFeedback:
     stats: dict[str, Any]
 
 
-FEEDBACK_TEMPLATE = "panel/_feedback.html"
-MAX_RENDERED = 4096  # rendered parts kept per worker (a few kB each)
-_rendered: dict[tuple[Any, ...], Markup] = {}
-
-
-def render_once(key: tuple[Any, ...] | None, template: str, macro: str, *args: Any) -> Markup:
-    """Call a template's macro, or reuse its output for the same key (None: never reuse)."""
-    if key is not None:
-        hit = _rendered.get(key)
-        if hit is not None:
-            return hit
-    html: Markup = get_template_attribute(template, macro)(*args)  # autoescaped
-    if key is not None:
-        if len(_rendered) >= MAX_RENDERED:
-            _rendered.clear()
-        _rendered[key] = html
-    return html
-
-
 @dataclass
 class ItemFeedback:
-    """The previous round's numbers for one statement, for one panellist."""
+    """The closed round's numbers for one statement, the same for every panellist."""
 
     stats: dict[str, Any]
+    source_id: int  # the statement of the round before whose answers these are
     groups: list[GroupFeedback] = field(default_factory=list)
     hidden_groups: int = 0  # every group not shown (small ones and withheld ones)
     withheld_groups: int = 0  # large enough, hidden so that the small ones stay hidden
-    own: int | str | None = None
     comments: list[str] = field(default_factory=list)
     earlier_wording: str | None = None
     scale: Scale | None = None
     min_group_size: int = 1
-    # Everything the rendered parts depend on besides ``own`` and the element ids;
-    # None when the source round is not closed (then nothing is reused).
-    cache_key: tuple[Any, ...] | None = None
-
-    def panel_part(self, ident: str) -> Markup:
-        """The whole panel's histogram and numbers, with the own rating marked."""
-        key = None if self.cache_key is None else ("panel", self.cache_key, self.own, ident)
-        return render_once(key, FEEDBACK_TEMPLATE, "panel_part", self, ident)
-
-    def groups_part(self, ident: str) -> Markup:
-        """The stakeholder groups' numbers, the hidden-groups note and the comments."""
-        key = None if self.cache_key is None else ("groups", self.cache_key, ident)
-        return render_once(key, FEEDBACK_TEMPLATE, "groups_part", self, ident)
-
-
-@lru_cache(maxsize=32)
-def _rows_by_item(result_id: int, computed_at: str, round_number: int
-                  ) -> dict[str, dict[str | None, dict[str, Any]]]:
-    """Index a stored result's item objects by item label and group (cached per result)."""
-    data = db.session.get(RoundResult, result_id).data
-    index: dict[str, dict[str | None, dict[str, Any]]] = {}
-    for row in data["items"]:
-        if row["round"] == round_number:
-            index.setdefault(row["item"], {})[row["group"]] = row
-    return index
-
-
-def feedback_for(invitation: Invitation, items: list[Item]) -> dict[int, ItemFeedback]:
-    """Per item id, what the panel answered in the previous round; empty in round 1."""
-    rnd = invitation.round
-    if rnd.number == 1 or rnd.opened_at is None:
-        return {}
-    found = _closed_round_before(rnd.id, rnd.opened_at.isoformat(), rnd.study_id, rnd.number)
-    if found is None:
-        return {}
-    before_id, result_id, computed_at = found
-    before = Before(before_id, rnd.number - 1, True, rnd.study)
-    return _feedback(before, result_id, computed_at, invitation.panellist_id, items)
 
 
 @dataclass(frozen=True)
-class GroupView:
-    key: str
-    name: str
-
-
-@lru_cache(maxsize=256)
-def study_groups(study_id: int, round_id: int, stamp: str) -> tuple[GroupView, ...]:
-    """A study's stakeholder groups, read once per worker and round (they are fixed once
-    round 1 has been launched; ``stamp`` ties the entry to this round's life)."""
-    return tuple(GroupView(key, name) for key, name in db.session.execute(
-        sa.select(StakeholderGroup.key, StakeholderGroup.name)
-        .where(StakeholderGroup.study_id == study_id).order_by(StakeholderGroup.position)))
-
-
-@dataclass(frozen=True)
-class Before:
-    """What the feedback needs of the round before: its id and number, whether it is closed,
-    and the study."""
+class PageStatement:
+    """One statement of a voting page: what identifies it, and its shared HTML."""
 
     id: int
-    number: int
-    closed: bool
-    study: Study
+    key: str
+    version: int
+    section_id: int
+    scale_key: str
+    head_html: Markup
+    feedback_html: Markup = Markup("")
+    groups_html: Markup = Markup("")
+    feedback_item_id: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.key if self.version == 1 else f"{self.key} v{self.version}"
+
+    @property
+    def scale(self) -> Scale:
+        return get_scale(self.scale_key)
 
 
-@lru_cache(maxsize=256)
-def _closed_round_before(round_id: int, opened_at: str, study_id: int,
-                         number: int) -> tuple[int, int, datetime] | None:
-    """The closed round before an open one, with its stored result's id and time.
+# --- building -------------------------------------------------------------------------
 
-    Read once per worker and open round: a round opens only after the one before has
-    closed and its result was stored, and neither changes while the next one runs.
-    """
-    row = db.session.execute(
-        sa.select(Round.id, Round.state, RoundResult.id, RoundResult.computed_at)
-        .outerjoin(RoundResult, RoundResult.round_id == Round.id)
-        .where(Round.study_id == study_id, Round.number == number - 1)
-    ).first()
-    if row is None or row[1] is not RoundState.CLOSED or row[2] is None:
+def round_before(rnd: Round) -> Round | None:
+    """The closed round whose answers a round shows, with stored results; None in round 1."""
+    if rnd.number <= 1:
         return None
-    return row[0], row[2], row[3]
+    before = db.session.scalar(sa.select(Round).where(Round.study_id == rnd.study_id,
+                                                      Round.number == rnd.number - 1))
+    return before if before is not None and before.state is RoundState.CLOSED else None
 
 
-def feedback_for_round(before: Round, panellist_id: int | None,
-                       items: list[Item]) -> dict[int, ItemFeedback]:
-    """Per item id, the feedback of the closed round ``before`` (own ratings if a panellist)."""
-    # Only the id and time: the stored data (large) is read once per result.
-    result = db.session.execute(
-        sa.select(RoundResult.id, RoundResult.computed_at).where(RoundResult.round_id == before.id)
-    ).first()
-    if result is None:
+def feedback_for_round(before: Round, items: Sequence[Item]) -> dict[int, ItemFeedback]:
+    """Per item id, what the panel answered in the closed round ``before`` (no one's own)."""
+    data = db.session.scalar(sa.select(RoundResult.data).where(RoundResult.round_id == before.id))
+    if data is None:
         return {}
-    return _feedback(Before(before.id, before.number, before.state is RoundState.CLOSED,
-                            before.study), result[0], result[1], panellist_id, items)
+    from ..rounds.operations import item_label
 
-
-def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: int | None,
-              items: list[Item]) -> dict[int, ItemFeedback]:
-    computed_at = computed.isoformat()
-    rows = _rows_by_item(result_id, computed_at, before.number)
+    rows: dict[str, dict[str | None, dict[str, Any]]] = {}
+    for row in data["items"]:
+        if row["round"] == before.number:
+            rows.setdefault(row["item"], {})[row["group"]] = row
     study = before.study
-    closed = before.closed
-    if panellist_id is None:
-        own: dict[int, int | str | None] = {}
-    elif closed:
-        own = _closed_round_own_answers(before.id, result_id, computed_at, panellist_id)
-    else:
-        own = _own_answers(before.id, panellist_id)
-    comments = _closed_round_comments(before.id, result_id, computed_at) if closed \
-        else round_comments(before.id)
-    groups = list(study_groups(study.id, before.id, computed_at)) \
-        if study.feedback_by_group else []
-    base_key = (result_id, computed_at, before.id, before.number,
-                tuple((g.key, g.name) for g in groups), study.min_group_size) if closed else None
+    comments = round_comments(before.id)
+    groups = db.session.execute(
+        sa.select(StakeholderGroup.key, StakeholderGroup.name)
+        .where(StakeholderGroup.study_id == study.id).order_by(StakeholderGroup.position)
+    ).all() if study.feedback_by_group else []
     feedback: dict[int, ItemFeedback] = {}
     for item in items:
+        source: Item | None = item
         label = item_label(item.key, item.version)
-        source = item if label in rows else item.parent
-        if source is not item:
-            if source is None:
-                continue
-            label = item_label(source.key, source.version)
-            if label not in rows:
+        if label not in rows:
+            source = item.parent
+            if source is None or (label := item_label(source.key, source.version)) not in rows:
                 continue
         by_group = rows[label]
-        entry = ItemFeedback(stats=by_group[None], own=own.get(source.id),
+        entry = ItemFeedback(stats=by_group[None], source_id=source.id,
                              comments=list(comments.get(source.id, ())),
                              earlier_wording=source.text if source is not item else None,
                              scale=get_scale(item.scale_key),
-                             min_group_size=study.min_group_size,
-                             cache_key=None if base_key is None else
-                             base_key + (source.id, label, item.scale_key))
+                             min_group_size=study.min_group_size)
         if groups:
             _add_groups(entry, by_group, groups, study.min_group_size)
         feedback[item.id] = entry
@@ -214,44 +158,136 @@ def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: 
 
 
 def _add_groups(entry: ItemFeedback, by_group: dict[str | None, dict[str, Any]],
-                groups: list[GroupView], minimum: int) -> None:
+                groups: Sequence[Any], minimum: int) -> None:
     """Add the groups that may be shown, and count the hidden ones: small groups and, where
     needed, one more so that no hidden group's answers follow from the whole panel's."""
-    rows = [(g.key, by_group[g.key]) for g in groups if g.key in by_group]
+    rows = [(key, by_group[key]) for key, _ in groups if key in by_group]
     shown = disclose_rows(by_group[None], rows, minimum)
-    names = {g.key: g.name for g in groups}
+    names = dict(groups)
     entry.groups = [GroupFeedback(names[key], by_group[key]) for key in shown.shown]
     entry.hidden_groups = len(shown.hidden)
     entry.withheld_groups = len(shown.withheld)
 
 
-@lru_cache(maxsize=8192)
-def _closed_round_own_answers(round_id: int, result_id: int, computed_at: str,
-                              panellist_id: int) -> dict[int, int | str | None]:
-    """A panellist's submitted answers of a closed round, read once per worker (they are fixed);
-    the stored result's id and time are in the key as for the comments."""
-    return _own_answers(round_id, panellist_id)
+def render_statements(number: int, items: Sequence[Item],
+                      feedback: dict[int, ItemFeedback]) -> list[PageStatement]:
+    """The shared HTML of each statement of round ``number`` (in the items' order)."""
+    head = get_template_attribute(STATEMENT_TEMPLATE, "head")
+    panel_part = get_template_attribute(FEEDBACK_TEMPLATE, "panel_part")
+    groups_part = get_template_attribute(FEEDBACK_TEMPLATE, "groups_part")
+    out = []
+    for item in items:
+        fb = feedback.get(item.id)
+        out.append(PageStatement(
+            item.id, item.key, item.version, item.section_id, item.scale_key, head(item),
+            panel_part(fb, number - 1) if fb else Markup(""),
+            groups_part(fb) if fb else Markup(""), fb.source_id if fb else None))
+    return out
 
 
-def _own_answers(round_id: int, panellist_id: int) -> dict[int, int | str | None]:
+def build_statements(rnd: Round) -> list[PageStatement]:
+    """Render a launched round's statements with the feedback of the round before."""
+    items = rnd.items
+    before = round_before(rnd)
+    feedback = feedback_for_round(before, items) if before is not None else {}
+    return render_statements(rnd.number, items, feedback)
+
+
+def store_round_blocks(rnd: Round) -> int:
+    """Render and store (replacing what was stored) the shared HTML of a launched round's
+    statements; flushes, the caller commits. Returns how many statements were stored."""
+    db.session.execute(sa.delete(StatementBlock).where(StatementBlock.round_id == rnd.id,
+                                                       StatementBlock.locale == LOCALE))
+    now = utcnow()
+    statements = build_statements(rnd)
+    db.session.add_all(StatementBlock(
+        round_id=rnd.id, item_id=s.id, locale=LOCALE, template_version=TEMPLATE_VERSION,
+        position=position, head_html=str(s.head_html), feedback_html=str(s.feedback_html),
+        groups_html=str(s.groups_html), feedback_item_id=s.feedback_item_id, built_at=now)
+        for position, s in enumerate(statements))
+    db.session.flush()
+    return len(statements)
+
+
+def rebuild_round_feedback(round_: Round) -> int:
+    """Recompute the stored feedback that shows the answers of ``round_``.
+
+    ``round_`` is the round whose answers and comments are fed back (a comment's
+    ``Rating.round_id``): the stored statements of the round launched after it are
+    rendered again from what is stored now (its results, its comments as moderated).
+    Call it in the same unit of work as the change (hiding or redacting a comment,
+    erasing a panellist's answers, recomputing results), after flushing it; it flushes
+    and never commits. Before the next round is launched there is nothing stored to
+    rebuild (the launch renders it then) and it returns 0; otherwise it returns the
+    number of statements rebuilt. Panellists see the change on their next page view.
+    """
+    shown_in = db.session.scalar(sa.select(Round).where(Round.study_id == round_.study_id,
+                                                        Round.number == round_.number + 1))
+    if shown_in is None or shown_in.state is RoundState.DRAFT:
+        return 0
+    return store_round_blocks(shown_in)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def page_statements(rnd: Round) -> list[PageStatement]:
+    """A launched round's statements for its voting page: the stored rows, in one query.
+
+    Rows missing or rendered from other templates (stored before a release) are not
+    used: the statements are rendered afresh for this page (and not stored: a page view
+    changes nothing; the next rebuild stores them).
+    """
+    study_scale = db.session.scalar(sa.select(Study.scale_key).where(Study.id == rnd.study_id))
+    rows = db.session.execute(
+        sa.select(StatementBlock.item_id, Item.key, Item.version, Item.section_id,
+                  Section.scale_key, StatementBlock.head_html, StatementBlock.feedback_html,
+                  StatementBlock.groups_html, StatementBlock.feedback_item_id,
+                  StatementBlock.template_version)
+        .join(Item, Item.id == StatementBlock.item_id)
+        .join(Section, Section.id == Item.section_id)
+        .where(StatementBlock.round_id == rnd.id, StatementBlock.locale == LOCALE)
+        .order_by(StatementBlock.position)
+    ).all()
+    if not rows or any(row[-1] != TEMPLATE_VERSION for row in rows):
+        return build_statements(rnd)
+    return [PageStatement(ident, key, version, section_id, scale_key or study_scale,
+                          _stored(head), _stored(fb), _stored(groups), source)
+            for ident, key, version, section_id, scale_key, head, fb, groups, source, _
+            in rows]
+
+
+def _stored(html: str) -> Markup:
+    """Stored HTML as markup: only ``store_round_blocks`` writes it, from the autoescaped
+    templates, so whatever a panellist or facilitator typed in it is escaped already."""
+    return Markup(html)  # noqa: S704 - see the docstring
+
+
+def statement_keys(rnd: Round) -> list[PageStatement]:
+    """A launched round's statements without their HTML (what the voting form needs)."""
+    study_scale = db.session.scalar(sa.select(Study.scale_key).where(Study.id == rnd.study_id))
+    return [PageStatement(ident, key, version, section_id, scale_key or study_scale, Markup(""))
+            for ident, key, version, section_id, scale_key in db.session.execute(
+                sa.select(Item.id, Item.key, Item.version, Item.section_id, Section.scale_key)
+                .join(RoundItem, RoundItem.item_id == Item.id)
+                .join(Section, Section.id == Item.section_id)
+                .where(RoundItem.round_id == rnd.id).order_by(RoundItem.position))]
+
+
+def own_answers(rnd: Round, panellist_id: int) -> dict[int, int | str]:
+    """A panellist's submitted answers of the round before ``rnd``, by item id ("UTS" for
+    unable to score); empty in round 1."""
+    if rnd.number <= 1:
+        return {}
     rows = db.session.execute(
         sa.select(Rating.item_id, Rating.value, Rating.is_uts)
         .join(Response, Rating.response_id == Response.id)
-        .where(Rating.round_id == round_id, Rating.panellist_id == panellist_id,
+        .join(Round, Round.id == Rating.round_id)
+        .where(Round.study_id == rnd.study_id, Round.number == rnd.number - 1,
+               Rating.panellist_id == panellist_id,
                Response.state == ResponseState.SUBMITTED)
     ).all()
-    return {item_id: "UTS" if is_uts else value for item_id, value, is_uts in rows}
-
-
-@lru_cache(maxsize=32)
-def _closed_round_comments(round_id: int, result_id: int, computed_at: str
-                           ) -> dict[int, tuple[str, ...]]:
-    """The comments of a closed round, read once per worker and stored result.
-
-    They can no longer change once the round is closed; the result's id and time are
-    in the key so that a recomputed result (or another database) reads them again.
-    """
-    return round_comments(round_id)
+    return {item_id: "UTS" if is_uts else value for item_id, value, is_uts in rows
+            if is_uts or value is not None}
 
 
 def round_comments(round_id: int) -> dict[int, tuple[str, ...]]:
@@ -265,3 +301,7 @@ def round_comments(round_id: int) -> dict[int, tuple[str, ...]]:
     for item_id, comment in rows:
         comments.setdefault(item_id, []).append(comment)
     return {k: tuple(sorted(v, key=str.casefold)) for k, v in comments.items()}
+
+
+def by_id(statements: Iterable[PageStatement]) -> dict[int, PageStatement]:
+    return {s.id: s for s in statements}

@@ -97,6 +97,11 @@ def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
         study.consensus.lock(now)
         study.move_to(StudyState.RUNNING)
     db.session.flush()
+    # What every panellist sees of the statements (and of round number - 1's answers) is
+    # rendered now, once, and stored: a voting page only adds what is the panellist's own.
+    from ..panel.feedback import store_round_blocks
+
+    store_round_blocks(rnd)
     for panellist in panellists:
         invitation = Invitation(round=rnd, panellist=panellist)
         db.session.add(invitation)
@@ -372,6 +377,9 @@ def store_results(study: Study, rnd: Round) -> RoundResult:
         stored.data = result
         stored.computed_at = utcnow()
     db.session.flush()
+    from ..panel.feedback import rebuild_round_feedback
+
+    rebuild_round_feedback(rnd)  # recomputed after the next round was launched: show it
     return stored
 
 
