@@ -230,6 +230,28 @@ def rebuild_round_feedback(round_: Round) -> int:
 
 # --- reading ------------------------------------------------------------------------------
 
+# The page's queries are built once (SQLAlchemy compiles each once per process too): a
+# view only binds the round's and the panellist's ids.
+PAGE_STATEMENTS = (
+    sa.select(StatementBlock.item_id, Item.key, Item.version, Item.section_id,
+              sa.func.coalesce(Section.scale_key, Study.scale_key), StatementBlock.head_html,
+              StatementBlock.feedback_html, StatementBlock.groups_html,
+              StatementBlock.feedback_item_id, StatementBlock.template_version)
+    .join(Item, Item.id == StatementBlock.item_id)
+    .join(Section, Section.id == Item.section_id)
+    .join(Study, Study.id == Item.study_id)
+    .where(StatementBlock.round_id == sa.bindparam("round_id"),
+           StatementBlock.locale == sa.bindparam("locale"))
+    .order_by(StatementBlock.position))
+OWN_ANSWERS = (
+    sa.select(Rating.item_id, Rating.value, Rating.is_uts)
+    .join(Response, Rating.response_id == Response.id)
+    .join(Round, Round.id == Rating.round_id)
+    .where(Round.study_id == sa.bindparam("study_id"), Round.number == sa.bindparam("number"),
+           Rating.panellist_id == sa.bindparam("panellist_id"),
+           Response.state == ResponseState.SUBMITTED))
+
+
 def page_statements(rnd: Round) -> list[PageStatement]:
     """A launched round's statements for its voting page: the stored rows, in one query.
 
@@ -237,21 +259,11 @@ def page_statements(rnd: Round) -> list[PageStatement]:
     used: the statements are rendered afresh for this page (and not stored: a page view
     changes nothing; the next rebuild stores them).
     """
-    study_scale = db.session.scalar(sa.select(Study.scale_key).where(Study.id == rnd.study_id))
-    rows = db.session.execute(
-        sa.select(StatementBlock.item_id, Item.key, Item.version, Item.section_id,
-                  Section.scale_key, StatementBlock.head_html, StatementBlock.feedback_html,
-                  StatementBlock.groups_html, StatementBlock.feedback_item_id,
-                  StatementBlock.template_version)
-        .join(Item, Item.id == StatementBlock.item_id)
-        .join(Section, Section.id == Item.section_id)
-        .where(StatementBlock.round_id == rnd.id, StatementBlock.locale == LOCALE)
-        .order_by(StatementBlock.position)
-    ).all()
+    rows = db.session.execute(PAGE_STATEMENTS, {"round_id": rnd.id, "locale": LOCALE}).all()
     if not rows or any(row[-1] != TEMPLATE_VERSION for row in rows):
         return build_statements(rnd)
-    return [PageStatement(ident, key, version, section_id, scale_key or study_scale,
-                          _stored(head), _stored(fb), _stored(groups), source)
+    return [PageStatement(ident, key, version, section_id, scale_key, _stored(head),
+                          _stored(fb), _stored(groups), source)
             for ident, key, version, section_id, scale_key, head, fb, groups, source, _
             in rows]
 
@@ -278,14 +290,8 @@ def own_answers(rnd: Round, panellist_id: int) -> dict[int, int | str]:
     unable to score); empty in round 1."""
     if rnd.number <= 1:
         return {}
-    rows = db.session.execute(
-        sa.select(Rating.item_id, Rating.value, Rating.is_uts)
-        .join(Response, Rating.response_id == Response.id)
-        .join(Round, Round.id == Rating.round_id)
-        .where(Round.study_id == rnd.study_id, Round.number == rnd.number - 1,
-               Rating.panellist_id == panellist_id,
-               Response.state == ResponseState.SUBMITTED)
-    ).all()
+    rows = db.session.execute(OWN_ANSWERS, {"study_id": rnd.study_id, "number": rnd.number - 1,
+                                            "panellist_id": panellist_id}).all()
     return {item_id: "UTS" if is_uts else value for item_id, value, is_uts in rows
             if is_uts or value is not None}
 

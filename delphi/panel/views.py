@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from flask import (
     current_app,
     flash,
     g,
+    get_template_attribute,
     jsonify,
     redirect,
     render_template,
@@ -43,7 +44,7 @@ from ..models import (
 )
 from ..security import client_address, is_throttled, record_failure
 from ..uow import unit_of_work
-from .answers import Answer, AnswerSheet
+from .answers import UTS, Answer, AnswerSheet
 from .feedback import PageStatement, own_answers, page_statements, statement_keys
 from .forms import VoteForm, vote_form
 from .operations import (
@@ -142,6 +143,18 @@ def _progress(items, answers: dict[int, Answer]) -> Progress:
     return Progress(sum(g for g, _ in by_section.values()), len(items), by_section, first)
 
 
+SESSION_INVITATION = (
+    sa.select(Invitation, AccessToken)
+    .join(AccessToken, AccessToken.invitation_id == Invitation.id)
+    .where(Invitation.id == sa.bindparam("invitation_id"),
+           AccessToken.id == sa.bindparam("token_id"))
+    .options(joinedload(Invitation.round).joinedload(Round.study)))
+SECTIONS = (
+    sa.select(Section.id, Section.title, Section.description, Section.scale_key,
+              Section.evidence, Section.references)
+    .where(Section.study_id == sa.bindparam("study_id")).order_by(Section.position))
+
+
 def _session_invitation() -> Invitation | None:
     """The invitation of this browser's panellist session, or None (no session, a revoked
     link: ``g.withdrawn`` then says whether the panellist withdrew)."""
@@ -152,12 +165,8 @@ def _session_invitation() -> Invitation | None:
     if not isinstance(invitation_id, int) or not isinstance(token_id, int):
         return None
     # The invitation, its link, round and study in one query: every panellist page needs them.
-    row = db.session.execute(
-        sa.select(Invitation, AccessToken)
-        .join(AccessToken, AccessToken.invitation_id == Invitation.id)
-        .where(Invitation.id == invitation_id, AccessToken.id == token_id)
-        .options(joinedload(Invitation.round).joinedload(Round.study))
-    ).first()
+    row = db.session.execute(SESSION_INVITATION, {"invitation_id": invitation_id,
+                                                  "token_id": token_id}).first()
     if row is None:
         return None
     invitation, access = row
@@ -211,7 +220,7 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
     return render_template(
         "panel/vote.html", invitation=invitation, round=rnd, study=study, items=items,
         sections=[s for s in _sections(study) if any(i.section_id == s.id for i in items)],
-        own=own, scale_parts=_scale_parts(items, is_open),
+        own=own, scale_parts=_scale_parts(items, study, is_open),
         answers=answers, errors=errors, progress=_progress(items, answers),
         response=response, is_open=is_open, scale=page_scale(study, items),
         suggestion=suggestion,
@@ -227,26 +236,39 @@ def page_scale(study, items) -> Any:
     return get_scale(keys.pop()) if len(keys) == 1 else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScaleParts:
-    """A scale's radio buttons and captions, rendered once per page and answer given, with
-    ``field`` standing for each statement's field name (see panel/_statement.html)."""
+    """A scale's radio buttons, captions and "unable to score", rendered once per page with
+    nothing chosen and a placeholder field name; ``row`` fills in a statement's field name
+    and the panellist's answer (see panel/_statement.html)."""
 
-    field: str
-    caption: Markup
+    base: Markup
     bands: str
-    rows: dict[Any, Markup] = field(default_factory=dict)
+
+    PLACEHOLDER = "rating-0000"
+
+    def row(self, ident: int, answer: Answer | None) -> Markup:
+        html = self.base.replace(self.PLACEHOLDER, f"rating-{ident}")
+        chosen = None if answer is None else (UTS if answer.is_uts else answer.value)
+        if chosen is not None:  # Markup's replace escapes plain strings: give it markup
+            html = html.replace(Markup(' value="{}"').format(chosen),
+                                Markup(' value="{}" checked').format(chosen), 1)
+        return html
 
 
-def _scale_parts(items: list[PageStatement], is_open: bool) -> dict[str, ScaleParts]:
-    from flask import get_template_attribute
-
+def _scale_parts(items: list[PageStatement], study: Study, is_open: bool
+                 ) -> dict[str, ScaleParts]:
+    points = get_template_attribute("panel/_scale.html", "points")
     caption = get_template_attribute("panel/_scale.html", "caption")
+    unable = get_template_attribute("panel/_scale.html", "unable")
     out = {}
     for key in {item.scale_key for item in items}:
         scale = get_scale(key)
-        out[key] = ScaleParts("rating-0000", caption(scale),
-                              ", ".join(band.label for band in scale.bands))
+        field = ScaleParts.PLACEHOLDER
+        base = points(scale, field, None, is_open) + Markup("\n        ") + caption(scale)
+        if study.allow_uts:
+            base += Markup("\n        ") + unable(field, False, is_open)
+        out[key] = ScaleParts(base, ", ".join(band.label for band in scale.bands))
     return out
 
 
@@ -270,9 +292,7 @@ def _sections(study: Study) -> list[SectionView]:
         SectionView(ident, title, description, own_scale or study.scale_key, evidence,
                     tuple(references or ()))
         for ident, title, description, own_scale, evidence, references in db.session.execute(
-            sa.select(Section.id, Section.title, Section.description, Section.scale_key,
-                      Section.evidence, Section.references)
-            .where(Section.study_id == study.id).order_by(Section.position))]
+            SECTIONS, {"study_id": study.id})]
 
 
 def _suggestions(invitation: Invitation):
