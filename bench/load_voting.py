@@ -1,11 +1,12 @@
 """Load-test the voting page under gunicorn with wrk, next to a one-query endpoint,
 for two versions of the code side by side, on SQLite and on PostgreSQL.
 
-Run ``python bench/load_voting.py [--before DIR]`` (needs gunicorn, wrk and, for
-PostgreSQL, a server; see bench/README.md). ``--before`` names a copy of another
-commit of the platform (``git archive <commit> | tar -x -C DIR``): it is measured in
-the same run as this checkout, each on its own database, each served by its own
-gunicorn (2 sync workers on 127.0.0.1 with the bench-only endpoint).
+Run ``python bench/load_voting.py [--before DIR] [--after DIR]`` (needs gunicorn, wrk
+and, for PostgreSQL, a server; see bench/README.md). ``--before`` names a copy of
+another commit of the platform (``git archive <commit> | tar -x -C DIR``): it is
+measured in the same run as this checkout (or ``--after``'s copy), each on its own
+database, each served by its own gunicorn (2 sync workers on 127.0.0.1 with the
+bench-only endpoint).
 
 Each database holds a study of 2,000 panellists and 30 statements whose round 1 is
 closed (results stored, comments) and round 2 open with its feedback; half of the
@@ -516,6 +517,8 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--before", type=Path,
                         help="a copy of another commit to measure beside this checkout")
+    parser.add_argument("--after", type=Path, default=ROOT,
+                        help="the code measured as 'after' (default: this checkout)")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--panellists", type=int, default=2000)
     parser.add_argument("--items", type=int, default=30)
@@ -547,7 +550,7 @@ def main() -> int:
     failures = 0
     for backend in args.backends.split(","):
         versions = ([Version("before", args.before.resolve())] if args.before else []) \
-            + [Version("after" if args.before else "this", ROOT)]
+            + [Version("after" if args.before else "this", args.after.resolve())]
         with tempfile.TemporaryDirectory(prefix="delphi-bench-") as tmp:
             bench_backend(backend, versions, args, Path(tmp))
         failures += report(backend, versions, args)

@@ -85,6 +85,18 @@ def test_stored_rows_of_other_templates_are_not_used(app, factory):
     assert "stale" not in html and "Comment number 0 on the first" in html
 
 
+def test_rebuild_pages_renders_the_open_rounds_again_after_an_upgrade(app, factory, runner):
+    study, panel, second = _round_two(app, factory)
+    db.session.execute(sa.update(StatementBlock).values(template_version="old"))
+    db.session.commit()
+    result = runner.invoke(args=["rebuild-pages"])
+    assert result.exit_code == 0, result.output
+    assert "3 statements of 1 open rounds" in result.output
+    db.session.expire_all()
+    assert set(db.session.scalars(sa.select(StatementBlock.template_version))) == {
+        feedback.TEMPLATE_VERSION}
+
+
 def test_rebuild_round_feedback_shows_a_moderated_comment_on_the_next_view(app, factory):
     study, panel, second = _round_two(app, factory)
     first_round = study.rounds[0]
