@@ -163,7 +163,7 @@ def _empty_caches() -> int:
     import importlib
 
     emptied = 0
-    for name in ("delphi.panel.feedback", "delphi.panel.views"):
+    for name in ("delphi.results.blocks", "delphi.results.feedback", "delphi.panel.views"):
         module = importlib.import_module(name)
         for value in vars(module).values():
             if isinstance(value, type) or type(value).__name__ == "LocalProxy":

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from delphi.extensions import csrf, db
 from delphi.models import Rating, Response, StatementBlock
-from delphi.panel import feedback
+from delphi.results import blocks as feedback
 from delphi.uow import unit_of_work
 
 from .flows import close, counts, launch, link_for_panellist, open_link, page_fields, vote

@@ -5,6 +5,7 @@ from .audit import AuditEvent, ThrottleCounter
 from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
+    MODERATIONS,
     AccessToken,
     Invitation,
     Rating,
@@ -16,9 +17,12 @@ from .rounds import (
     RoundState,
     StatementBlock,
     Suggestion,
+    shown_comment,
 )
 from .study import (
     ConsensusSettings,
+    ConsentDocument,
+    ConsentRecord,
     Item,
     ItemOrigin,
     ItemStatus,
@@ -27,13 +31,17 @@ from .study import (
     StakeholderGroup,
     Study,
     StudyState,
+    item_label,
 )
 from .types import DomainError, IllegalTransition, utcnow
 
 __all__ = [
+    "MODERATIONS",
     "AccessToken",
     "AuditEvent",
     "ConsensusSettings",
+    "ConsentDocument",
+    "ConsentRecord",
     "DecisionKind",
     "DecisionSubject",
     "DropOutcome",
@@ -66,5 +74,7 @@ __all__ = [
     "Suggestion",
     "ThrottleCounter",
     "WorkerHeartbeat",
+    "item_label",
+    "shown_comment",
     "utcnow",
 ]

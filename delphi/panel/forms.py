@@ -1,4 +1,5 @@
-"""The voting page's form: a WTForms form class generated from the round's statements.
+"""The panellist pages' forms: consent, withdrawal, and the voting page's form, a WTForms
+form class generated from the round's statements.
 
 One class per page, built from the statements (as survey tools generate a form from
 their questions): for each statement a rating (a point of its scale, or "unable to
@@ -19,7 +20,7 @@ from typing import Any
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField
+from wtforms import Field, HiddenField, SubmitField
 from wtforms.validators import ValidationError
 
 from ..consensus.scales import Scale
@@ -162,3 +163,15 @@ def vote_form(statements: Sequence[Any], round_id: int, allow_uts: bool,
     form_class = type("RoundVoteForm", (VoteForm,), fields)
     form: VoteForm = form_class(meta={"csrf": csrf})
     return form
+
+
+class ConsentAnswerForm(FlaskForm):
+    """The answer to the consent statement of the version shown (``version``)."""
+
+    version = HiddenField()
+    consent = SubmitField("I consent")
+    decline = SubmitField("I do not consent")
+
+
+class WithdrawForm(FlaskForm):
+    """"Yes, withdraw me": the panellist confirms leaving the study."""

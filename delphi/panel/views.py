@@ -27,8 +27,8 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import tokens
-from ..auth.forms import EmptyForm
 from ..consensus.scales import get_scale
+from ..console import EmptyForm
 from ..extensions import contention, db
 from ..models import (
     AccessToken,
@@ -42,10 +42,11 @@ from ..models import (
     Study,
     utcnow,
 )
+from ..results.blocks import PageStatement, page_statements, statement_keys
+from ..results.feedback import own_answers
 from ..security import client_address, is_throttled, record_failure
 from ..uow import unit_of_work
 from .answers import UTS, Answer, AnswerSheet
-from .feedback import PageStatement, own_answers, page_statements, statement_keys
 from .forms import VoteForm, vote_form
 from .operations import (
     RoundClosed,
@@ -83,8 +84,8 @@ def open_link(token: str):
         abort(429)
     invitation = tokens.find_invitation(token)
     if invitation is None:
-        record_failure(TOKEN_SCOPE, address, window)
-        db.session.commit()
+        with unit_of_work():
+            record_failure(TOKEN_SCOPE, address, window)
         abort(404)
     access = db.session.scalar(
         db.select(AccessToken).where(AccessToken.token_hash == tokens.hash_token(token))
@@ -94,7 +95,15 @@ def open_link(token: str):
     session.update(kept)
     session[SESSION_KEY] = {"invitation": invitation.id, "token": access.id}
     session.permanent = True
+    if invitation.panellist.needs_consent():
+        return redirect(url_for("panel.consent"))
     return redirect(_vote_url(invitation))
+
+
+def _consent_first(invitation: Invitation, wants_json: bool = False) -> Any:
+    from .participation import consent_first
+
+    return consent_first(invitation, wants_json)
 
 
 def _vote_url(invitation: Invitation, answers: dict[int, Answer] | None = None) -> str:
@@ -173,7 +182,7 @@ def _session_invitation() -> Invitation | None:
     if access.revoked_at is not None or invitation.revoked_at is not None:
         session.pop(SESSION_KEY, None)
         # Told plainly to whoever held the panellist's session (a bare link stays a 404).
-        g.withdrawn = invitation.panellist.withdrawn_at is not None
+        g.withdrawn = invitation.panellist.withdrawal_kind  # None unless withdrawn
         return None
     return invitation
 
@@ -193,7 +202,7 @@ def current_invitation() -> Invitation:
 
 @bp.errorhandler(403)
 def _no_session(_error):
-    return render_template("panel/no_session.html", withdrawn=g.get("withdrawn", False)), 403
+    return render_template("panel/no_session.html", withdrawn=g.get("withdrawn")), 403
 
 
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
@@ -307,6 +316,8 @@ def _suggestions(invitation: Invitation):
 @bp.route("/vote", methods=["GET"])
 def vote():
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     response, answers = load_sheet(invitation)
     return _page(invitation, answers, {}, response=response)
 
@@ -330,15 +341,24 @@ def _posted_sheet(form: VoteForm) -> tuple[AnswerSheet, SheetVersion | None]:
     return sheet, seen
 
 
+OWN_REFUSAL_PAGES = ("panel.answer_consent", "panel.confirm_withdraw")
+
+
 @bp.errorhandler(CSRFError)
 def _csrf_refused(error: CSRFError):
     """Flask-WTF refused the token (a page open longer than the session, a forged form):
-    nothing is saved, and a voting page is drawn again with everything that was typed."""
+    nothing is saved, and a voting page is drawn again with everything that was typed.
+    The consent and withdrawal pages answer with their own page: their forms check the
+    token again, refuse it and say that nothing was recorded."""
+    if request.endpoint in OWN_REFUSAL_PAGES:
+        return current_app.view_functions[request.endpoint]()
     invitation = _session_invitation()
     if invitation is None:
         return _no_session(error)
     if request.endpoint == "panel.save":
         sheet, seen = _posted_sheet(_vote_form(invitation.round, csrf=False))
+        if (first := _consent_first(invitation, sheet.action == "autosave")) is not None:
+            return first  # nothing is saved before consent, and no answers are shown
         sheet.errors = {"csrf_token": CSRF_EXPIRED, **sheet.errors}
         return _refused(invitation, sheet, 400, sheet.action == "autosave", seen)
     sheet = _saved_sheet(invitation)
@@ -351,6 +371,8 @@ def save():
     invitation = current_invitation()
     sheet, seen = _posted_sheet(_vote_form(invitation.round))
     wants_json = sheet.action == "autosave"
+    if (first := _consent_first(invitation, wants_json)) is not None:
+        return first  # nothing is saved before consent
     if sheet.errors:
         return _refused(invitation, sheet, 400, wants_json, seen)
     # A submit with statements left blank is kept as a draft and asks first (see confirm),
@@ -473,6 +495,8 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
 def confirm():
     """Before submitting a sheet with blank statements: say how many and which, and ask."""
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     rnd = invitation.round
     response, answers = load_sheet(invitation)
     if response is None:
@@ -504,6 +528,8 @@ def _saved_sheet(invitation: Invitation) -> AnswerSheet:
 def submit_saved():
     """"Submit anyway": submit the answers saved as a draft when the confirmation was shown."""
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     rnd = invitation.round
     form = EmptyForm()
     form.validate()

@@ -12,6 +12,10 @@ these rows; nothing of one panellist is ever stored here or kept in memory.
 What is fed back can still change after the launch: a facilitator hides or redacts a
 comment, or a panellist's answers are erased and the results recomputed. Whoever
 changes it calls ``rebuild_round_feedback`` in the same unit of work.
+
+The numbers, ratings and comments are read by ``delphi.results.feedback``. The stored
+HTML is drawn from the panel's templates; it lives here, beside the results, because the
+round's launch, the recomputed results and comment moderation all rebuild it.
 """
 
 from __future__ import annotations
@@ -31,19 +35,16 @@ from ..consensus.scales import Scale, get_scale
 from ..extensions import db
 from ..models import (
     Item,
-    Rating,
-    Response,
-    ResponseState,
     Round,
     RoundItem,
-    RoundResult,
     RoundState,
     Section,
-    StakeholderGroup,
     StatementBlock,
     Study,
+    item_label,
     utcnow,
 )
+from .feedback import round_comments, rows_by_item, study_groups
 
 STATEMENT_TEMPLATE = "panel/_statement.html"
 FEEDBACK_TEMPLATE = "panel/_feedback.html"
@@ -122,21 +123,13 @@ def round_before(rnd: Round) -> Round | None:
 
 def feedback_for_round(before: Round, items: Sequence[Item]) -> dict[int, ItemFeedback]:
     """Per item id, what the panel answered in the closed round ``before`` (no one's own)."""
-    data = db.session.scalar(sa.select(RoundResult.data).where(RoundResult.round_id == before.id))
-    if data is None:
+    rows = rows_by_item(before.id, before.number)
+    if rows is None:
         return {}
-    from ..rounds.operations import item_label
-
-    rows: dict[str, dict[str | None, dict[str, Any]]] = {}
-    for row in data["items"]:
-        if row["round"] == before.number:
-            rows.setdefault(row["item"], {})[row["group"]] = row
     study = before.study
     comments = round_comments(before.id)
-    groups = db.session.execute(
-        sa.select(StakeholderGroup.key, StakeholderGroup.name)
-        .where(StakeholderGroup.study_id == study.id).order_by(StakeholderGroup.position)
-    ).all() if study.feedback_by_group else []
+    groups = [(g.key, g.name) for g in study_groups(study.id)] \
+        if study.feedback_by_group else []
     feedback: dict[int, ItemFeedback] = {}
     for item in items:
         source: Item | None = item
@@ -243,13 +236,6 @@ PAGE_STATEMENTS = (
     .where(StatementBlock.round_id == sa.bindparam("round_id"),
            StatementBlock.locale == sa.bindparam("locale"))
     .order_by(StatementBlock.position))
-OWN_ANSWERS = (
-    sa.select(Rating.item_id, Rating.value, Rating.is_uts)
-    .join(Response, Rating.response_id == Response.id)
-    .join(Round, Round.id == Rating.round_id)
-    .where(Round.study_id == sa.bindparam("study_id"), Round.number == sa.bindparam("number"),
-           Rating.panellist_id == sa.bindparam("panellist_id"),
-           Response.state == ResponseState.SUBMITTED))
 
 
 def page_statements(rnd: Round) -> list[PageStatement]:
@@ -283,30 +269,6 @@ def statement_keys(rnd: Round) -> list[PageStatement]:
                 .join(RoundItem, RoundItem.item_id == Item.id)
                 .join(Section, Section.id == Item.section_id)
                 .where(RoundItem.round_id == rnd.id).order_by(RoundItem.position))]
-
-
-def own_answers(rnd: Round, panellist_id: int) -> dict[int, int | str]:
-    """A panellist's submitted answers of the round before ``rnd``, by item id ("UTS" for
-    unable to score); empty in round 1."""
-    if rnd.number <= 1:
-        return {}
-    rows = db.session.execute(OWN_ANSWERS, {"study_id": rnd.study_id, "number": rnd.number - 1,
-                                            "panellist_id": panellist_id}).all()
-    return {item_id: "UTS" if is_uts else value for item_id, value, is_uts in rows
-            if is_uts or value is not None}
-
-
-def round_comments(round_id: int) -> dict[int, tuple[str, ...]]:
-    """Submitted comments per item, without names, in alphabetical order (not by author)."""
-    rows = db.session.execute(
-        sa.select(Rating.item_id, Rating.comment).join(Response, Rating.response_id == Response.id)
-        .where(Rating.round_id == round_id, Rating.comment != "",
-               Response.state == ResponseState.SUBMITTED)
-    ).all()
-    comments: dict[int, list[str]] = {}
-    for item_id, comment in rows:
-        comments.setdefault(item_id, []).append(comment)
-    return {k: tuple(sorted(v, key=str.casefold)) for k, v in comments.items()}
 
 
 def by_id(statements: Iterable[PageStatement]) -> dict[int, PageStatement]:
