@@ -17,10 +17,10 @@ from flask_wtf import FlaskForm
 
 from ..auth.forms import EmptyForm
 from ..consensus.settings import SettingsError
-from ..console import actor, facilitator_blueprint
+from ..console import actor, facilitator_blueprint, get_study_or_404, requires
 from ..extensions import db, write_transaction
 from ..models import DomainError, ItemStatus
-from ..studies.views import get_study_or_404
+from ..roles import Permission
 from ..surveys import SurveyError, dump_survey
 from . import operations as ops
 from .forms import (
@@ -211,6 +211,7 @@ def _put_settings(doc: dict[str, Any], v: dict[str, Any]) -> None:
 
 
 @bp.route("/studies/<slug>/build", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def settings(slug: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -256,6 +257,7 @@ def _sentence_or_problem(values: dict[str, Any]) -> str:
 
 
 @bp.route("/studies/<slug>/build/rule-sentence")
+@requires(Permission.EDIT_DEFINITION)
 def rule_sentence(slug: str):
     """The rule in words for the values typed so far (the settings page asks as you type).
 
@@ -279,6 +281,7 @@ def _group_values(form: GroupForm) -> dict[str, str]:
 
 
 @bp.route("/studies/<slug>/build/groups", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def groups(slug: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -310,6 +313,7 @@ def _group_index(study, key: str) -> int:
 
 
 @bp.route("/studies/<slug>/build/groups/<key>", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def group(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -339,6 +343,7 @@ def group(slug: str, key: str):
 
 
 @bp.route("/studies/<slug>/build/groups/<key>/delete", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def delete_group(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -369,6 +374,7 @@ def _section_values(form: SectionForm) -> dict[str, Any]:
 
 
 @bp.route("/studies/<slug>/build/statements", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def statements(slug: str):
     """The questionnaire: its sections and their statements, and a form to add a section."""
     study = get_study_or_404(slug)
@@ -411,6 +417,7 @@ def _section_index(study, key: str) -> int:
 
 
 @bp.route("/studies/<slug>/build/sections/<key>", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def section(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -437,6 +444,7 @@ def section(slug: str, key: str):
 
 
 @bp.route("/studies/<slug>/build/sections/<key>/move", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def move_section(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -468,6 +476,7 @@ def _end(direction: str) -> str:
 
 
 @bp.route("/studies/<slug>/build/sections/<key>/delete", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def delete_section(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -494,6 +503,7 @@ def _statement_values(form: StatementForm) -> tuple[dict[str, Any], list[str]]:
 
 
 @bp.route("/studies/<slug>/build/sections/<key>/statements/new", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def new_statement(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -532,6 +542,7 @@ def _item_index(study, key: str) -> tuple[int, int]:
 
 
 @bp.route("/studies/<slug>/build/statements/<key>", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def statement(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -563,6 +574,7 @@ def statement(slug: str, key: str):
 
 
 @bp.route("/studies/<slug>/build/statements/<key>/move", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def move_statement(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -582,6 +594,7 @@ def move_statement(slug: str, key: str):
 
 
 @bp.route("/studies/<slug>/build/statements/<key>/delete", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def delete_statement(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -600,6 +613,7 @@ def delete_statement(slug: str, key: str):
 # -- preview and survey file -------------------------------------------------------------
 
 @bp.route("/studies/<slug>/build/preview")
+@requires(Permission.EDIT_DEFINITION)
 def preview(slug: str):
     """Round 1's voting page as a panellist will see it: read-only, nothing is saved."""
     study = get_study_or_404(slug)
@@ -622,6 +636,7 @@ def preview(slug: str):
 
 
 @bp.route("/studies/<slug>/build/survey.yaml")
+@requires(Permission.EDIT_DEFINITION)
 def survey_file(slug: str):
     """The study's definition as a survey file, to keep in version control."""
     study = get_study_or_404(slug)

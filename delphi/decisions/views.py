@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import abort, render_template, request, url_for
 
 from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
+from ..console import actor, facilitator_blueprint, get_study_or_404, requires, run_use_case
 from ..extensions import db
 from ..limits import bounded_int
 from ..models import (
@@ -24,8 +24,8 @@ from ..models import (
     Suggestion,
 )
 from ..panel.feedback import feedback_for_round
+from ..roles import Permission
 from ..rounds import confirm
-from ..studies.views import get_study_or_404
 from . import operations as ops
 from .forms import AddForm, CarryForm, DropForm, MergeForm, RewordForm, SplitForm
 from .results import (
@@ -57,6 +57,7 @@ def _deciding(study: Study, rnd: Round) -> bool:
 
 
 @bp.route("/rounds/<int:number>/results")
+@requires(Permission.VIEW_RESULTS)
 def results(slug: str, number: int):
     study = get_study_or_404(slug)
     rnd = _round_or_404(study, number)
@@ -100,6 +101,7 @@ def _decide(study: Study, form: Any, action: Any, success: str):
 
 
 @bp.route("/items/<int:item_id>/carry", methods=["POST"])
+@requires(Permission.DECIDE)
 def carry(slug: str, item_id: int):
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
@@ -109,6 +111,7 @@ def carry(slug: str, item_id: int):
 
 
 @bp.route("/items/<int:item_id>/drop", methods=["POST"])
+@requires(Permission.DECIDE)
 def drop(slug: str, item_id: int):
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
@@ -119,6 +122,7 @@ def drop(slug: str, item_id: int):
 
 
 @bp.route("/items/<int:item_id>/reword", methods=["POST"])
+@requires(Permission.DECIDE)
 def reword(slug: str, item_id: int):
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
@@ -129,6 +133,7 @@ def reword(slug: str, item_id: int):
 
 
 @bp.route("/items/<int:item_id>/split", methods=["POST"])
+@requires(Permission.DECIDE)
 def split(slug: str, item_id: int):
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
@@ -139,6 +144,7 @@ def split(slug: str, item_id: int):
 
 
 @bp.route("/decisions/merge", methods=["POST"])
+@requires(Permission.DECIDE)
 def merge(slug: str):
     study = get_study_or_404(slug)
     form = MergeForm()
@@ -150,6 +156,7 @@ def merge(slug: str):
 
 
 @bp.route("/decisions/add", methods=["POST"])
+@requires(Permission.DECIDE)
 def add(slug: str):
     study = get_study_or_404(slug)
     form = AddForm()
@@ -172,6 +179,7 @@ def add(slug: str):
 
 
 @bp.route("/finish", methods=["GET", "POST"])
+@requires(Permission.DECIDE)
 def finish(slug: str):
     """GET: what finishing means and what is still undecided; POST (confirmed): finish."""
     study = get_study_or_404(slug)
@@ -187,6 +195,7 @@ def finish(slug: str):
 
 
 @bp.route("/next-round/preview")
+@requires(Permission.VIEW_RESULTS)
 def preview(slug: str):
     """The next round as a panellist will see it: its statements and their feedback."""
     study = get_study_or_404(slug)
@@ -204,6 +213,7 @@ def preview(slug: str):
 
 
 @bp.route("/audit")
+@requires(Permission.VIEW_STUDY)
 def audit_log(slug: str):
     study = get_study_or_404(slug)
     events = db.session.scalars(

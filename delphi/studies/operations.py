@@ -40,10 +40,7 @@ def create_facilitator(email: str, password: str, name: str = "",
     if db.session.scalar(sa.select(Facilitator.id).where(Facilitator.email == email)):
         raise DomainError(f"a facilitator with the email {email} already exists")
     facilitator = Facilitator(email=email, name=name.strip())
-    try:
-        facilitator.set_password(password)
-    except ValueError as exc:
-        raise DomainError(str(exc)) from None
+    facilitator.set_password(password)
     db.session.add(facilitator)
     db.session.flush()
     audit.record(actor, "facilitator.created", email=email)
@@ -57,7 +54,7 @@ def find_facilitator(email: str) -> Facilitator | None:
 
 
 def add_facilitator_to_study(study: Study, facilitator: Facilitator, actor: object,
-                             role: str = "member") -> None:
+                             role: str = "editor") -> None:
     """Give a facilitator a seat on the study's steering committee."""
     if facilitator.can_access(study):
         raise DomainError(f"{facilitator.email} is already a facilitator of {study.slug}")

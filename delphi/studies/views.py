@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from .. import mail as mail_outbox
 from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
+from ..console import actor, facilitator_blueprint, get_study_or_404, requires, run_use_case
 from ..extensions import db, write_transaction
 from ..models import (
     DomainError,
@@ -26,6 +26,7 @@ from ..models import (
     StudyState,
     Suggestion,
 )
+from ..roles import Permission
 from . import privacy
 from .forms import PanelUploadForm
 from .operations import PanelImportError, import_panel
@@ -33,18 +34,6 @@ from .operations import PanelImportError, import_panel
 bp = facilitator_blueprint("studies", __name__, "")
 
 MAX_PANEL_UPLOAD = 2 * 1024 * 1024
-
-
-def get_study_or_404(slug: str) -> Study:
-    """The study with ``slug`` if the current facilitator is on its committee, else 404."""
-    study = db.session.scalar(
-        sa.select(Study)
-        .join(StudyMembership)
-        .where(Study.slug == slug, StudyMembership.facilitator_id == current_user.id)
-    )
-    if study is None:
-        abort(404)
-    return study
 
 
 @bp.route("/")
@@ -59,6 +48,7 @@ def index():
 
 
 @bp.route("/studies/<slug>/")
+@requires(Permission.VIEW_STUDY)
 def detail(slug: str):
     study = get_study_or_404(slug)
     current = study.current_round
@@ -82,6 +72,7 @@ def detail(slug: str):
 
 
 @bp.route("/studies/<slug>/panel", methods=["GET", "POST"])
+@requires(Permission.VIEW_PANEL, post=Permission.MANAGE_PANEL)
 def panel(slug: str):
     study = get_study_or_404(slug)
     form = PanelUploadForm()
@@ -137,6 +128,7 @@ def _held(panellist: Panellist) -> dict[str, int]:
 
 
 @bp.route("/studies/<slug>/panel/<pseudonym>/")
+@requires(Permission.VIEW_PANEL)
 def panellist(slug: str, pseudonym: str):
     """One panellist's personal data: what is held, a copy of it, and erasure."""
     study = get_study_or_404(slug)
@@ -146,6 +138,7 @@ def panellist(slug: str, pseudonym: str):
 
 
 @bp.route("/studies/<slug>/panel/<pseudonym>/export", methods=["POST"])
+@requires(Permission.MANAGE_PANEL)
 def export_panellist(slug: str, pseudonym: str):
     """Download everything held about the panellist as JSON; the audit log records who."""
     study = get_study_or_404(slug)
@@ -163,6 +156,7 @@ def export_panellist(slug: str, pseudonym: str):
 
 
 @bp.route("/studies/<slug>/panel/<pseudonym>/erase", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PANEL)
 def erase_panellist(slug: str, pseudonym: str):
     """GET: what erasing does, and a button; POST (confirmed): erase for good."""
     from ..rounds import confirm
@@ -182,6 +176,7 @@ def erase_panellist(slug: str, pseudonym: str):
 
 
 @bp.route("/studies/<slug>/archive", methods=["GET", "POST"])
+@requires(Permission.ARCHIVE_STUDY)
 def archive(slug: str):
     """GET: the final export and what archiving means; POST (confirmed): archive."""
     from ..rounds import confirm
