@@ -26,7 +26,7 @@ from ..models import (
     StudyState,
     Suggestion,
 )
-from ..roles import Permission
+from ..roles import Permission, allows
 from . import privacy
 from .forms import PanelUploadForm
 from .operations import PanelImportError, import_panel
@@ -38,13 +38,18 @@ MAX_PANEL_UPLOAD = 2 * 1024 * 1024
 
 @bp.route("/")
 def index():
-    studies = db.session.scalars(
-        sa.select(Study)
+    rows = db.session.execute(
+        sa.select(Study, StudyMembership.role)
         .join(StudyMembership)
         .where(StudyMembership.facilitator_id == current_user.id)
         .order_by(Study.created_at.desc())
     ).all()
-    return render_template("studies/index.html", studies=studies)
+    studies = [study for study, _ in rows]
+    # Where each study's card leads: its page, or the exports for a statistician.
+    home = {study.id: ("studies.detail" if allows(role, Permission.VIEW_STUDY)
+                       else "exports.index") for study, role in rows}
+    roles = {study.id: role for study, role in rows}
+    return render_template("studies/index.html", studies=studies, home=home, roles=roles)
 
 
 @bp.route("/studies/<slug>/")

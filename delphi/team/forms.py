@@ -2,11 +2,12 @@
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..roles import Role
 
-ROLE_CHOICES = [(r.value, f"{r.label}: {r.summary}") for r in Role]
+ROLE_CHOICES = [SelectChoice(r.value, f"{r.label}: {r.summary}") for r in Role]
 
 
 class InviteForm(FlaskForm):
