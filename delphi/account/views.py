@@ -84,14 +84,18 @@ def change_password():
     me = current_user._get_current_object()
     try:
         with unit_of_work():
-            accounts.change_password(me, form.current.data, form.password.data)
+            right = accounts.verify_password(me, form.current.data, "password_change")
     except accounts.Throttled as refused:
         return _throttled(refused, "account/index.html", me=me, form=EmptyForm(),
                           password_form=form, codes_left=accounts.recovery_codes_left(me))
+    if not right:
+        form.current.errors = ["The current password is not right."]
+        return _page(400, password_form=form)
+    try:
+        with unit_of_work():
+            accounts.change_password(me, form.current.data, form.password.data)
     except DomainError as exc:
-        db.session.commit()  # the failed attempt is counted and audited
-        field = form.current if exc.code == "password.wrong_current" else form.password
-        field.errors = [str(exc)]
+        form.password.errors = [str(exc)]
         return _page(400, password_form=form)
     _relogin()
     flash("Your password is changed. Every other session of your account has ended.", "info")
@@ -149,22 +153,27 @@ def confirm_two_factor():
     return _codes_page(codes)
 
 
-def _with_password(action: Any, done: str):
+def _with_password(action: Any, done: str, attempt: str):
+    """Check the current password (throttled, counted whatever the answer), then run
+    ``action`` in a unit of work of its own."""
     form = PasswordCheckForm()
     if not form.validate_on_submit():
         if "csrf_token" in form.errors:
             abort(400)
         flash("Type your current password.", "error")
         return redirect(url_for("account.two_factor"))
+    me = current_user._get_current_object()
     try:
         with unit_of_work():
-            result = action(form.current.data)
+            right = accounts.verify_password(me, form.current.data, attempt)
+        if not right:
+            raise DomainError("password.wrong_current", "The current password is not right.")
+        with unit_of_work():
+            result = action()
     except accounts.Throttled as refused:
-        db.session.commit()
         flash(f"Too many attempts. Try again in {refused.retry_after} seconds.", "error")
         return redirect(url_for("account.two_factor"))
     except DomainError as exc:
-        db.session.commit()  # the failed attempt is counted and audited
         flash(str(exc), "error")
         return redirect(url_for("account.two_factor"))
     flash(done, "info")
@@ -176,15 +185,16 @@ def _with_password(action: Any, done: str):
 
 @bp.route("/account/two-factor/off", methods=["POST"])
 def turn_off_two_factor():
-    return _with_password(lambda pw: accounts.turn_off_second_factor(actor(), pw),
+    return _with_password(lambda: accounts.turn_off_second_factor(actor()),
                           "The second factor is off. Every other session of your account "
-                          "has ended.")
+                          "has ended.", "second_factor_off")
 
 
 @bp.route("/account/two-factor/recovery-codes", methods=["POST"])
 def new_recovery_codes():
-    return _with_password(lambda pw: accounts.regenerate_recovery_codes(actor(), pw),
-                          "New recovery codes: the old ones no longer work.")
+    return _with_password(lambda: accounts.regenerate_recovery_codes(actor()),
+                          "New recovery codes: the old ones no longer work.",
+                          "recovery_codes")
 
 
 # -- site admins --------------------------------------------------------------------

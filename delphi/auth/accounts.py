@@ -63,18 +63,27 @@ def renew_session(facilitator: Facilitator) -> None:
 
 # -- passwords ----------------------------------------------------------------------
 
-def change_password(facilitator: Facilitator, current: str, new: str) -> None:
-    """A new password, given the current one; other sessions end (the caller's goes on)."""
-    claim = count_attempt(PASSWORD_CHANGE_SCOPE, str(facilitator.id), _limit(), _window())
+def verify_password(facilitator: Facilitator, password: str, action: str) -> bool:
+    """Check the current password before a change to the account, throttled as a login
+    is (so an open session cannot be used to guess it). A wrong one is audited. The
+    caller commits whatever the answer, before making the change in a unit of its own."""
+    key = str(facilitator.id)
+    claim = count_attempt(PASSWORD_CHANGE_SCOPE, key, _limit(), _window())
     if not claim.allowed:
         raise Throttled(claim.retry_after)
-    if not facilitator.check_password(current):
-        audit.record(facilitator, "facilitator.password_change_failed", reason="wrong password")
-        raise DomainError("password.wrong_current", "The current password is not right.")
+    if not facilitator.check_password(password):
+        audit.record(facilitator, f"facilitator.{action}_failed", reason="wrong password")
+        return False
+    clear_failures(PASSWORD_CHANGE_SCOPE, key)
+    return True
+
+
+def change_password(facilitator: Facilitator, current: str, new: str) -> None:
+    """A new password (the caller has checked ``current`` with ``verify_password``);
+    other sessions end, and this browser gets a new one."""
     if new == current:
         raise DomainError("password.unchanged", "The new password is the same as the current one.")
     facilitator.set_password(new)
-    clear_failures(PASSWORD_CHANGE_SCOPE, str(facilitator.id))
     renew_session(facilitator)
     audit.record(facilitator, "facilitator.password_changed")
 
@@ -193,32 +202,22 @@ def _new_recovery_codes(facilitator: Facilitator) -> list[str]:
     return codes
 
 
-def _check_password_or_refuse(facilitator: Facilitator, password: str, action: str) -> None:
-    claim = count_attempt(PASSWORD_CHANGE_SCOPE, str(facilitator.id), _limit(), _window())
-    if not claim.allowed:
-        raise Throttled(claim.retry_after)
-    if not facilitator.check_password(password):
-        audit.record(facilitator, f"facilitator.{action}_failed", reason="wrong password")
-        raise DomainError("password.wrong_current", "The current password is not right.")
-    clear_failures(PASSWORD_CHANGE_SCOPE, str(facilitator.id))
-
-
-def regenerate_recovery_codes(facilitator: Facilitator, password: str) -> list[str]:
+def regenerate_recovery_codes(facilitator: Facilitator) -> list[str]:
+    """New recovery codes (the old ones stop working); the caller checked the password."""
     if not facilitator.has_second_factor:
         raise DomainError("2fa.off", "The second factor is off: there are no recovery codes.")
-    _check_password_or_refuse(facilitator, password, "recovery_codes")
     codes = _new_recovery_codes(facilitator)
     renew_session(facilitator)
     audit.record(facilitator, "facilitator.recovery_codes_renewed")
     return codes
 
 
-def turn_off_second_factor(facilitator: Facilitator, password: str) -> None:
+def turn_off_second_factor(facilitator: Facilitator) -> None:
+    """Turn the second factor off; the caller checked the password."""
     if not facilitator.has_second_factor:
         raise DomainError("2fa.off", "The second factor is off already.")
     if current_app.config.get("REQUIRE_2FA") and facilitator.is_admin:
         raise DomainError("2fa.required", "Site admins must keep a second factor here.")
-    _check_password_or_refuse(facilitator, password, "second_factor_off")
     facilitator.totp_secret = facilitator.totp_last_step = None
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.facilitator_id == facilitator.id))
     renew_session(facilitator)
