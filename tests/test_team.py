@@ -204,3 +204,34 @@ def test_the_cli_adds_a_member_with_a_role(runner, factory):
                                  "--role", "statistician", "--as", "owner@example.org"])
     assert result.exit_code == 0, result.output
     assert _role(study, "stats@example.org") == "statistician"
+
+
+def test_a_viewer_sees_no_button_its_role_cannot_use(app, client, factory):
+    from .flows import close, launch
+
+    owner = factory.facilitator("owner@example.org")
+    study = factory.study(owner=owner)
+    factory.panel(study)
+    launch(study)
+    close(study)
+    for email, role in (("viewer@example.org", "viewer"), ("stats@example.org", "statistician")):
+        ops.add_facilitator_to_study(study, factory.facilitator(email), "test", role=role)
+    db.session.commit()
+    owner_view = app.test_client()
+    login(owner_view, "owner@example.org")
+    login(client, "viewer@example.org")
+    for path, button in ((f"/studies/{study.slug}/panel", ">Upload<"),
+                         (f"/studies/{study.slug}/panel", "Withdraw P0001"),
+                         (f"/studies/{study.slug}/rounds/", "Launch round 2"),
+                         (f"/studies/{study.slug}/rounds/1/results", "/carry"),
+                         (f"/studies/{study.slug}/team/", "Send the invitation")):
+        assert button in owner_view.get(path).get_data(as_text=True), path
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert button not in page.get_data(as_text=True), path
+    stats = app.test_client()
+    login(stats, "stats@example.org")
+    listing = stats.get("/").get_data(as_text=True)
+    assert f"/studies/{study.slug}/exports/" in listing and "statistician" in listing
+    tabs = stats.get(f"/studies/{study.slug}/exports/").get_data(as_text=True)
+    assert f"/studies/{study.slug}/panel" not in tabs

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import abort, render_template, request, url_for
 
 from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, get_study_or_404, requires, run_use_case
+from ..console import actor, can, facilitator_blueprint, get_study_or_404, requires, run_use_case
 from ..extensions import db
 from ..limits import bounded_int
 from ..models import (
@@ -51,9 +51,9 @@ def _round_or_404(study: Study, number: int) -> Round:
 
 
 def _deciding(study: Study, rnd: Round) -> bool:
-    """Decisions are made on the latest round once it has closed."""
+    """Decisions are made on the latest round once it has closed, by a role that may."""
     return (rnd is study.current_round and rnd.state is RoundState.CLOSED
-            and not study.is_closed_for_good)
+            and not study.is_closed_for_good and can(Permission.DECIDE))
 
 
 @bp.route("/rounds/<int:number>/results")
