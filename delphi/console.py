@@ -1,13 +1,16 @@
 """What every facilitator page shares: a login-only blueprint that checks the study role
-each route needs, the actor, and running a use case from a POST (validate, run in one
-write transaction, commit once, say so).
+each route needs, the actor, the study a facilitator may see, the bare CSRF form of a
+button, the confirmation step of an irreversible button, and running a use case from a
+POST (validate, run in one unit of work, commit once, say so).
 
 Every route of a study (its URL has ``<slug>``) names the permission it needs with
 ``@requires``; the blueprint's ``before_request`` loads the study, answers 404 to anyone
 not on its team and 403 to a team member whose role (``delphi.roles``) lacks the
 permission, before the view runs. A study route without ``@requires`` is a programming
 error and fails loudly (the access walk in tests/test_access.py calls every route).
-"""
+
+Features (``auth``, ``builder``, ``decisions``, ``exports``, ``panel``, ``rounds``,
+``studies``, ``team``) import this module and never each other."""
 
 from __future__ import annotations
 
@@ -18,13 +21,19 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as HttpResponse
 
-from .auth.forms import EmptyForm
-from .extensions import db, write_transaction
-from .models import DomainError, Facilitator, IllegalTransition, Study, StudyMembership
+from .extensions import db
+from .models import DomainError, Facilitator, Study, StudyMembership
 from .roles import Permission, Role, allows
+from .uow import unit_of_work
 
+CONFIRM_FIELD = "confirmed"
 F = Callable[..., Any]
+
+
+class EmptyForm(FlaskForm):
+    """A form with only the CSRF token, for POST buttons."""
 
 
 def requires(permission: Permission, **per_method: Permission) -> Callable[[F], F]:
@@ -117,6 +126,22 @@ def actor() -> Facilitator:
     return current_user._get_current_object()
 
 
+def unconfirmed(confirm_url: str, what: str) -> HttpResponse | None:
+    """For a POST that lacks the confirmation field: change nothing, go to the confirmation.
+
+    Each irreversible button leads to a confirmation page (a GET that reads only) and a
+    POST button carrying ``confirmed=yes``. A bad CSRF token is still a 400, as for every
+    other console button.
+    """
+    if request.form.get(CONFIRM_FIELD) == "yes":
+        return None
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    flash(f"Nothing was changed: {what} only after reading what it does and confirming "
+          "on this page.", "error")
+    return redirect(confirm_url, code=303)
+
+
 def run_use_case(action: Callable[[], Any], success: str, back: str,
                  form: FlaskForm | None = None, failure: str = "") -> Any:
     """Validate ``form`` (a bare CSRF form by default), run ``action``, commit, redirect ``back``.
@@ -133,12 +158,10 @@ def run_use_case(action: Callable[[], Any], success: str, back: str,
         flash(f"{failure}{problems}", "error")
         return redirect(back)
     try:
-        with write_transaction():
+        with unit_of_work():
             result = action()
-            db.session.commit()
-    except (DomainError, IllegalTransition) as exc:
-        db.session.rollback()
-        flash(f"{failure}{exc}", "error")
+    except DomainError as exc:
+        flash(f"{failure}{exc.render()}", "error")
         return redirect(back)
     flash(success.format(result=result), "info")
     return redirect(back)

@@ -2,8 +2,8 @@
 the most common passwords (the list shipped in ``delphi/data/common-passwords.txt.gz``;
 its header names its source and licence, see docs/accounts.md).
 
-Pure: no Flask, no database. ``password_problem`` returns a refusal as
-``(code, template, params)`` for ``DomainError``, or None.
+Pure: no Flask, no database. ``password_problem`` returns the ``DomainError`` to raise,
+or None.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from __future__ import annotations
 import functools
 import gzip
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models.types import DomainError
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1000
@@ -28,23 +31,26 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in lines[start:] if line.strip())
 
 
-def password_problem(password: str, email: str | None = None
-                     ) -> tuple[str, str, dict[str, Any]] | None:
+def password_problem(password: str, email: str | None = None) -> DomainError | None:
     """Why ``password`` cannot be a new password, or None when it can."""
+    from .models.types import DomainError  # here: the models import this module
+
     if len(password) < MIN_PASSWORD_LENGTH:
-        return ("password.too_short",
-                "The password must have at least {minimum} characters (it has {length}).",
-                {"minimum": MIN_PASSWORD_LENGTH, "length": len(password)})
+        return DomainError(
+            "password.too_short",
+            "The password must have at least {minimum} characters (it has {length}).",
+            minimum=MIN_PASSWORD_LENGTH, length=len(password))
     if len(password) > MAX_PASSWORD_LENGTH:
-        return ("password.too_long", "The password must have at most {maximum} characters.",
-                {"maximum": MAX_PASSWORD_LENGTH})
+        return DomainError("password.too_long",
+                           "The password must have at most {maximum} characters.",
+                           maximum=MAX_PASSWORD_LENGTH)
     if "\x00" in password:
-        return ("password.nul", "The password cannot contain a NUL character.", {})
+        return DomainError("password.nul", "The password cannot contain a NUL character.")
     folded = password.strip().lower()
     if folded in common_passwords():
-        return ("password.common",
-                "This password is one of the most common passwords, which are tried first "
-                "by anyone guessing. Choose another.", {})
+        return DomainError("password.common",
+                           "This password is one of the most common passwords, which are "
+                           "tried first by anyone guessing. Choose another.")
     if email and folded in {email.strip().lower(), email.strip().lower().split("@")[0]}:
-        return ("password.is_email", "The password cannot be your email address.", {})
+        return DomainError("password.is_email", "The password cannot be your email address.")
     return None

@@ -13,7 +13,7 @@ from flask import Flask
 
 from delphi.console import permission_for
 from delphi.extensions import db
-from delphi.models import OutboxMessage, StudyMembership
+from delphi.models import OutboxMessage, Rating, StudyMembership
 from delphi.roles import ROLE_PERMISSIONS, Permission, Role, allows
 from delphi.studies import operations as ops
 from delphi.team import operations as team_ops
@@ -41,12 +41,18 @@ def _fill(rule, values: dict[str, object]) -> str:
 def _walk_study(factory):
     """A study with a panel, round 1 closed and round 2 open, an outbox message, a team
     with one member of each role, and a pending invitation."""
-    from .flows import close, launch
+    from flask import current_app
+
+    from .flows import close, launch, link_for_panellist, open_link, vote
 
     owner = factory.facilitator("owner@example.org")
     study = factory.study(owner=owner)
-    factory.panel(study)
+    panel = factory.panel(study)
     launch(study)
+    voter = current_app.test_client()
+    open_link(voter, link_for_panellist(study, panel[0].id))
+    vote(voter, {i.id: 8 for i in study.items},
+         extra={f"comment-{study.items[0].id}": "A comment to moderate"})
     close(study)
     launch(study)
     members = {Role.OWNER: owner}
@@ -64,6 +70,8 @@ def _walk_study(factory):
         "message_id": db.session.scalar(sa.select(sa.func.min(OutboxMessage.id))
                                         .where(OutboxMessage.study_id == study.id)),
         "member_id": owner_seat, "invitation_id": invitation.id,
+        "rating_id": db.session.scalar(sa.select(sa.func.min(Rating.id)).where(
+            Rating.comment != "")),
         "builder.group:key": study.groups[0].key, "builder.delete_group:key": "nope",
         "key": section.key,
         "builder.statement:key": study.items[0].key,

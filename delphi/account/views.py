@@ -23,13 +23,11 @@ from markupsafe import Markup
 from ..auth import accounts
 from ..auth.forms import (
     ChangePasswordForm,
-    EmptyForm,
     EnrolForm,
     NewAccountAdminForm,
     PasswordCheckForm,
 )
-from ..console import actor, run_use_case, second_factor_required
-from ..extensions import db
+from ..console import EmptyForm, actor, run_use_case, second_factor_required
 from ..models import DomainError
 from ..security import start_fresh_session
 from ..uow import unit_of_work
@@ -62,7 +60,6 @@ def _page(status: int = 200, **forms: Any):
 
 
 def _throttled(refused: accounts.Throttled, template: str, **context: Any):
-    db.session.commit()
     flash(f"Too many attempts. Try again in {refused.retry_after} seconds.", "error")
     response = make_response(render_template(template, **context), 429)
     response.headers["Retry-After"] = str(refused.retry_after)
@@ -82,10 +79,13 @@ def change_password():
             abort(400)
         return _page(400, password_form=form)
     me = current_user._get_current_object()
-    try:
-        with unit_of_work():
+    refused: accounts.Throttled | None = None
+    with unit_of_work():  # counted and audited whatever the answer
+        try:
             right = accounts.verify_password(me, form.current.data, "password_change")
-    except accounts.Throttled as refused:
+        except accounts.Throttled as exc:
+            refused = exc
+    if refused is not None:
         return _throttled(refused, "account/index.html", me=me, form=EmptyForm(),
                           password_form=form, codes_left=accounts.recovery_codes_left(me))
     if not right:
@@ -163,9 +163,15 @@ def _with_password(action: Any, done: str, attempt: str):
         flash("Type your current password.", "error")
         return redirect(url_for("account.two_factor"))
     me = current_user._get_current_object()
-    try:
-        with unit_of_work():
+    refused: accounts.Throttled | None = None
+    with unit_of_work():  # counted and audited whatever the answer
+        try:
             right = accounts.verify_password(me, form.current.data, attempt)
+        except accounts.Throttled as exc:
+            refused = exc
+    try:
+        if refused is not None:
+            raise refused
         if not right:
             raise DomainError("password.wrong_current", "The current password is not right.")
         with unit_of_work():

@@ -21,12 +21,11 @@ from flask import current_app
 
 from .. import audit
 from ..extensions import db
-from ..mail import queue_account_message
+from ..mail import normalise_email, queue_account_message
 from ..models import DomainError, Facilitator, PasswordReset, RecoveryCode, utcnow
 from ..security import clear_failures, count_attempt
-from ..studies.operations import create_facilitator, find_facilitator, normalise_email
 from .links import INVITATION_LIFETIME, RESET_LIFETIME
-from .operations import account_key
+from .operations import account_key, create_facilitator, find_facilitator
 
 RESET_ACCOUNT_SCOPE = "reset-account"
 RESET_ADDRESS_SCOPE = "reset-address"
@@ -154,7 +153,7 @@ def provisioning_uri(facilitator: Facilitator) -> str:
 def start_enrolment(facilitator: Facilitator) -> None:
     """A new secret to enrol (not yet in force: the first good code confirms it)."""
     if facilitator.has_second_factor:
-        raise DomainError("2fa.already_on", "The second factor is on already.")
+        raise DomainError("two_factor.already_on", "The second factor is on already.")
     facilitator.totp_pending_secret = pyotp.random_base32()
 
 
@@ -180,10 +179,10 @@ def confirm_enrolment(facilitator: Facilitator, code: str) -> list[str]:
     once). Other sessions end."""
     secret = facilitator.totp_pending_secret
     if not secret:
-        raise DomainError("2fa.not_started", "Start setting up the second factor first.")
+        raise DomainError("two_factor.not_started", "Start setting up the second factor first.")
     step = _totp_step(secret, code, None)
     if step is None:
-        raise DomainError("2fa.wrong_code", "The code is not right. Check the time on the "
+        raise DomainError("two_factor.wrong_code", "The code is not right. Check the time on the "
                           "phone and type the six digits the app shows now.")
     facilitator.totp_secret, facilitator.totp_pending_secret = secret, None
     facilitator.totp_last_step = step
@@ -205,7 +204,8 @@ def _new_recovery_codes(facilitator: Facilitator) -> list[str]:
 def regenerate_recovery_codes(facilitator: Facilitator) -> list[str]:
     """New recovery codes (the old ones stop working); the caller checked the password."""
     if not facilitator.has_second_factor:
-        raise DomainError("2fa.off", "The second factor is off: there are no recovery codes.")
+        raise DomainError("two_factor.no_codes",
+                          "The second factor is off: there are no recovery codes.")
     codes = _new_recovery_codes(facilitator)
     renew_session(facilitator)
     audit.record(facilitator, "facilitator.recovery_codes_renewed")
@@ -215,9 +215,9 @@ def regenerate_recovery_codes(facilitator: Facilitator) -> list[str]:
 def turn_off_second_factor(facilitator: Facilitator) -> None:
     """Turn the second factor off; the caller checked the password."""
     if not facilitator.has_second_factor:
-        raise DomainError("2fa.off", "The second factor is off already.")
+        raise DomainError("two_factor.off", "The second factor is off already.")
     if current_app.config.get("REQUIRE_2FA") and facilitator.is_admin:
-        raise DomainError("2fa.required", "Site admins must keep a second factor here.")
+        raise DomainError("two_factor.required", "Site admins must keep a second factor here.")
     facilitator.totp_secret = facilitator.totp_last_step = None
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.facilitator_id == facilitator.id))
     renew_session(facilitator)

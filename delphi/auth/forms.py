@@ -11,10 +11,6 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class EmptyForm(FlaskForm):
-    """A form with only the CSRF token, for POST buttons."""
-
-
 class SecondFactorForm(FlaskForm):
     code = StringField("Code", validators=[DataRequired("Type the code."), Length(max=40)])
 

@@ -18,14 +18,15 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import login_required, login_user, logout_user
 
-from ..extensions import db, write_transaction
+from ..console import EmptyForm, actor
+from ..extensions import db
 from ..models import DomainError, Facilitator, FacilitatorSession, utcnow
 from ..security import client_address, is_safe_next, start_fresh_session
 from ..uow import unit_of_work
 from . import accounts, operations
-from .forms import EmptyForm, LoginForm, NewPasswordForm, ResetRequestForm, SecondFactorForm
+from .forms import LoginForm, NewPasswordForm, ResetRequestForm, SecondFactorForm
 from .links import find_reset
 from .operations import LoginThrottled, begin_login, finish_login
 
@@ -72,24 +73,24 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        try:
-            # The attempt is counted and committed before the password is checked, so
-            # that concurrent attempts each see their own count (see operations.py).
-            with write_transaction():
+        # The attempt is counted and committed before the password is checked, so
+        # that concurrent attempts each see their own count (see operations.py).
+        refused: LoginThrottled | None = None
+        with unit_of_work():
+            try:
                 attempt = begin_login(form.email.data, client_address(),
                                       request.cookies.get(_device_cookie()))
-                db.session.commit()
-        except LoginThrottled as refused:
-            db.session.commit()  # the counts and the record of the refusal
+            except LoginThrottled as exc:
+                refused = exc  # the counts and the record of the refusal are committed
+        if refused is not None:
             flash(refused.message, "error")
             response = make_response(render_template("auth/login.html", form=form), 429)
             response.headers["Retry-After"] = str(refused.retry_after)
             return response
         # A write transaction from the start: on SQLite a read that turns into a write
         # fails at once ("database is locked") when another login wrote in between.
-        with write_transaction():
+        with unit_of_work():
             facilitator = finish_login(attempt, form.password.data)
-            db.session.commit()
         if facilitator is not None and facilitator.session_secret is None:
             # The password was right; the second factor comes next (see second_factor).
             start_fresh_session()
@@ -143,13 +144,15 @@ def second_factor():
             abort(400)
         return render_template("auth/second_factor.html", form=form), \
             400 if form.is_submitted() else 200
-    try:
-        with unit_of_work():
+    refused: accounts.Throttled | None = None
+    with unit_of_work():
+        try:
             result = accounts.check_second_factor(facilitator, form.code.data)
             if result.ok:
                 operations.complete_login(facilitator, second_factor=result.kind)
-    except accounts.Throttled as refused:
-        db.session.commit()  # the count and the record of the refusal
+        except accounts.Throttled as exc:
+            refused = exc  # the count and the record of the refusal are committed
+    if refused is not None:
         flash(f"Too many wrong codes. Try again in {refused.retry_after} seconds.", "error")
         response = make_response(render_template("auth/second_factor.html", form=form), 429)
         response.headers["Retry-After"] = str(refused.retry_after)
@@ -170,11 +173,13 @@ def reset_request():
     """Ask for a reset link: the same answer, after the same work, for any address."""
     form = ResetRequestForm()
     if form.validate_on_submit():
-        try:
-            with unit_of_work():
+        refused: accounts.Throttled | None = None
+        with unit_of_work():
+            try:
                 accounts.request_reset(form.email.data, client_address())
-        except accounts.Throttled as refused:
-            db.session.commit()
+            except accounts.Throttled as exc:
+                refused = exc  # the count and the record of the refusal are committed
+        if refused is not None:
             flash(f"Too many reset requests. Try again in {refused.retry_after} seconds.",
                   "error")
             response = make_response(render_template("auth/reset_request.html", form=form), 429)
@@ -217,8 +222,8 @@ def reset(token: str):
 def logout():
     form = EmptyForm()
     if form.validate_on_submit():
-        operations.logout(current_user._get_current_object())
-        db.session.commit()
+        with unit_of_work():
+            operations.logout(actor())
         logout_user()
         start_fresh_session()
         flash("You are logged out.", "info")
@@ -230,8 +235,8 @@ def logout():
 def logout_everywhere():
     form = EmptyForm()
     if form.validate_on_submit():
-        operations.logout_everywhere(current_user._get_current_object())
-        db.session.commit()
+        with unit_of_work():
+            operations.logout_everywhere(actor())
         logout_user()
         start_fresh_session()
         flash("Every session of your account has ended.", "info")

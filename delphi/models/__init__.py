@@ -12,6 +12,7 @@ from .audit import AuditEvent, ThrottleCounter
 from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
+    MODERATIONS,
     AccessToken,
     Invitation,
     Rating,
@@ -22,9 +23,12 @@ from .rounds import (
     RoundResult,
     RoundState,
     Suggestion,
+    shown_comment,
 )
 from .study import (
     ConsensusSettings,
+    ConsentDocument,
+    ConsentRecord,
     Item,
     ItemOrigin,
     ItemStatus,
@@ -33,13 +37,17 @@ from .study import (
     StakeholderGroup,
     Study,
     StudyState,
+    item_label,
 )
 from .types import DomainError, IllegalTransition, utcnow
 
 __all__ = [
+    "MODERATIONS",
     "AccessToken",
     "AuditEvent",
     "ConsensusSettings",
+    "ConsentDocument",
+    "ConsentRecord",
     "DecisionKind",
     "DecisionSubject",
     "DropOutcome",
@@ -74,5 +82,7 @@ __all__ = [
     "TeamInvitation",
     "ThrottleCounter",
     "WorkerHeartbeat",
+    "item_label",
+    "shown_comment",
     "utcnow",
 ]

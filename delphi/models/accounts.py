@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from ..passwords import password_problem
 from ..roles import ROLE_VALUES, Role
-from .types import DomainError, UTCDateTime, utcnow
+from .types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from .study import Study
@@ -76,7 +76,7 @@ class Facilitator(db.Model):
         is too short, too long or common is refused (``passwords.password_problem``)."""
         problem = password_problem(password, self.email)
         if problem is not None:
-            raise DomainError(*problem[:2], **problem[2])
+            raise problem
         self.password_hash = _hasher.hash(password)
         self.end_all_sessions()
 

@@ -6,11 +6,11 @@ import sqlalchemy as sa
 
 from .. import audit
 from ..auth.links import INVITATION_LIFETIME
+from ..auth.operations import create_facilitator, find_facilitator
 from ..extensions import db
-from ..mail import address_problem, queue_account_message, shown_address
+from ..mail import address_problem, normalise_email, queue_account_message, shown_address
 from ..models import DomainError, Facilitator, Study, StudyMembership, TeamInvitation, utcnow
 from ..roles import ROLE_VALUES, Role
-from ..studies.operations import create_facilitator, find_facilitator, normalise_email
 
 
 def _role(value: str) -> Role:
@@ -59,7 +59,7 @@ def open_invitations(study: Study) -> list[TeamInvitation]:
 
 def cancel_invitation(invitation: TeamInvitation, actor: Facilitator) -> None:
     if not invitation.is_open:
-        raise DomainError("team.invitation_closed",
+        raise DomainError("team.invitation_not_open",
                           "The invitation to {email} was used, cancelled or has expired.",
                           email=invitation.email)
     invitation.cancelled_at = utcnow()

@@ -6,14 +6,21 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_user
 
-from ..auth.forms import EmptyForm
 from ..auth.links import find_team_invitation
-from ..console import actor, can, facilitator_blueprint, get_study_or_404, requires, run_use_case
+from ..auth.operations import find_facilitator
+from ..console import (
+    EmptyForm,
+    actor,
+    can,
+    facilitator_blueprint,
+    get_study_or_404,
+    requires,
+    run_use_case,
+)
 from ..extensions import db
 from ..models import DomainError, StudyMembership, TeamInvitation
 from ..roles import Permission, Role
 from ..security import start_fresh_session
-from ..studies.operations import find_facilitator
 from ..uow import unit_of_work
 from . import operations as ops
 from .forms import InviteForm, NewAccountForm, RoleForm
