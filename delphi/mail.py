@@ -57,6 +57,9 @@ from .uow import unit_of_work
 log = logging.getLogger("delphi.mail")
 
 KINDS = ("invitation", "reminder", "receipt")
+# Messages to facilitators (not panellists): no study outbox shows them, and their link
+# is minted when the message is built, like a panellist's.
+ACCOUNT_KINDS = ("team_invitation", "password_reset")
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 HEARTBEAT_LOG_SECONDS = 60  # the worker's "alive" log line, at most once a minute
@@ -141,6 +144,22 @@ def queue(kind: str, panellist: Panellist, study: Study, dedupe_key: str,
     return message
 
 
+def queue_account_message(kind: str, to_address: str, dedupe_key: str,
+                          **context: Any) -> OutboxMessage:
+    """Add a message to a facilitator (a team invitation, a password reset) to the outbox.
+
+    ``context`` names the row the link opens (``team_invitation_id``, ``reset_id``).
+    """
+    if kind not in ACCOUNT_KINDS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    message = OutboxMessage(study_id=None, kind=kind, dedupe_key=dedupe_key,
+                            to_address=to_address, context=context,
+                            status=MailStatus.PENDING, next_attempt_at=utcnow())
+    db.session.add(message)
+    db.session.flush()
+    return message
+
+
 class UndeliverableMessage(Exception):
     """A message that can never be sent as it is (trying again would not help)."""
 
@@ -187,6 +206,10 @@ def render(message: OutboxMessage, link: str | None,
     values = dict(message.context, study=study, panellist=panellist, link=link, round=rnd,
                   statements=statements, minutes=estimated_minutes(statements),
                   withdraw_link=withdraw_link_for(link))
+    if message.kind in ACCOUNT_KINDS:
+        from .auth import links
+
+        values.update(links.message_values(message))
     subject = render_template(f"email/{message.kind}.subject.txt", **values).strip()
     # A subject is one line: a study title with a line break must not add a header.
     subject = " ".join(subject.split())
@@ -233,6 +256,10 @@ def _sender_domain() -> str:
 
 def link_for_message(message: OutboxMessage) -> str | None:
     """Mint a fresh personal link for a message that carries one."""
+    if message.kind in ACCOUNT_KINDS:
+        from .auth import links
+
+        return links.link_for_message(message)
     if message.invitation_id is None:
         return None
     invitation = db.session.get(Invitation, message.invitation_id)

@@ -11,8 +11,10 @@ from ..consensus.words import fleiss_reason
 from ..console import (
     EmptyForm,
     actor,
+    can,
     facilitator_blueprint,
     get_study_or_404,
+    requires,
     run_use_case,
     unconfirmed,
 )
@@ -31,6 +33,7 @@ from ..models import (
     Suggestion,
 )
 from ..results.items import item_results, stored_result, summary
+from ..roles import Permission
 from . import operations as ops
 from .forms import AddForm, CarryForm, DropForm, MergeForm, RewordForm, SplitForm
 from .results import FILTERS, SORTS, apply_view, finish_facts, open_suggestions
@@ -47,12 +50,13 @@ def _round_or_404(study: Study, number: int) -> Round:
 
 
 def _deciding(study: Study, rnd: Round) -> bool:
-    """Decisions are made on the latest round once it has closed."""
+    """Decisions are made on the latest round once it has closed, by a role that may."""
     return (rnd is study.current_round and rnd.state is RoundState.CLOSED
-            and not study.is_closed_for_good)
+            and not study.is_closed_for_good and can(Permission.DECIDE))
 
 
 @bp.route("/rounds/<int:number>/results")
+@requires(Permission.VIEW_RESULTS)
 def results(slug: str, number: int):
     study = get_study_or_404(slug)
     rnd = _round_or_404(study, number)
@@ -97,6 +101,7 @@ def _decide(study: Study, form: Any, action: Any, success: str):
 
 
 @bp.route("/items/<int:item_id>/carry", methods=["POST"])
+@requires(Permission.DECIDE)
 def carry(slug: str, item_id: int):
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
@@ -106,6 +111,7 @@ def carry(slug: str, item_id: int):
 
 
 @bp.route("/items/<int:item_id>/drop", methods=["POST"])
+@requires(Permission.DECIDE)
 def drop(slug: str, item_id: int):
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
@@ -116,6 +122,7 @@ def drop(slug: str, item_id: int):
 
 
 @bp.route("/items/<int:item_id>/reword", methods=["POST"])
+@requires(Permission.DECIDE)
 def reword(slug: str, item_id: int):
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
@@ -126,6 +133,7 @@ def reword(slug: str, item_id: int):
 
 
 @bp.route("/items/<int:item_id>/split", methods=["POST"])
+@requires(Permission.DECIDE)
 def split(slug: str, item_id: int):
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
@@ -136,6 +144,7 @@ def split(slug: str, item_id: int):
 
 
 @bp.route("/decisions/merge", methods=["POST"])
+@requires(Permission.DECIDE)
 def merge(slug: str):
     study = get_study_or_404(slug)
     form = MergeForm()
@@ -147,6 +156,7 @@ def merge(slug: str):
 
 
 @bp.route("/decisions/add", methods=["POST"])
+@requires(Permission.DECIDE)
 def add(slug: str):
     study = get_study_or_404(slug)
     form = AddForm()
@@ -169,6 +179,7 @@ def add(slug: str):
 
 
 @bp.route("/finish", methods=["GET", "POST"])
+@requires(Permission.DECIDE)
 def finish(slug: str):
     """GET: what finishing means and what is still undecided; POST (confirmed): finish."""
     study = get_study_or_404(slug)
@@ -184,6 +195,7 @@ def finish(slug: str):
 
 
 @bp.route("/audit")
+@requires(Permission.VIEW_STUDY)
 def audit_log(slug: str):
     study = get_study_or_404(slug)
     events = db.session.scalars(

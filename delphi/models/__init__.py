@@ -1,6 +1,13 @@
 """Typed SQLAlchemy models, by aggregate; import them from here."""
 
-from .accounts import Facilitator, FacilitatorSession, StudyMembership
+from .accounts import (
+    Facilitator,
+    FacilitatorSession,
+    PasswordReset,
+    RecoveryCode,
+    StudyMembership,
+    TeamInvitation,
+)
 from .audit import AuditEvent, ThrottleCounter
 from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
@@ -58,8 +65,10 @@ __all__ = [
     "ItemStatus",
     "MailStatus",
     "OutboxMessage",
+    "PasswordReset",
     "Panellist",
     "Rating",
+    "RecoveryCode",
     "Response",
     "ResponseState",
     "Round",
@@ -74,6 +83,7 @@ __all__ = [
     "StudyMembership",
     "StudyState",
     "Suggestion",
+    "TeamInvitation",
     "ThrottleCounter",
     "WorkerHeartbeat",
     "item_label",

@@ -15,6 +15,7 @@ from ..console import (
     actor,
     facilitator_blueprint,
     get_study_or_404,
+    requires,
     run_use_case,
     unconfirmed,
 )
@@ -27,6 +28,7 @@ from ..models import (
     ResponseState,
     Round,
 )
+from ..roles import Permission
 from ..tokens import link_for, mint_token
 from ..uow import unit_of_work
 from . import confirm
@@ -42,6 +44,7 @@ def _run(action: Any, success: str, slug: str, target: str | None = None):
 
 
 @bp.route("/rounds/")
+@requires(Permission.VIEW_ROUNDS)
 def index(slug: str):
     study = get_study_or_404(slug)
     rounds = [_progress(r) for r in study.rounds]
@@ -76,6 +79,7 @@ def _progress(rnd: Round) -> dict[str, Any]:
 
 
 @bp.route("/rounds/launch", methods=["GET", "POST"])
+@requires(Permission.RUN_ROUNDS)
 def launch(slug: str):
     """GET: what launching will do, and a button to confirm; POST (confirmed): launch."""
     study = get_study_or_404(slug)
@@ -108,6 +112,7 @@ def _utc(when):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/rounds/close", methods=["GET", "POST"])
+@requires(Permission.RUN_ROUNDS)
 def close(slug: str):
     """GET: how many answers the close counts, and a button to confirm; POST: close."""
     study = get_study_or_404(slug)
@@ -126,6 +131,7 @@ def close(slug: str):
 
 
 @bp.route("/rounds/remind", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
 def remind(slug: str):
     study = get_study_or_404(slug)
     return _run(lambda: ops.remind(study, actor()),
@@ -149,6 +155,7 @@ def _back(slug: str) -> str:
 
 
 @bp.route("/panellists/<pseudonym>/reissue", methods=["POST"])
+@requires(Permission.MANAGE_PANEL)
 def reissue(slug: str, pseudonym: str):
     study = get_study_or_404(slug)
     panellist = _panellist_or_404(study, pseudonym)
@@ -159,6 +166,7 @@ def reissue(slug: str, pseudonym: str):
 
 @bp.route("/panellists/<pseudonym>/revoke", methods=["POST"])
 @bp.route("/panellists/<pseudonym>/withdraw", methods=["POST"])
+@requires(Permission.MANAGE_PANEL)
 def withdraw(slug: str, pseudonym: str):
     """Revoke a panellist's links for good: a withdrawal, until reinstated."""
     study = get_study_or_404(slug)
@@ -170,6 +178,7 @@ def withdraw(slug: str, pseudonym: str):
 
 
 @bp.route("/panellists/<pseudonym>/reinstate", methods=["POST"])
+@requires(Permission.MANAGE_PANEL)
 def reinstate(slug: str, pseudonym: str):
     study = get_study_or_404(slug)
     panellist = _panellist_or_404(study, pseudonym)
@@ -182,6 +191,7 @@ def reinstate(slug: str, pseudonym: str):
 
 
 @bp.route("/outbox")
+@requires(Permission.VIEW_ROUNDS)
 def outbox(slug: str):
     study = get_study_or_404(slug)
     messages = db.session.scalars(
@@ -201,6 +211,7 @@ def _message_or_404(study, message_id: int) -> OutboxMessage:
 
 
 @bp.route("/outbox/<int:message_id>/resend", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
 def resend(slug: str, message_id: int):
     study = get_study_or_404(slug)
     message = _message_or_404(study, message_id)
@@ -209,6 +220,7 @@ def resend(slug: str, message_id: int):
 
 
 @bp.route("/outbox/<int:message_id>/preview", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)  # it makes a working personal link
 def preview(slug: str, message_id: int):
     """Show a message as it would be delivered, with a fresh personal link (no SMTP set)."""
     study = get_study_or_404(slug)
