@@ -2,7 +2,14 @@
 
 from .accounts import Facilitator, FacilitatorSession, StudyMembership
 from .audit import AuditEvent, ThrottleCounter
-from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
+from .decisions import (
+    DecisionKind,
+    DecisionSubject,
+    DropOutcome,
+    ItemDecision,
+    ItemLink,
+    MeetingOutcome,
+)
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
     AccessToken,
@@ -47,6 +54,7 @@ __all__ = [
     "ItemOrigin",
     "ItemStatus",
     "MailStatus",
+    "MeetingOutcome",
     "OutboxMessage",
     "Panellist",
     "Rating",
