@@ -12,6 +12,7 @@ from wtforms.validators import (
 )
 
 from ..limits import MAX_ID
+from ..rounds.forms import plain_text
 
 # Plain fields with validators rather than SelectField: the templates draw the choices,
 # and WTForms 3.3 deprecates tuple choices.
@@ -84,4 +85,4 @@ class MeetingOutcomeForm(FlaskForm):
     votes_against = IntegerField("Against", validators=VOTES)
     votes_abstain = IntegerField("Abstained", validators=VOTES)
     final_wording = TextAreaField("Endorsed final wording (empty: the statement as rated)",
-                                  validators=[Optional(), Length(max=5000)])
+                                  validators=[Optional(), Length(max=5000), plain_text])
