@@ -133,6 +133,14 @@ class SurveyDefinition:
     # The protocol's personal-data settings (``privacy:`` in the file).
     erasure: str = "keep-pseudonymised"
     retention_days: int | None = None
+    # Deadlines and schedules (``schedule:``) and the email texts (``emails:``); left out
+    # of a file while they hold their defaults.
+    time_zone: str = "UTC"
+    reminder_days: tuple[int, ...] = ()
+    suggestions_every_round: bool = False
+    reply_to: str = ""
+    contact_person: str = ""
+    email_texts: tuple[tuple[str, str, str], ...] = ()  # (kind, subject, body)
 
 
 CONSENSUS_DEFAULTS: dict[str, Any] = {
@@ -367,7 +375,7 @@ def _line_of(raw: str, problem: str) -> int | None:
 
 TOP_KEYS = {"slug", "title", "short_name", "sender_name", "description", "method",
             "plain_language", "scale", "consensus", "feedback", "groups", "sections",
-            "privacy"}
+            "privacy", "schedule", "emails"}
 MAX_RETENTION_DAYS = 36500  # a hundred years
 
 
@@ -401,6 +409,8 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
     feedback = check.mapping(top.get("feedback", {}), "feedback",
                              {"by_group", "min_group_size", "ask_reason"})
     privacy = check.mapping(top.get("privacy", {}), "privacy", {"erasure", "retention_days"})
+    schedule = _schedule(check, top.get("schedule", {}))
+    emails = _emails(check, top.get("emails", {}))
     return SurveyDefinition(
         slug=check.text(top, "slug", "", limit=80, pattern=SLUG_RE,
                         allowed="2-80 lower-case letters, digits or '-'"),
@@ -422,7 +432,60 @@ def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
                                      MAX_RETENTION_DAYS),
         groups=_groups(check, top),
         sections=_sections(check, top, consensus),
+        **schedule, **emails,
     )
+
+
+def _schedule(check: _Checker, value: Any) -> dict[str, Any]:
+    """``schedule:`` the time zone, the reminder days and suggestions in every round."""
+    from .timezones import zone_names
+
+    doc = check.mapping(value, "schedule", {"time_zone", "reminders", "suggestions_every_round"})
+    zone = check.text(doc, "time_zone", "schedule", required=False, limit=64) or "UTC"
+    if zone not in zone_names():
+        check.fail("schedule.time_zone", f"{zone!r} is not a time zone name such as "
+                   "Europe/London")
+    days = doc.get("reminders", [])
+    if not isinstance(days, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 90 for d in days) \
+            or len(days) > 10:
+        check.fail("schedule.reminders", "must be a list of at most 10 whole numbers of days "
+                   "from 1 to 90, such as [7, 2]")
+        days = []
+    return {"time_zone": zone, "reminder_days": tuple(sorted(set(days), reverse=True)),
+            "suggestions_every_round": check.boolean(doc, "suggestions_every_round",
+                                                     "schedule", False)}
+
+
+def _emails(check: _Checker, value: Any) -> dict[str, Any]:
+    """``emails:`` the reply-to address, the contact person and edited texts by kind."""
+    from . import email_texts
+    from .models import DomainError
+
+    doc = check.mapping(value, "emails", {"reply_to", "contact_person", *email_texts.KINDS})
+    reply_to = check.text(doc, "reply_to", "emails", required=False, limit=254).lower()
+    if reply_to:
+        from .mail import address_problem
+
+        if problem := address_problem(reply_to):
+            check.fail("emails.reply_to", problem)
+    texts = []
+    for kind in email_texts.KINDS:
+        if kind not in doc:
+            continue
+        entry = check.mapping(doc[kind], f"emails.{kind}", {"subject", "body"})
+        subject = check.text(entry, "subject", f"emails.{kind}", limit=email_texts.MAX_SUBJECT)
+        body = check.text(entry, "body", f"emails.{kind}", limit=email_texts.MAX_BODY)
+        if subject and body:
+            try:
+                email_texts.check(kind, subject, body)
+            except DomainError as exc:
+                check.fail(f"emails.{kind}", str(exc))
+        texts.append((kind, subject, body))
+    return {"reply_to": reply_to,
+            "contact_person": check.text(doc, "contact_person", "emails", required=False,
+                                         limit=200),
+            "email_texts": tuple(texts)}
 
 
 def _one_line(check: _Checker, top: dict[str, Any], key: str, limit: int) -> str:
@@ -678,6 +741,18 @@ def survey_document(definition: SurveyDefinition) -> dict[str, Any]:
         "privacy": {"erasure": definition.erasure}
         | ({"retention_days": definition.retention_days}
            if definition.retention_days is not None else {}),
+        **({"schedule": _without_empty({
+            "time_zone": "" if definition.time_zone == "UTC" else definition.time_zone,
+            "reminders": list(definition.reminder_days),
+            "suggestions_every_round": definition.suggestions_every_round or None}, keep=())}
+           if (definition.time_zone != "UTC" or definition.reminder_days
+               or definition.suggestions_every_round) else {}),
+        **({"emails": _without_empty({
+            "reply_to": definition.reply_to, "contact_person": definition.contact_person,
+            **{kind: {"subject": subject, "body": body}
+               for kind, subject, body in definition.email_texts}}, keep=())}
+           if (definition.reply_to or definition.contact_person or definition.email_texts)
+           else {}),
         "groups": [_without_empty(g.__dict__) for g in definition.groups],
         "sections": [
             _without_empty({

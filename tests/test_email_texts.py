@@ -201,3 +201,47 @@ def test_the_thank_you_message_goes_once_the_study_is_finished(app, factory):
     db.session.commit()
     with pytest.raises(DomainError, match="thanked already"):
         ops.send_thank_you(study, owner)
+
+
+def test_the_survey_file_carries_the_schedule_and_email_texts_exactly(factory):
+    from delphi.studies.operations import import_survey, study_definition
+    from delphi.surveys import dump_survey, parse_survey
+
+    study = factory.study()
+    plain = dump_survey(study_definition(study))
+    assert "schedule:" not in plain and "emails:" not in plain  # defaults stay out
+    study.time_zone, study.reminder_days = "Europe/Rome", [7, 2]
+    study.suggestions_every_round = True
+    study.reply_to, study.contact_person = "team@example.org", "Dr Ada Lovelace"
+    study.email_texts = {"reminder": {"subject": "Nudge {round}",
+                                      "body": "Dear {name},\n\n{link}\n\n{{braces}}"}}
+    db.session.commit()
+    text = dump_survey(study_definition(study))
+    again = parse_survey(text.replace(f"slug: {study.slug}", "slug: copied"), "copy.yaml")
+    copy = import_survey(again, "test")
+    db.session.commit()
+    assert (copy.time_zone, copy.reminder_days, copy.suggestions_every_round, copy.reply_to,
+            copy.contact_person, copy.email_texts) == (
+        "Europe/Rome", [7, 2], True, "team@example.org", "Dr Ada Lovelace", study.email_texts)
+    assert dump_survey(study_definition(copy)) == text.replace(f"slug: {study.slug}",
+                                                               "slug: copied")
+
+
+@pytest.mark.parametrize("block,problem", [
+    ("schedule: {time_zone: Mars/Base}", "schedule.time_zone: 'Mars/Base' is not a time zone"),
+    ("schedule: {reminders: [0]}", "schedule.reminders: must be a list"),
+    ("emails: {reply_to: nope}", "emails.reply_to: it must be name@domain"),
+    ("emails: {invitation: {subject: Hi, body: 'no link'}}",
+     "emails.invitation: Invitation body: it must contain {link}"),
+    ("emails: {reminder: {subject: Hi, body: '{link} {oops}'}}", "{oops} is not a placeholder"),
+    ("emails: {reminder: {subject: Hi, body: '<script>{link}'}}", "contains markup"),
+    ("emails: {memo: {subject: Hi, body: x}}", "emails.memo: unknown key"),
+])
+def test_bad_schedule_or_texts_in_a_survey_file_name_their_path(block, problem):
+    from delphi.surveys import SurveyError, parse_survey
+
+    from .factories import SMALL_SURVEY
+
+    with pytest.raises(SurveyError) as info:
+        parse_survey(SMALL_SURVEY.format(slug="bad-file") + block + "\n", "bad.yaml")
+    assert any(problem in p for p in info.value.problems), info.value.problems
