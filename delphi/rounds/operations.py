@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -654,8 +654,6 @@ def due_reminders(now: datetime | None = None) -> int:
 
 
 def _remind_on_schedule(round_id: int, now: datetime) -> int:
-    from datetime import timedelta
-
     db.session.execute(sa.select(Round.id).where(Round.id == round_id).with_for_update())
     rnd = db.session.get(Round, round_id)
     if rnd is None or rnd.state is not RoundState.OPEN or rnd.closes_at is None \
@@ -774,9 +772,11 @@ def send_test_email(study: Study, kind: str, to_address: str, name: str,
     if kind not in email_texts.KINDS:
         raise DomainError("email.kind_unknown", "There is no message called {kind}.",
                           kind=kind[:40])
-    sample_deadline = shown(utcnow().replace(microsecond=0) + _week(), study.time_zone,
-                            "%A %d %B %Y at %H:%M")
-    base = (__import__("flask").current_app.config.get("BASE_URL") or "").rstrip("/")
+    from flask import current_app
+
+    sample_deadline = shown(utcnow().replace(microsecond=0) + timedelta(days=7),
+                            study.time_zone, "%A %d %B %Y at %H:%M")
+    base = (current_app.config.get("BASE_URL") or "").rstrip("/")
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
     message = OutboxMessage(
         study_id=study.id, kind=kind, dedupe_key=f"test:{study.id}:{kind}:{stamp}",
@@ -789,12 +789,6 @@ def send_test_email(study: Study, kind: str, to_address: str, name: str,
     db.session.flush()
     audit.record(actor, "study.email_test_sent", study, kind=kind)
     return message
-
-
-def _week() -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=7)
 
 
 def send_thank_you(study: Study, actor: object) -> int:

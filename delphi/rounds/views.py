@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -432,8 +433,7 @@ def _preview(study, kind: str, subject: str, body: str) -> dict[str, Any]:  # ty
     base = (current_app.config.get("BASE_URL") or "").rstrip("/")
     values = mail.sandbox_values(  # a sample link, never a real one
         study, None, None, f"{base}/p/example-personal-link", 12,
-        shown(utcnow() + __import__("datetime").timedelta(days=7), study.time_zone,
-              "%A %d %B %Y at %H:%M"),
+        shown(utcnow() + timedelta(days=7), study.time_zone, "%A %d %B %Y at %H:%M"),
         {"name": "Dr Jane Example", "round": 1})
     return {"kind": kind, "subject": email_texts.fill_text(subject, values, "subject"),
             "html": email_texts.fill_html(body, values, "body"),
