@@ -34,7 +34,7 @@ PLACEHOLDERS = {
     "link": "the panellist's personal link",
     "statements": "how many statements the round has",
     "minutes": "about how many minutes rating them takes",
-    "withdraw_link": "the link to withdraw from the study (empty until that page exists)",
+    "withdraw_link": "the link to withdraw from the study (no reason needed)",
     "study": "the study's name in emails (its short name, else its title)",
     "round": "the round's number",
     "signature": "who signs the emails (the sender name)",
@@ -202,13 +202,10 @@ def fill_html(text: str, values: Mapping[str, object], where: str = "text") -> M
 
 
 def withdraw_link(token: str | None) -> str:
-    """The panellist's withdrawal link, or "" while the app has no withdrawal page.
-
-    The withdrawal page is an endpoint ``panel.withdraw`` taking the personal link's
-    ``token``; once it exists every ``{withdraw_link}`` is filled with it.
-    """
-    if not token or "panel.withdraw" not in current_app.view_functions:
+    """The panellist's withdrawal link (the personal link's token opens the withdrawal
+    page, which asks before anything changes), or "" without a token or that page."""
+    if not token or "panel.open_withdraw_link" not in current_app.view_functions:
         return ""
     base = (current_app.config.get("BASE_URL") or "").rstrip("/")
-    path = current_app.url_map.bind("").build("panel.withdraw", {"token": token})
+    path = current_app.url_map.bind("").build("panel.open_withdraw_link", {"token": token})
     return f"{base}{path}"

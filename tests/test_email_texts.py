@@ -3,6 +3,7 @@ subjects and bodies filled in a placeholder-only sandbox; preview and a test to 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -90,6 +91,27 @@ def test_an_edited_reminder_is_sent_with_reply_to_and_the_deadline_in_the_zone(
     assert f"Hello {panel[0].name}," in text and "Asia/Tokyo (UTC+09:00)" in text
     assert "Ask Dr Ada Lovelace." in text and "The TEST committee" in text
     assert smtp.link(message).startswith("https://delphi.test/p/")
+
+
+def test_an_edited_invitation_carries_a_working_withdrawal_link(
+        app, smtp, client, factory, owner_study):
+    owner, study = owner_study
+    panel = factory.panel(study)
+    login(client, owner.email)
+    page = _post_text(client, study, "invitation", subject="Round {round} of {study}",
+                      body="Dear {name},\n\n{link}\n\nTo leave the study: {withdraw_link}")
+    assert "is saved" in page.get_data(as_text=True)
+    launch(study)
+    mail.deliver_batch()
+    text = smtp.text(smtp.to(panel[0].email)[0])
+    found = re.search(r"To leave the study: (https://delphi\.test(/p/[^/\s]+)/withdraw)\s", text)
+    assert found, text
+    assert found.group(2) in smtp.link(smtp.to(panel[0].email)[0])  # the same personal link
+    leaver = app.test_client()
+    response = leaver.get(found.group(1).removeprefix("https://delphi.test"))
+    assert response.status_code == 302 and response.headers["Location"].endswith("/withdraw")
+    page = leaver.get("/withdraw")  # the panellist's own withdrawal page, asking first
+    assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
 
 
 def test_an_unedited_study_keeps_todays_texts(app, smtp, factory):

@@ -11,8 +11,8 @@ from wtforms.validators import (
     Optional,
 )
 
+from ..console import plain_text
 from ..limits import MAX_ID
-from ..rounds.forms import plain_text
 
 # Plain fields with validators rather than SelectField: the templates draw the choices,
 # and WTForms 3.3 deprecates tuple choices.
@@ -86,3 +86,12 @@ class MeetingOutcomeForm(FlaskForm):
     votes_abstain = IntegerField("Abstained", validators=VOTES)
     final_wording = TextAreaField("Endorsed final wording (empty: the statement as rated)",
                                   validators=[Optional(), Length(max=5000), plain_text])
+
+
+class ModerationForm(FlaskForm):
+    """Hide a comment, show a redacted text instead, or restore it as written."""
+
+    show = StringField("What the panel reads", validators=[
+        AnyOf(["hide", "redact", "restore"], "Choose hide, redact or restore.")])
+    redacted = TextAreaField("Redacted text (what the panel reads instead)")
+    reason = StringField("Reason (for the audit log and the raw export)")

@@ -7,8 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
+from ..console import (
+    EmptyForm,
+    actor,
+    facilitator_blueprint,
+    get_study_or_404,
+    run_use_case,
+    unconfirmed,
+)
 from ..extensions import db
 from ..limits import bounded_int
 from ..models import (
@@ -24,9 +30,8 @@ from ..models import (
     Study,
     Suggestion,
 )
-from ..panel.feedback import feedback_for_round
-from ..rounds import confirm
-from ..studies.views import get_study_or_404
+from ..results.items import fleiss_reason, item_results, stored_result, summary
+from ..uow import unit_of_work
 from . import operations as ops
 from .forms import (
     AddForm,
@@ -39,16 +44,7 @@ from .forms import (
     RewordForm,
     SplitForm,
 )
-from .results import (
-    FILTERS,
-    SORTS,
-    apply_view,
-    fleiss_reason,
-    item_results,
-    open_suggestions,
-    stored_result,
-    summary,
-)
+from .results import FILTERS, SORTS, apply_view, finish_facts, open_suggestions
 
 bp = facilitator_blueprint("decisions", __name__, "/studies/<slug>")
 
@@ -232,7 +228,7 @@ def add(slug: str):
     def action():
         section = db.session.get(Section, form.section.data)
         if section is None or section.study_id != study.id:
-            raise DomainError("choose a section")
+            raise DomainError("decision.no_section", "choose a section")
         return ops.add_statement(study, section, form.key.data, form.text.data,
                                  form.rationale.data or "", form.reason.data, actor(),
                                  suggestion, form.plain_text.data or "")
@@ -246,30 +242,13 @@ def finish(slug: str):
     study = get_study_or_404(slug)
     if request.method == "GET":
         return render_template("rounds/confirm.html", study=study, kind="finish",
-                               facts=confirm.finish_facts(study))
-    refused = confirm.unconfirmed(url_for("decisions.finish", slug=slug),
+                               facts=finish_facts(study))
+    refused = unconfirmed(url_for("decisions.finish", slug=slug),
                                   "the study is finished")
     if refused is not None:
         return refused
     return _decide(study, EmptyForm(), lambda: ops.finish_study(study, actor()),
                    "The study is finished. Its exports are final.")
-
-
-@bp.route("/next-round/preview")
-def preview(slug: str):
-    """The next round as a panellist will see it: its statements and their feedback."""
-    study = get_study_or_404(slug)
-    current = study.current_round
-    items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
-    items.sort(key=lambda i: (next((s.position for s in study.sections
-                                    if s.id == i.section_id), 0), i.position))
-    feedback = feedback_for_round(current, None, items) \
-        if current is not None and current.state is RoundState.CLOSED else {}
-    return render_template(
-        "decisions/preview.html", study=study, items=items, feedback=feedback,
-        number=(current.number + 1) if current else 1, scale=study.scale,
-        sections=[s for s in study.sections if any(i.section_id == s.id for i in items)],
-    )
 
 
 @bp.route("/audit")
@@ -312,8 +291,6 @@ def meeting(slug: str):
 
 @bp.route("/meeting/<int:item_id>", methods=["POST"])
 def meeting_outcome(slug: str, item_id: int):
-    from ..extensions import write_transaction
-
     study = get_study_or_404(slug)
     item = _item_or_404(study, item_id)
     form = MeetingOutcomeForm(prefix=f"i{item.id}")
@@ -322,13 +299,11 @@ def meeting_outcome(slug: str, item_id: int):
             abort(400)
         return _meeting_page(study, {item.id: form}, 400)
     try:
-        with write_transaction():
+        with unit_of_work():
             ops.record_meeting_outcome(study, item, form.votes_for.data,
                                        form.votes_against.data, form.votes_abstain.data,
                                        form.final_wording.data or "", actor())
-            db.session.commit()
     except DomainError as exc:
-        db.session.rollback()
         form.form_errors.append(str(exc))
         return _meeting_page(study, {item.id: form}, 400)
     flash(f"The meeting's outcome for {item.label} is recorded.", "info")

@@ -12,6 +12,7 @@ from .decisions import (
 )
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
+    MODERATIONS,
     AccessToken,
     Invitation,
     Rating,
@@ -22,9 +23,12 @@ from .rounds import (
     RoundResult,
     RoundState,
     Suggestion,
+    shown_comment,
 )
 from .study import (
     ConsensusSettings,
+    ConsentDocument,
+    ConsentRecord,
     Item,
     ItemOrigin,
     ItemStatus,
@@ -33,13 +37,17 @@ from .study import (
     StakeholderGroup,
     Study,
     StudyState,
+    item_label,
 )
 from .types import DomainError, IllegalTransition, utcnow
 
 __all__ = [
+    "MODERATIONS",
     "AccessToken",
     "AuditEvent",
     "ConsensusSettings",
+    "ConsentDocument",
+    "ConsentRecord",
     "DecisionKind",
     "DecisionSubject",
     "DropOutcome",
@@ -72,5 +80,7 @@ __all__ = [
     "Suggestion",
     "ThrottleCounter",
     "WorkerHeartbeat",
+    "item_label",
+    "shown_comment",
     "utcnow",
 ]

@@ -5,21 +5,11 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, Field, Form, StringField, TextAreaField
+from wtforms import BooleanField, DateTimeLocalField, Field, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from ..console import plain_text
 from ..email_texts import KINDS, MAX_BODY, MAX_SUBJECT
-
-_MARKUP = re.compile(r"<\s*[A-Za-z/!?]")
-
-
-def plain_text(_form: Form, field: Field) -> None:
-    """Refuse NUL and other control characters, and markup such as ``<script>``."""
-    text = field.data or ""
-    if any((ord(ch) < 32 and ch not in "\n\t\r") or ord(ch) == 127 for ch in text):
-        raise ValidationError("This text contains a control character; remove it.")
-    if _MARKUP.search(text):
-        raise ValidationError("This text contains markup such as <tag>; write plain text.")
 
 
 def _strip(text: str | None) -> str:

@@ -10,9 +10,15 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from sqlalchemy.orm import joinedload
 
 from .. import mail
-from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
-from ..extensions import db, write_transaction
+from ..console import (
+    EmptyForm,
+    actor,
+    facilitator_blueprint,
+    get_study_or_404,
+    run_use_case,
+    unconfirmed,
+)
+from ..extensions import db
 from ..models import (
     DomainError,
     Invitation,
@@ -22,8 +28,8 @@ from ..models import (
     ResponseState,
     Round,
 )
-from ..studies.views import get_study_or_404
 from ..tokens import link_for, mint_token
+from ..uow import unit_of_work
 from . import confirm
 from . import operations as ops
 from .forms import (
@@ -117,7 +123,7 @@ def launch(slug: str):
         return render_template("rounds/confirm.html", study=study, kind="launch", facts=facts,
                                closes_at=request.args.get("closes_at", ""))
     form = LaunchRoundForm()
-    refused = confirm.unconfirmed(
+    refused = unconfirmed(
         url_for("rounds.launch", slug=slug, closes_at=request.form.get("closes_at") or None),
         "a round is launched")
     if refused is not None:
@@ -155,7 +161,7 @@ def close(slug: str):
             return redirect(url_for("rounds.index", slug=slug))
         return render_template("rounds/confirm.html", study=study, kind="close",
                                facts=confirm.close_facts(rnd))
-    refused = confirm.unconfirmed(url_for("rounds.close", slug=slug), "a round is closed")
+    refused = unconfirmed(url_for("rounds.close", slug=slug), "a round is closed")
     if refused is not None:
         return refused
     return _run(lambda: ops.close_round(study, actor()),
@@ -256,17 +262,18 @@ def preview(slug: str, message_id: int):
         flash("Email is delivered over SMTP here; messages are not shown with their links.",
               "error")
         return redirect(url_for("rounds.outbox", slug=slug))
-    invitation = db.session.get(Invitation, message.invitation_id) \
-        if message.invitation_id else None
-    link = link_for(mint_token(invitation)) if invitation and invitation.revoked_at is None \
-        else None
-    rendered = mail.render(message, link)
     from .. import audit
 
-    panellist = db.session.get(Panellist, message.panellist_id) if message.panellist_id else None
-    audit.record(actor(), "outbox.link_shown", study, message=message.id,
-                 panellist=panellist.pseudonym if panellist else None)
-    db.session.commit()
+    with unit_of_work():
+        invitation = db.session.get(Invitation, message.invitation_id) \
+            if message.invitation_id else None
+        link = link_for(mint_token(invitation)) \
+            if invitation and invitation.revoked_at is None else None
+        rendered = mail.render(message, link)
+        panellist = db.session.get(Panellist, message.panellist_id) \
+            if message.panellist_id else None
+        audit.record(actor(), "outbox.link_shown", study, message=message.id,
+                     panellist=panellist.pseudonym if panellist else None)
     return render_template("rounds/message.html", study=study, message=message,
                            rendered=rendered, link=link)
 
@@ -308,12 +315,10 @@ def schedule(slug: str):
         form = ScheduleForm()
         if form.validate_on_submit():
             try:
-                with write_transaction():
+                with unit_of_work():
                     ops.update_schedule(study, form.time_zone.data, form.days,
                                         form.suggestions_every_round.data, actor())
-                    db.session.commit()
             except DomainError as exc:
-                db.session.rollback()
                 form.form_errors.append(str(exc))
             else:
                 flash("The schedule is saved.", "info")
@@ -365,13 +370,11 @@ def email_settings(slug: str):
             abort(400)
         return _email_page(study, settings_form=form, status=400)
     try:
-        with write_transaction():
+        with unit_of_work():
             ops.update_email_settings(study, form.sender_name.data or "",
                                       form.reply_to.data or "", form.contact_person.data or "",
                                       actor())
-            db.session.commit()
     except DomainError as exc:
-        db.session.rollback()
         form.form_errors.append(str(exc))
         return _email_page(study, settings_form=form, status=400)
     flash("The email settings are saved.", "info")
@@ -413,11 +416,9 @@ def email_text(slug: str, kind: str):
         return _email_page(study, text_forms={kind: form},
                            preview=_preview(study, kind, form.subject.data, form.body.data))
     try:
-        with write_transaction():
+        with unit_of_work():
             ops.update_email_text(study, kind, form.subject.data, form.body.data, actor())
-            db.session.commit()
     except DomainError as exc:
-        db.session.rollback()
         form.form_errors.append(str(exc))
         return _email_page(study, text_forms={kind: form}, status=400)
     flash(f"The {email_texts.KIND_NAMES[kind].lower()} message is saved.", "info")
