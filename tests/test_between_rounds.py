@@ -108,7 +108,7 @@ def test_reword_split_merge_and_add_keep_plain_text_and_rationale(client, after_
         "text": "Added", "plain_text": "Added simply", "rationale": "Add why",
         "reason": "missing"})
     items = _items(study)
-    assert (items["a-01 v2"].plain_text, items["a-01 v2"].rationale) == ("Simple words",
+    assert (items["a-01.v2"].plain_text, items["a-01.v2"].rationale) == ("Simple words",
                                                                          "New why")
     assert [(items[k].plain_text, items[k].rationale) for k in ("a-02-a", "a-02-b")] == [
         ("One", "Split why"), ("Two", "Split why")]
