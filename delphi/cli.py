@@ -553,6 +553,11 @@ def periodic_jobs(purge: bool = True) -> None:
         if rnd is not None:
             current_app.logger.info("closed round %s of %s at its deadline", rnd.number,
                                     rnd.study.slug)
+    try:
+        round_ops.due_reminders(now)
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("queueing the scheduled reminders failed")
     if purge:
         purge_expired("system:retention")
 

@@ -14,6 +14,7 @@ Features (``auth``, ``builder``, ``decisions``, ``exports``, ``panel``, ``rounds
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, request, ur
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as HttpResponse
+from wtforms import Field, Form
+from wtforms.validators import ValidationError
 
 from .extensions import db
 from .models import DomainError, Facilitator, Study, StudyMembership
@@ -30,6 +33,19 @@ from .uow import unit_of_work
 
 CONFIRM_FIELD = "confirmed"
 F = Callable[..., Any]
+
+
+_MARKUP = re.compile(r"<\s*[A-Za-z/!?]")
+
+
+def plain_text(_form: Form, field: Field) -> None:
+    """A form validator: refuse NUL and other control characters, and markup such as
+    ``<script>``."""
+    text = field.data or ""
+    if any((ord(ch) < 32 and ch not in "\n\t\r") or ord(ch) == 127 for ch in text):
+        raise ValidationError("This text contains a control character; remove it.")
+    if _MARKUP.search(text):
+        raise ValidationError("This text contains markup such as <tag>; write plain text.")
 
 
 class EmptyForm(FlaskForm):

@@ -9,7 +9,14 @@ from .accounts import (
     TeamInvitation,
 )
 from .audit import AuditEvent, ThrottleCounter
-from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
+from .decisions import (
+    DecisionKind,
+    DecisionSubject,
+    DropOutcome,
+    ItemDecision,
+    ItemLink,
+    MeetingOutcome,
+)
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
     MODERATIONS,
@@ -64,6 +71,7 @@ __all__ = [
     "ItemOrigin",
     "ItemStatus",
     "MailStatus",
+    "MeetingOutcome",
     "OutboxMessage",
     "PasswordReset",
     "Panellist",
