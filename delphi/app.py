@@ -30,6 +30,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
 
     from . import (
+        api,
         auth,
         builder,
         cli,
@@ -57,6 +58,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     decisions.init_app(app)
     exports.init_app(app)
     panel.init_app(app)
+    api.init_app(app)
     health.init_app(app)
     if app.config["BENCH_ENDPOINTS"]:
         from . import benchview

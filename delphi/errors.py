@@ -30,6 +30,10 @@ def init_app(app: Flask) -> None:
 
 
 def _http_error(error: HTTPException):
+    from .api import http_problem, is_api_request
+
+    if is_api_request():
+        return http_problem(error)
     code = error.code or 500
     custom = code in (400, 409, 413) and error.description != type(error).description
     message = (error.description if custom else MESSAGES.get(code)) or "Something went wrong."
@@ -39,6 +43,12 @@ def _http_error(error: HTTPException):
 
 
 def _csrf_error(error: CSRFError):
+    from .api import is_api_request
+
+    if is_api_request():  # the API asks no CSRF token; only a cross-site check can land here
+        from .api.problems import problem
+
+        return problem(403, "request.cross_site", error.description or "Refused.")
     message = (
         "The form had expired or came from elsewhere, so nothing was saved. "
         "Reload the page and send it again."
@@ -50,6 +60,12 @@ def _domain_error(error: Exception):
     """A rule of the study refused the request outside a use-case runner: say which, as a
     409 page, with nothing half-saved (the views' own handling flashes and redirects)."""
     db.session.rollback()
+    from .api import is_api_request
+
+    if is_api_request():
+        from .api.problems import from_domain_error
+
+        return from_domain_error(error)  # type: ignore[arg-type]
     text = str(error).rstrip(".") or "That cannot be done now"
     message = f"{text[0].upper()}{text[1:]}. Nothing was changed."
     return render_template("error.html", code=409, message=message), 409

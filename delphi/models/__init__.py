@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, by aggregate; import them from here."""
 
-from .accounts import Facilitator, FacilitatorSession, StudyMembership
+from .accounts import ApiToken, Facilitator, FacilitatorSession, StudyMembership
 from .audit import AuditEvent, ThrottleCounter
 from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
@@ -30,6 +30,7 @@ from .study import (
 from .types import DomainError, IllegalTransition, utcnow
 
 __all__ = [
+    "ApiToken",
     "AccessToken",
     "AuditEvent",
     "ConsensusSettings",

@@ -152,6 +152,23 @@ def close_round(study: Study, actor: object, now: datetime | None = None) -> Rou
     return rnd
 
 
+def extend_round(study: Study, closes_at: datetime, actor: object,
+                 now: datetime | None = None) -> Round:
+    """Move the open round's deadline (later, or earlier but still in the future)."""
+    rnd = open_round(study)
+    if rnd is None:
+        raise DomainError("round.none_open", "No round is open.")
+    now = now or utcnow()
+    if closes_at <= now:
+        raise DomainError("round.deadline_past", "The new closing time must be in the future.")
+    before = rnd.closes_at.isoformat() if rnd.closes_at else None
+    rnd.closes_at = closes_at
+    db.session.flush()
+    audit.record(actor, "round.extended", study, round=rnd.number, before=before,
+                 after=closes_at.isoformat())
+    return rnd
+
+
 def _submitted(rnd: Round) -> Iterator[int]:
     yield from db.session.scalars(
         sa.select(Response.panellist_id).where(Response.round_id == rnd.id,

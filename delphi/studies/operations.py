@@ -326,3 +326,33 @@ def _add_panellists(study: Study, rows: list[tuple[str, str, StakeholderGroup, d
     db.session.flush()
     audit.record(actor, "panel.imported", study, added=len(created))
     return created
+
+
+def update_panellist(study: Study, panellist: Panellist, actor: object, *,
+                     name: str | None = None, email: str | None = None) -> Panellist:
+    """Correct a panellist's name or email (checked as the panel import checks them)."""
+    if study.is_closed_for_good:
+        raise DomainError("panel.closed", "The study is {state}; its panel cannot change.",
+                          state=str(study.state))
+    if panellist.is_erased:
+        raise DomainError("panel.erased", "{pseudonym}'s personal data is erased.",
+                          pseudonym=panellist.pseudonym)
+    new_name = panellist.name if name is None else name.strip()
+    new_email = panellist.email if email is None else normalise_email(email)
+    problem = _panel_row_problem(new_name, new_email, panellist.group.key, panellist.group)
+    if problem is None and new_email != panellist.email and any(
+            p.email == new_email for p in study.panellists if p.id != panellist.id):
+        problem = f"{new_email} is already on the panel"
+    if problem:
+        raise DomainError("panel.invalid", "{pseudonym}: {problem}.",
+                          pseudonym=panellist.pseudonym, problem=problem)
+    changed = {k: v for k, v in (("name", new_name), ("email", new_email))
+               if getattr(panellist, k) != v}
+    if changed:
+        before = {k: getattr(panellist, k) for k in changed}
+        for key, value in changed.items():
+            setattr(panellist, key, value)
+        db.session.flush()
+        audit.record(actor, "panel.updated", study, panellist=panellist.pseudonym,
+                     before=before, after=changed)
+    return panellist

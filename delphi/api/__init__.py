@@ -1,0 +1,61 @@
+"""The JSON API under ``/api/v1``: personal API tokens, problem documents, cursor paging,
+ETags, and an OpenAPI 3.1 document generated from the pydantic models (``spec.py``).
+
+No cookie authenticates a call and no CSRF token is asked: the blueprint is exempt from
+Flask-WTF's check, and only ``Authorization: Bearer`` names the caller.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from ..extensions import csrf
+from ..models import DomainError, IllegalTransition
+from . import auth
+from .problems import ApiAbort, problem
+
+PUBLIC_ENDPOINTS = {"api.openapi", "api.reference"}
+ERROR_CODES = {400: "request.bad", 404: "route.not_found", 405: "route.method",
+               413: "request.too_large", 415: "request.media_type", 500: "server.error"}
+
+
+def is_api_request() -> bool:
+    return request.path == "/api/v1" or request.path.startswith("/api/")
+
+
+def http_problem(error: HTTPException) -> Response:
+    """An HTTP error on an API path as a problem document (used by delphi.errors)."""
+    code = error.code or 500
+    detail = error.description if code != 500 else \
+        "Something went wrong on our side; nothing was half-saved."
+    return problem(code, ERROR_CODES.get(code, f"http.{code}"), detail or "Error.")
+
+
+def init_app(app: Flask) -> None:
+    from .console import bp as console_bp
+    from .views import bp, handle_domain_error
+
+    @bp.before_request
+    def _authenticate() -> None:
+        if request.endpoint not in PUBLIC_ENDPOINTS:
+            auth.authenticate()
+
+    @bp.after_request
+    def _etag(response: Response) -> Response:
+        """Reads carry an ETag; If-None-Match with the same one is answered 304."""
+        if request.method in ("GET", "HEAD") and response.status_code == 200 \
+                and not response.is_streamed:
+            response.add_etag()
+            response.make_conditional(request)
+            response.headers["Cache-Control"] = "private, no-cache"
+        response.vary.add("Authorization")
+        return response
+
+    bp.register_error_handler(ApiAbort, lambda e: e.response)
+    bp.register_error_handler(DomainError, handle_domain_error)
+    bp.register_error_handler(IllegalTransition, handle_domain_error)
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
+    app.register_blueprint(console_bp)
+    app.errorhandler(ApiAbort)(lambda e: e.response)  # raised before a view is matched
