@@ -17,7 +17,7 @@ from ..extensions import db
 from ..models import ApiToken, DomainError, Facilitator, utcnow
 from ..models.accounts import API_SCOPES
 
-SECRET_PREFIX = "dlp_"
+SECRET_PREFIX = "dlp_"  # noqa: S105 - a marker, not a secret
 MAX_NAME = 80
 MAX_DAYS = 366
 # last_used_at is written at most this often per token, so reads stay reads.

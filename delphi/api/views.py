@@ -9,7 +9,7 @@ import io
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, g, render_template, request, url_for
+from flask import Blueprint, g, render_template, url_for
 from sqlalchemy.orm import joinedload
 
 from ..decisions import operations as decision_ops
