@@ -20,6 +20,7 @@ from werkzeug.serving import run_simple
 
 from . import mail
 from .analyze_cli import analyze_command
+from .api.cli import api_token_command
 from .config import DEMO_SETTINGS_FILE, ConfigError, instance_path, read_demo_settings
 from .exports.cli import export_command
 from .extensions import db, write_transaction
@@ -564,6 +565,7 @@ APP_COMMANDS = [
     erase_panellist_command,
     archive_study_command,
     purge_expired_command,
+    api_token_command,
 ]
 main.add_command(analyze_command)
 for _command in APP_COMMANDS:

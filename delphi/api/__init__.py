@@ -10,10 +10,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ..extensions import csrf
-from ..models import DomainError, IllegalTransition
-from . import auth
-from .problems import ApiAbort, problem
+# Light at import: the command line imports api.cli, which must not load pydantic.
 
 PUBLIC_ENDPOINTS = {"api.openapi", "api.reference"}
 ERROR_CODES = {400: "request.bad", 404: "route.not_found", 405: "route.method",
@@ -26,6 +23,8 @@ def is_api_request() -> bool:
 
 def http_problem(error: HTTPException) -> Response:
     """An HTTP error on an API path as a problem document (used by delphi.errors)."""
+    from .problems import problem
+
     code = error.code or 500
     detail = error.description if code != 500 else \
         "Something went wrong on our side; nothing was half-saved."
@@ -33,7 +32,11 @@ def http_problem(error: HTTPException) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    from ..extensions import csrf
+    from ..models import DomainError, IllegalTransition
+    from . import auth
     from .console import bp as console_bp
+    from .problems import ApiAbort
     from .views import bp, handle_domain_error
 
     @bp.before_request

@@ -86,6 +86,19 @@ def authenticate() -> None:
         db.session.commit()
     g.api_token = token
     g.api_actor = token.facilitator
+    _check_body()
+
+
+def _check_body() -> None:
+    """A body, where one is sent, is JSON: anything else is refused before any work."""
+    if request.method not in ("POST", "PUT", "PATCH") or not request.content_length:
+        return
+    if not request.is_json:
+        raise ApiAbort(415, "request.media_type", "Send the body as application/json.",
+                       params={"sent": (request.mimetype or "none")[:80]})
+    if request.get_json(silent=True) is None:
+        raise ApiAbort(400, "request.json_invalid", "The body is not valid JSON.",
+                       errors=[{"where": "body", "message": "not JSON"}])
 
 
 def _limit(token: ApiToken) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from ..auth.forms import EmptyForm
@@ -18,8 +19,8 @@ bp = facilitator_blueprint("api_tokens", __name__, "/account/api-tokens")
 
 class TokenForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=tokens.MAX_NAME)])
-    scopes = SelectField("Scopes", choices=[("read", "Read only"),
-                                            ("read write", "Read and write")],
+    scopes = SelectField("Scopes", choices=[SelectChoice("read", "Read only"),
+                                            SelectChoice("read write", "Read and write")],
                          default="read")
     days = IntegerField("Days until it expires",
                         validators=[DataRequired(), NumberRange(1, tokens.MAX_DAYS)])

@@ -67,7 +67,7 @@ def validate(**kwargs: Any) -> Any:
         return spec.validate(operation_id=view.__name__, **kwargs)(view)
     return decorate
 
-ERRORS = {"HTTP_401": Problem, "HTTP_403": Problem, "HTTP_404": Problem, "HTTP_429": Problem}
+ERRORS = {f"HTTP_{code}": Problem for code in (400, 401, 403, 404, 415, 429)}
 
 
 def responds(ok: Any = None, status: int = 200, *, cached: bool = False,
