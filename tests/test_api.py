@@ -280,7 +280,7 @@ def test_studies_are_listed_read_and_created_from_json_or_yaml(api, study):
     ({"yaml": "slug: [unclosed"}, "survey.invalid"),
     ({"yaml": SURVEY_YAML.replace("Beta study", "")}, "survey.invalid"),
     ({"yaml": SURVEY_YAML.replace("Beta study", "x" * 400)}, "survey.invalid"),
-    ({"yaml": SURVEY_YAML.replace("Beta study", "a\x00b")}, "survey.invalid"),
+    ({"yaml": SURVEY_YAML.replace("Beta study", "a\x00b")}, "request.nul"),
     ({"yaml": SURVEY_YAML.replace("beta", "<script>")}, "survey.invalid"),
     ({"definition": {"slug": "x"}}, "survey.invalid"),
     ({"yaml": SURVEY_YAML, "extra": 1}, "request.invalid"),
@@ -376,12 +376,12 @@ def test_a_bad_correction_changes_nothing(api, study, body):
 
 def test_the_panel_file_is_imported_all_or_none_with_errors_per_line(api, study):
     bad = "name,email,group\nAda,ada@example.org,clin\nBob,not-an-email,clin\n,c@example.org,x\n"
-    body = assert_problem(api.post("/studies/alpha/panel/import", json={"csv": bad}), 422,
+    body = assert_problem(api.post("/studies/alpha/panel-import", json={"csv": bad}), 422,
                           "panel.rows_invalid")
     assert [e["where"] for e in body["errors"]] == ["line 3", "line 4"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Panellist)) == 6
     good = "name,email,group\nAda,ada@example.org,clin\nBea,bea@example.org,parent\n"
-    made = api.post("/studies/alpha/panel/import", json={"csv": good})
+    made = api.post("/studies/alpha/panel-import", json={"csv": good})
     assert made.status_code == 201 and made.get_json()["added"] == ["P0007", "P0008"]
 
 
@@ -541,5 +541,5 @@ def test_the_reference_page_lists_every_operation_without_scripts(client):
     page = client.get("/api/v1/docs")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "<script" not in html
-    assert "POST /api/v1/studies/{slug}/panel/import" in html
+    assert "POST /api/v1/studies/{slug}/panel-import" in html
     assert 'id="schema-StudyOut"' in html

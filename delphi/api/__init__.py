@@ -28,37 +28,18 @@ def http_problem(error: HTTPException) -> Response:
     code = error.code or 500
     detail = error.description if code != 500 else \
         "Something went wrong on our side; nothing was half-saved."
-    return problem(code, ERROR_CODES.get(code, f"http.{code}"), detail or "Error.")
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    return problem(code, ERROR_CODES.get(code, f"http.{code}"), detail or "Error.",
+                   headers=headers)
 
 
 def init_app(app: Flask) -> None:
     from ..extensions import csrf
-    from ..models import DomainError, IllegalTransition
-    from . import auth
     from .console import bp as console_bp
     from .problems import ApiAbort
-    from .views import bp, handle_domain_error
+    from .views import bp
 
-    @bp.before_request
-    def _authenticate() -> None:
-        if request.endpoint not in PUBLIC_ENDPOINTS:
-            auth.authenticate()
-
-    @bp.after_request
-    def _etag(response: Response) -> Response:
-        """Reads carry an ETag; If-None-Match with the same one is answered 304."""
-        if request.method in ("GET", "HEAD") and response.status_code == 200 \
-                and not response.is_streamed:
-            response.add_etag()
-            response.make_conditional(request)
-            response.headers["Cache-Control"] = "private, no-cache"
-        response.vary.add("Authorization")
-        return response
-
-    bp.register_error_handler(ApiAbort, lambda e: e.response)
-    bp.register_error_handler(DomainError, handle_domain_error)
-    bp.register_error_handler(IllegalTransition, handle_domain_error)
     csrf.exempt(bp)
     app.register_blueprint(bp)
     app.register_blueprint(console_bp)
-    app.errorhandler(ApiAbort)(lambda e: e.response)  # raised before a view is matched
+    app.register_error_handler(ApiAbort, lambda e: e.response)  # raised before a view is matched

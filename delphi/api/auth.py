@@ -90,7 +90,13 @@ def authenticate() -> None:
 
 
 def _check_body() -> None:
-    """A body, where one is sent, is JSON: anything else is refused before any work."""
+    """A body, where one is sent, is JSON: anything else is refused before any work. A NUL
+    character anywhere (path, body) is refused as the console refuses it: PostgreSQL
+    cannot store it."""
+    for name, value in (request.view_args or {}).items():
+        if "\x00" in str(value):
+            raise ApiAbort(404, "route.not_found", "There is nothing at this address.",
+                           errors=[{"where": f"path.{name}", "message": "NUL character"}])
     if request.method not in ("POST", "PUT", "PATCH") or not request.content_length:
         return
     if not request.is_json:
@@ -99,6 +105,29 @@ def _check_body() -> None:
     if request.get_json(silent=True) is None:
         raise ApiAbort(400, "request.json_invalid", "The body is not valid JSON.",
                        errors=[{"where": "body", "message": "not JSON"}])
+    if not isinstance(request.get_json(), dict):
+        raise ApiAbort(422, "request.invalid", "The body must be a JSON object.",
+                       errors=[{"where": "body", "message": "not an object"}])
+    where = _nul_in(request.get_json(), "body")
+    if where:
+        raise ApiAbort(422, "request.nul", "A NUL character cannot be stored; remove it.",
+                       errors=[{"where": where, "message": "NUL character"}])
+
+
+def _nul_in(value: object, where: str) -> str | None:
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_in(key, where) or _nul_in(item, f"{where}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_in(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def _limit(token: ApiToken) -> None:

@@ -89,8 +89,14 @@ def openapi_document() -> dict[str, Any]:
     ``application/problem+json``, and downloads as their own media types."""
     doc = copy.deepcopy(spec.spec)
     doc["servers"] = [{"url": "/"}]
+    schemas = doc["components"]["schemas"]
     for path, operations in doc["paths"].items():
         for operation in operations.values():
+            body = operation.get("requestBody")
+            if body:  # a body whose every field is optional may be left out
+                ref = body["content"]["application/json"]["schema"].get("$ref", "")
+                if not schemas.get(ref.rsplit("/", 1)[-1], {}).get("required"):
+                    body["required"] = False
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content")
                 if status.isdigit() and int(status) >= 400 and content and \

@@ -9,7 +9,8 @@ import io
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, g, render_template, url_for
+from flask import Blueprint, current_app, g, render_template, request, url_for
+from flask import Response as FlaskResponse
 from sqlalchemy.orm import joinedload
 
 from ..decisions import operations as decision_ops
@@ -37,11 +38,47 @@ from ..studies.operations import PanelImportError
 from ..surveys import SurveyError, check_document, parse_survey, survey_document
 from ..uow import unit_of_work
 from . import schemas as s
-from .auth import actor, require_scope, study_for
+from .auth import actor, authenticate, require_scope, study_for
 from .problems import ApiAbort, from_domain_error
 from .spec import openapi_document, responds, validate
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PUBLIC_ENDPOINTS = {"api.openapi", "api.reference"}
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.method == "OPTIONS":  # no CORS here: say which methods the path has
+        adapter = current_app.url_map.bind_to_environ(request.environ)
+        allowed = sorted(set(adapter.allowed_methods()) - {"OPTIONS", "HEAD"})
+        raise ApiAbort(405, "route.method", "This address takes {methods}.",
+                       params={"methods": ", ".join(allowed)},
+                       headers={"Allow": ", ".join(allowed)})
+    if request.endpoint not in PUBLIC_ENDPOINTS:
+        authenticate()
+
+
+@bp.after_request
+def _etag(response: FlaskResponse) -> FlaskResponse:
+    """Reads carry an ETag; If-None-Match with the same one is answered 304."""
+    if request.method in ("GET", "HEAD") and response.status_code == 200 \
+            and not response.is_streamed:
+        response.add_etag()
+        response.make_conditional(request)
+        response.headers["Cache-Control"] = "private, no-cache"
+    response.vary.add("Authorization")
+    return response
+
+
+@bp.errorhandler(ApiAbort)
+def _abort(error: ApiAbort) -> FlaskResponse:
+    return error.response
+
+
+@bp.errorhandler(DomainError)
+def _refused(error: DomainError) -> FlaskResponse:
+    db.session.rollback()
+    return from_domain_error(error)
 
 
 # -- paging --------------------------------------------------------------------------
@@ -168,9 +205,6 @@ def _definition(body: s.SurveyInput):
         raise ApiAbort(422, "survey.one_of", "Send exactly one of `definition` and `yaml`.",
                        errors=[{"where": "body", "message": "one of definition, yaml"}])
     if body.yaml is not None:
-        if "\x00" in body.yaml:
-            raise ApiAbort(422, "survey.invalid", "The survey file contains a NUL character.",
-                           errors=[{"where": "body.yaml", "message": "NUL character"}])
         return lambda: parse_survey(body.yaml, "yaml")
     return lambda: check_document(body.definition, "definition")
 
@@ -263,7 +297,7 @@ def add_panellist(slug: str, json: s.PanellistIn):
     return _panellist_out(added[0]), 201
 
 
-@bp.post("/studies/<slug>/panel/import")
+@bp.post("/studies/<slug>/panel-import")
 @validate(json=s.PanelImportIn, resp=responds(s.PanelImportOut, 201, extra=(409,)),
           tags=["panel"])
 def import_panel(slug: str, json: s.PanelImportIn):
@@ -495,7 +529,3 @@ def audit_log(slug: str, query: s.PageQuery):
                                                detail=e.detail or {}, created_at=e.created_at)
                                for e in rows], next=nxt)
 
-
-def handle_domain_error(error: DomainError):
-    db.session.rollback()
-    return from_domain_error(error)
