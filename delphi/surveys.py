@@ -372,7 +372,7 @@ MAX_RETENTION_DAYS = 36500  # a hundred years
 
 
 def _definition(check: _Checker, doc: Any) -> SurveyDefinition | None:
-    if doc is None:
+    if doc is None or doc == {}:  # "{}" was a definition with no problem and no content
         check.fail("", "the file is empty")
         return None
     top = check.mapping(doc, "", TOP_KEYS)

@@ -62,3 +62,32 @@ def test_console_pages_need_a_login(client, path):
     response = client.get(path)
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+def test_every_api_route_answers_404_for_another_facilitators_study(app, client, factory):
+    """The API's object-level walk: a token reaches only its facilitator's studies."""
+    from .api_support import Api, make_token
+    from .flows import close, launch
+
+    me = factory.facilitator("me@example.org")
+    factory.study(owner=me)
+    theirs = factory.study(owner=factory.facilitator("them@example.org"))
+    factory.panel(theirs)
+    launch(theirs)
+    close(theirs)
+    launch(theirs)
+    api = Api(client, make_token(me))
+    rules = [r for r in app.url_map.iter_rules()
+             if r.endpoint.startswith("api.") and "slug" in r.arguments]
+    assert len(rules) >= 15
+    for rule in rules:
+        url = _fill(rule, theirs.slug).removeprefix("/api/v1")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = api.call(method, url, json={})
+            assert response.status_code in (403, 404), (method, url, response.status_code)
+            assert response.headers["Content-Type"] == "application/problem+json"
+            body = response.get_data(as_text=True)
+            assert theirs.title not in body
+            assert not re.search(r"expert\d+\.\d@example\.org", body)
+    listed = api.get("/studies").get_json()["studies"]
+    assert theirs.slug not in {s["slug"] for s in listed}

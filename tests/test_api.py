@@ -283,6 +283,8 @@ def test_studies_are_listed_read_and_created_from_json_or_yaml(api, study):
     ({"yaml": SURVEY_YAML.replace("Beta study", "a\x00b")}, "request.nul"),
     ({"yaml": SURVEY_YAML.replace("beta", "<script>")}, "survey.invalid"),
     ({"definition": {"slug": "x"}}, "survey.invalid"),
+    ({"definition": {}}, "survey.invalid"),
+    ({"yaml": "{}"}, "survey.invalid"),
     ({"yaml": SURVEY_YAML, "extra": 1}, "request.invalid"),
     ({"definition": "not an object"}, "request.invalid"),
 ])

@@ -28,6 +28,7 @@ from .study import (
     StudyState,
 )
 from .types import DomainError, IllegalTransition, utcnow
+from .webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -64,6 +65,8 @@ __all__ = [
     "StudyState",
     "Suggestion",
     "ThrottleCounter",
+    "Webhook",
+    "WebhookDelivery",
     "WorkerHeartbeat",
     "utcnow",
 ]
