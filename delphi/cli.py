@@ -519,6 +519,13 @@ def periodic_jobs(purge: bool = True) -> None:
         if rnd is not None:
             current_app.logger.info("closed round %s of %s at its deadline", rnd.number,
                                     rnd.study.slug)
+    try:
+        from . import webhooks
+
+        webhooks.deliver_due()
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("delivering webhooks failed")
     if purge:
         purge_expired("system:retention")
 
@@ -529,8 +536,8 @@ def periodic_jobs(purge: bool = True) -> None:
               help="Seconds between passes with --loop.")
 @with_appcontext
 def send_mail_command(loop: bool, interval: float) -> None:
-    """Deliver the outbox over SMTP (and close rounds whose deadline passed, and delete
-    archived studies past their retention date)."""
+    """Deliver the outbox over SMTP (and post due webhooks, close rounds whose deadline
+    passed, delete archived studies past their retention date)."""
     if not mail.smtp_configured():
         click.echo("DELPHI_SMTP_HOST is not set: messages stay in the outbox.", err=True)
     try:

@@ -41,9 +41,10 @@ def add_webhook(study: Study, url: str, events: list[str], actor: object) -> tup
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 500 or \
-            any(ord(c) < 33 for c in url):
+            any(ord(c) < 33 or ord(c) > 126 or c in '<>"{}|\\^`' for c in url):
         raise DomainError("webhook.url_invalid", "The webhook URL must be an http or https "
-                          "address of at most 500 characters.")
+                          "address of at most 500 characters (non-ASCII characters "
+                          "percent-encoded).")
     unknown = [e for e in events if e not in WEBHOOK_EVENTS]
     if not events or unknown:
         raise DomainError("webhook.events_invalid", "Choose events among {events}.",

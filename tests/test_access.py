@@ -13,7 +13,7 @@ from .conftest import csrf_token, login
 def _facilitator_rules(app: Flask):
     for rule in app.url_map.iter_rules():
         feature = rule.endpoint.split(".")[0]
-        if feature in ("studies", "builder", "rounds", "decisions", "exports") \
+        if feature in ("studies", "builder", "rounds", "decisions", "exports", "webhooks") \
                 and "slug" in rule.arguments:
             yield rule
 

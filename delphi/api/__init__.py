@@ -36,10 +36,12 @@ def http_problem(error: HTTPException) -> Response:
 def init_app(app: Flask) -> None:
     from ..extensions import csrf
     from .console import bp as console_bp
+    from .console import hooks_bp
     from .problems import ApiAbort
     from .views import bp
 
     csrf.exempt(bp)
     app.register_blueprint(bp)
     app.register_blueprint(console_bp)
+    app.register_blueprint(hooks_bp)
     app.register_error_handler(ApiAbort, lambda e: e.response)  # raised before a view is matched

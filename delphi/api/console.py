@@ -65,3 +65,25 @@ def revoke(token_id: int):
     else:
         flash(f"The token {token.name} is revoked; it no longer works.", "info")
     return redirect(url_for("api_tokens.index"))
+
+
+hooks_bp = facilitator_blueprint("webhooks", __name__, "/studies/<slug>")
+
+
+@hooks_bp.route("/webhooks", endpoint="index")
+def webhook_log(slug: str):
+    """The study's webhooks and each one's latest deliveries (the delivery log)."""
+    import sqlalchemy as sa
+
+    from ..extensions import db
+    from ..models import Webhook, WebhookDelivery
+    from ..studies.views import get_study_or_404
+
+    study = get_study_or_404(slug)
+    hooks = db.session.scalars(sa.select(Webhook).where(Webhook.study_id == study.id)
+                               .order_by(Webhook.id)).all()
+    log = {h.id: db.session.scalars(sa.select(WebhookDelivery)
+                                    .where(WebhookDelivery.webhook_id == h.id)
+                                    .order_by(WebhookDelivery.id.desc()).limit(50)).all()
+           for h in hooks}
+    return render_template("api/webhooks.html", study=study, hooks=hooks, log=log)

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, g, render_template, request, url_for
 from flask import Response as FlaskResponse
 from sqlalchemy.orm import joinedload
 
+from .. import webhooks
 from ..decisions import operations as decision_ops
 from ..exports import downloads
 from ..exports.formats import ExportError
@@ -31,6 +32,8 @@ from ..models import (
     RoundResult,
     Study,
     StudyMembership,
+    Webhook,
+    WebhookDelivery,
 )
 from ..rounds import operations as round_ops
 from ..studies import operations as study_ops
@@ -529,3 +532,62 @@ def audit_log(slug: str, query: s.PageQuery):
                                                detail=e.detail or {}, created_at=e.created_at)
                                for e in rows], next=nxt)
 
+
+
+# -- webhooks -----------------------------------------------------------------------------
+
+def _webhook_out(hook: Webhook, secret: str | None = None) -> s.WebhookOut:
+    return s.WebhookOut(id=hook.id, url=hook.url, events=hook.event_list,
+                        created_at=hook.created_at, secret=secret)
+
+
+def _webhook(study: Study, hook_id: int) -> Webhook:
+    hook = webhooks.find_webhook(study, hook_id)
+    if hook is None:
+        raise ApiAbort(404, "webhook.not_found", "This study has no webhook {id}.",
+                       params={"id": hook_id})
+    return hook
+
+
+@bp.get("/studies/<slug>/webhooks")
+@validate(resp=responds(s.WebhookList, cached=True), tags=["webhooks"])
+def list_webhooks(slug: str):
+    """The study's webhooks (their secrets are shown only when created)."""
+    return s.WebhookList(webhooks=[_webhook_out(h)
+                                   for h in webhooks.study_webhooks(study_for(slug))])
+
+
+@bp.post("/studies/<slug>/webhooks")
+@validate(json=s.WebhookIn, resp=responds(s.WebhookOut, 201, extra=(409,)), tags=["webhooks"])
+def add_webhook(slug: str, json: s.WebhookIn):
+    """Register a URL for events; the answer holds the signing secret, once."""
+    study = study_for(slug, "write")
+    try:
+        hook, secret = _write(lambda: webhooks.add_webhook(study, json.url, json.events, actor()))
+    except DomainError as exc:
+        raise ApiAbort(422, exc.code, exc.render(), params=exc.params,
+                       errors=[{"where": "body", "message": exc.render()}]) from None
+    return _webhook_out(hook, secret), 201
+
+
+@bp.delete("/studies/<slug>/webhooks/<int:hook_id>")
+@validate(resp=responds(None, 204), tags=["webhooks"])
+def remove_webhook(slug: str, hook_id: int):
+    """Stop sending to a webhook (its delivery log stays)."""
+    study = study_for(slug, "write")
+    hook = _webhook(study, hook_id)
+    _write(lambda: webhooks.remove_webhook(study, hook, actor()))
+    return FlaskResponse(status=204)
+
+
+@bp.get("/studies/<slug>/webhooks/<int:hook_id>/deliveries")
+@validate(query=s.PageQuery, resp=responds(s.DeliveryList, cached=True), tags=["webhooks"])
+def list_deliveries(slug: str, hook_id: int, query: s.PageQuery):
+    """The delivery log of a webhook, newest first."""
+    hook = _webhook(study_for(slug), hook_id)
+    rows, nxt = _page(sa.select(WebhookDelivery).where(WebhookDelivery.webhook_id == hook.id),
+                      WebhookDelivery.id, query, newest_first=True)
+    return s.DeliveryList(deliveries=[s.DeliveryOut(
+        id=d.id, event=d.event, status=d.status, attempts=d.attempts, last_status=d.last_status,
+        last_error=d.last_error, created_at=d.created_at, next_attempt_at=d.next_attempt_at)
+        for d in rows], next=nxt)
