@@ -545,3 +545,44 @@ def test_the_reference_page_lists_every_operation_without_scripts(client):
     assert page.status_code == 200 and "<script" not in html
     assert "POST /api/v1/studies/{slug}/panel-import" in html
     assert 'id="schema-StudyOut"' in html
+
+
+def test_with_redis_the_shared_limiter_counts_per_token(app, api, study, monkeypatch):
+    """With DELPHI_REDIS_URL the Flask-Limiter strategy keeps the count (here a stand-in
+    that allows two hits per token)."""
+    hits: dict[tuple, int] = {}
+
+    class Strategy:
+        def hit(self, item, *identifiers):  # type: ignore[no-untyped-def]
+            hits[identifiers] = hits.get(identifiers, 0) + 1
+            return hits[identifiers] <= 2
+
+    monkeypatch.setitem(app.extensions, "delphi_limiter",
+                        type("Limiter", (), {"limiter": Strategy()})())
+    assert api.get("/me").status_code == 200 and api.get("/me").status_code == 200
+    assert_problem(api.get("/me"), 429, "auth.rate_limited")
+    assert list(hits) == [("api-token", "1")]
+
+
+def test_a_role_without_write_may_read_but_not_write(api, study, owner, monkeypatch):
+    monkeypatch.setitem(api_auth.ROLE_PERMISSIONS, "owner", frozenset({"read"}))
+    assert api.get("/studies/alpha").status_code == 200
+    body = assert_problem(api.post("/studies/alpha/rounds", json={}), 403, "auth.role")
+    assert body["params"]["role"] == "owner"
+    assert study.rounds == []
+
+
+def test_finishing_a_study_is_a_webhook_event(api, study):
+    from delphi import webhooks
+    from delphi.decisions import operations as decision_ops
+    from delphi.models import WebhookDelivery
+
+    api.post("/studies/alpha/webhooks", json={"url": "https://example.org/h",
+                                              "events": ["study.finished"]})
+    launch(study)
+    close(study)
+    decision_ops.finish_study(study, "test")
+    db.session.commit()
+    delivery = db.session.scalar(sa.select(WebhookDelivery))
+    assert delivery.event == "study.finished" and delivery.payload["data"] == {"rounds": 1}
+    assert webhooks.emit(study, "round.closed", {}) == 0  # not subscribed
