@@ -86,6 +86,7 @@ def authenticate() -> None:
         db.session.commit()
     g.api_token = token
     g.api_actor = token.facilitator
+    check_study_in_path()
     _check_body()
 
 
@@ -161,10 +162,7 @@ def require_scope(scope: str) -> None:
                        params={"scope": scope})
 
 
-def study_for(slug: str, permission: str = "read") -> Study:
-    """The study if the token's facilitator is on its committee (else 404), and the
-    permission is both in the token's scopes and the role's permissions (else 403)."""
-    require_scope(permission)
+def _membership(slug: str) -> tuple[Study, str]:
     row = db.session.execute(
         sa.select(Study, StudyMembership.role).join(StudyMembership)
         .where(Study.slug == slug, StudyMembership.facilitator_id == g.api_actor.id)
@@ -172,7 +170,22 @@ def study_for(slug: str, permission: str = "read") -> Study:
     if row is None:
         raise ApiAbort(404, "study.not_found", "You have no study {slug}.",
                        params={"slug": slug[:80]})
-    study, role = row
+    return row[0], row[1]
+
+
+def check_study_in_path() -> None:
+    """Before the body is even validated: a study in the path must be one of the caller's,
+    so another team's study answers 404 whatever is sent."""
+    slug = (request.view_args or {}).get("slug")
+    if slug is not None:
+        _membership(str(slug))
+
+
+def study_for(slug: str, permission: str = "read") -> Study:
+    """The study if the token's facilitator is on its committee (else 404), and the
+    permission is both in the token's scopes and the role's permissions (else 403)."""
+    study, role = _membership(slug)
+    require_scope(permission)
     if permission not in ROLE_PERMISSIONS.get(role, frozenset()):
         raise ApiAbort(403, "auth.role", "Your role on {slug} ({role}) may not {permission}.",
                        params={"slug": slug, "role": role, "permission": permission})
