@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from flask import current_app
 
 from . import audit
 from .extensions import db, write_transaction
@@ -45,6 +48,9 @@ def add_webhook(study: Study, url: str, events: list[str], actor: object) -> tup
         raise DomainError("webhook.url_invalid", "The webhook URL must be an http or https "
                           "address of at most 500 characters (non-ASCII characters "
                           "percent-encoded).")
+    if _private_literal(parts.hostname) and not _private_allowed():
+        raise DomainError("webhook.url_private", "The webhook URL points into a private "
+                          "network; set DELPHI_WEBHOOK_PRIVATE_ADDRESSES to allow that.")
     unknown = [e for e in events if e not in WEBHOOK_EVENTS]
     if not events or unknown:
         raise DomainError("webhook.events_invalid", "Choose events among {events}.",
@@ -100,6 +106,34 @@ def emit(study: Study, event: str, data: dict[str, Any]) -> int:
     return count
 
 
+def _private_allowed() -> bool:
+    return bool(current_app.config.get("WEBHOOK_PRIVATE_ADDRESSES"))
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
+            or ip.is_multicast or ip.is_unspecified)
+
+
+def _private_literal(host: str | None) -> bool:
+    try:
+        return host is not None and _is_private(host)
+    except ValueError:
+        return False  # a name, not an address
+
+
+def _resolves_privately(host: str) -> bool:
+    """Whether a webhook's host is (or resolves to) a loopback, private, link-local or
+    otherwise internal address: a study's team may not make the server call into its own
+    network (cloud metadata, admin ports) unless the deployment allows it."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False  # unresolvable: the POST fails on its own and is retried
+    return any(_is_private(str(info[4][0])) for info in infos)
+
+
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -131,7 +165,10 @@ def _deliver_one(delivery_id: int, now: datetime, opener: Any) -> int:
         "X-Delphi-Event": delivery.event, "X-Delphi-Delivery": str(delivery.id),
         "X-Delphi-Signature": signature(hook.secret, body)})
     status, error = None, ""
+    host = urlsplit(hook.url).hostname or ""
     try:
+        if not _private_allowed() and _resolves_privately(host):
+            raise ValueError("the address is in a private network")
         with opener(request, timeout=TIMEOUT_SECONDS) as answer:
             status = answer.status
     except urllib.error.HTTPError as exc:

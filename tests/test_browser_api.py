@@ -18,6 +18,7 @@ SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "hei
 
 def test_tokens_webhooks_and_the_reference_in_a_browser(app, client, browser, live_server,
                                                         factory):
+    app.config["WEBHOOK_PRIVATE_ADDRESSES"] = True  # an unreachable local address
     owner = factory.facilitator("maria@example.org")
     factory.study(owner=owner, slug="alpha")
     factory.panel(factory.study(owner=owner, slug="beta"), per_group=2)
@@ -51,3 +52,4 @@ def test_tokens_webhooks_and_the_reference_in_a_browser(app, client, browser, li
         page.goto(base + "/api/v1/docs")
         shot(page, f"api-reference-{size}")
         page.close()
+    app.config["WEBHOOK_PRIVATE_ADDRESSES"] = False

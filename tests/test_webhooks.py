@@ -60,7 +60,8 @@ def receiver():
 
 
 @pytest.fixture
-def setup(client, factory):
+def setup(app, client, factory, monkeypatch):
+    monkeypatch.setitem(app.config, "WEBHOOK_PRIVATE_ADDRESSES", True)  # the receiver is local
     owner = factory.facilitator("owner@example.org")
     study = factory.study(owner=owner, slug="alpha")
     factory.panel(study, per_group=2)
@@ -190,3 +191,23 @@ def test_the_console_shows_the_delivery_log(client, setup, receiver):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert receiver.url in html and "panellist.withdrew" in html and "503" in html
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "http://169.254.169.254/latest",
+                                 "http://10.0.0.5/", "http://[::1]/", "http://0.0.0.0/"])
+def test_private_addresses_are_refused_unless_allowed(app, setup, url, monkeypatch):
+    study, api = setup
+    monkeypatch.setitem(app.config, "WEBHOOK_PRIVATE_ADDRESSES", False)
+    response = api.post("/studies/alpha/webhooks", json={"url": url, "events": ["round.closed"]})
+    assert response.status_code == 422
+    assert response.get_json()["code"] == "webhook.url_private"
+
+
+def test_a_host_that_resolves_privately_is_not_called(app, setup, receiver, monkeypatch):
+    study, api = setup
+    _register(api, receiver.url.replace("127.0.0.1", "localhost"), ["panellist.withdrew"])
+    monkeypatch.setitem(app.config, "WEBHOOK_PRIVATE_ADDRESSES", False)
+    api.post("/studies/alpha/panel/P0001/withdraw", json={})
+    assert webhooks.deliver_due() == 0
+    delivery = db.session.scalar(sa.select(WebhookDelivery))
+    assert receiver.received == [] and "private network" in delivery.last_error
