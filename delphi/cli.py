@@ -21,14 +21,16 @@ from werkzeug.serving import run_simple
 from . import mail
 from .analyze_cli import analyze_command
 from .api.cli import api_token_command
+from .auth import operations as accounts
 from .config import DEMO_SETTINGS_FILE, ConfigError, instance_path, read_demo_settings
 from .exports.cli import export_command
-from .extensions import db, write_transaction
-from .models import DomainError, Facilitator, IllegalTransition, Study
+from .extensions import db
+from .models import DomainError, Facilitator, Study
 from .rounds import operations as round_ops
 from .studies import operations as ops
 from .studies import privacy
 from .surveys import SurveyError, dump_survey, load_survey_file
+from .uow import unit_of_work
 
 SHIPPED_SURVEYS = Path(__file__).resolve().parent / "surveys"
 DEMO_EMAIL = "demo@example.org"
@@ -105,21 +107,21 @@ def _actor(as_email: str | None, study: Study | None) -> Facilitator:
                   "log records them")
         as_email = DEMO_EMAIL
     try:
-        return privacy.check_actor(ops.find_facilitator(as_email), as_email, study)
+        return privacy.check_actor(accounts.find_facilitator(as_email), as_email, study)
     except DomainError as exc:
-        _fail(str(exc))
+        _fail(exc.render())
         raise  # unreachable: _fail raises
 
 
 def _commit_or_fail(action: Any) -> Any:
-    """Run a use case, commit once, and turn domain errors into a clean message."""
+    """Run a use case in one unit of work (commit once, or nothing at all) and turn a
+    refusal into a clean message and a non-zero exit."""
     try:
-        with write_transaction():
-            result = action()
-            db.session.commit()
-        return result
-    except (DomainError, IllegalTransition, SurveyError) as exc:
-        db.session.rollback()
+        with unit_of_work():
+            return action()
+    except DomainError as exc:
+        _fail(exc.render())
+    except SurveyError as exc:
         _fail(str(exc))
 
 
@@ -143,7 +145,7 @@ def create_facilitator_command(email: str, name: str, password_stdin: bool,
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    _commit_or_fail(lambda: ops.create_facilitator(email, password, name, actor))
+    _commit_or_fail(lambda: accounts.create_facilitator(email, password, name, actor))
     click.echo(f"Created facilitator {email.strip().lower()}.")
 
 
@@ -156,7 +158,7 @@ def add_facilitator_command(study: str, email: str, as_email: str | None) -> Non
     """Give an existing facilitator access to STUDY."""
     target = _study_or_fail(study)
     who = _actor(as_email, target)
-    facilitator = ops.find_facilitator(email)
+    facilitator = accounts.find_facilitator(email)
     if facilitator is None:
         _fail(f"there is no facilitator with the email {email}; create one first")
     _commit_or_fail(lambda: ops.add_facilitator_to_study(target, facilitator, who))
@@ -182,7 +184,7 @@ def import_survey_command(file: Path, owner: str | None, update: bool,
     who = _actor(as_email, existing if existing is not None and update else None)
     facilitator = who
     if owner:
-        facilitator = ops.find_facilitator(owner)
+        facilitator = accounts.find_facilitator(owner)
         if facilitator is None:
             _fail(f"there is no facilitator with the email {owner}")
     if existing is not None and update:
@@ -219,15 +221,13 @@ def import_panel_command(study: str, file: Path, as_email: str | None) -> None:
     target = _study_or_fail(study)
     who = _actor(as_email, target)
     try:
-        added = ops.import_panel(target, file.read_bytes(), who)
+        with unit_of_work():
+            added = ops.import_panel(target, file.read_bytes(), who)
     except ops.PanelImportError as exc:
-        db.session.rollback()
         lines = "\n".join(f"  {file}: {e}" for e in exc.errors)
         _fail(f"nothing was imported; fix these rows:\n{lines}")
     except DomainError as exc:
-        db.session.rollback()
-        _fail(str(exc))
-    db.session.commit()
+        _fail(exc.render())
     click.echo(f"Added {len(added)} panellists to {target.slug}.")
 
 
@@ -310,9 +310,15 @@ def _demo_jobs(app: Flask) -> None:
 
 def _prepare_demo(password: str) -> None:
     """Load the IMPACT study and the demo facilitator, whose password is ``password``."""
-    facilitator = ops.find_facilitator(DEMO_EMAIL)
+    with unit_of_work():
+        _load_demo(password)
+    current_app.logger.info("demo ready")
+
+
+def _load_demo(password: str) -> None:
+    facilitator = accounts.find_facilitator(DEMO_EMAIL)
     if facilitator is None:
-        facilitator = ops.create_facilitator(DEMO_EMAIL, password, "Demo facilitator")
+        facilitator = accounts.create_facilitator(DEMO_EMAIL, password, "Demo facilitator")
     elif not facilitator.check_password(password):
         facilitator.set_password(password)  # ends its sessions: only when it changed
     definition = load_survey_file(SHIPPED_SURVEYS / "impact-paediatric-car-t.yaml")
@@ -324,8 +330,6 @@ def _prepare_demo(password: str) -> None:
             ops.import_panel(study, demo_panel.read_bytes(), "demo")
     elif not facilitator.can_access(study):
         ops.add_facilitator_to_study(study, facilitator, "demo", role="owner")
-    db.session.commit()
-    current_app.logger.info("demo ready")
 
 
 def _parse_when(value: str | None) -> datetime | None:
@@ -485,21 +489,26 @@ def purge_expired(actor: object) -> list[str]:
     deleted = []
     for study_id in [s.id for s in privacy.expired_studies()]:
         try:
-            with write_transaction():
-                study = db.session.get(Study, study_id)
-                if study is None or study not in privacy.expired_studies():
-                    db.session.rollback()
-                    continue
-                slug = study.slug
-                privacy.delete_study(study, actor)
-                db.session.commit()
+            with unit_of_work():
+                slug = _delete_if_expired(study_id, actor)
         except Exception:
-            db.session.rollback()
             current_app.logger.exception("deleting expired study id %s failed", study_id)
+            continue
+        if slug is None:
             continue
         deleted.append(slug)
         current_app.logger.info("deleted study %s after its retention date", slug)
     return deleted
+
+
+def _delete_if_expired(study_id: int, actor: object) -> str | None:
+    """Delete the study if it is (still) past its retention date; its slug, or None."""
+    study = db.session.get(Study, study_id)
+    if study is None or study not in privacy.expired_studies():
+        return None
+    slug = study.slug
+    privacy.delete_study(study, actor)
+    return slug
 
 
 def periodic_jobs(purge: bool = True) -> None:
@@ -509,11 +518,9 @@ def periodic_jobs(purge: bool = True) -> None:
     now = mail.utcnow()
     for round_id in round_ops.due_round_ids(now):
         try:
-            with write_transaction():
+            with unit_of_work():
                 rnd = round_ops.close_due_round(round_id, now)
-                db.session.commit()
         except Exception:
-            db.session.rollback()
             current_app.logger.exception("closing round id %s at its deadline failed", round_id)
             continue
         if rnd is not None:

@@ -1,18 +1,31 @@
-"""What every facilitator page shares: a login-only blueprint, the actor, and running a
-use case from a POST (validate, run in one write transaction, commit once, say so)."""
+"""What every facilitator page shares: a login-only blueprint, the actor, the study a
+facilitator may see, the bare CSRF form of a button, the confirmation step of an
+irreversible button, and running a use case from a POST (validate, run in one unit of
+work, commit once, say so).
+
+Features (``auth``, ``builder``, ``decisions``, ``exports``, ``panel``, ``rounds``,
+``studies``) import this module and never each other."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, request
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as HttpResponse
 
-from .auth.forms import EmptyForm
-from .extensions import db, write_transaction
-from .models import DomainError, Facilitator, IllegalTransition
+from .extensions import db
+from .models import DomainError, Facilitator, Study, StudyMembership
+from .uow import unit_of_work
+
+CONFIRM_FIELD = "confirmed"
+
+
+class EmptyForm(FlaskForm):
+    """A form with only the CSRF token, for POST buttons."""
 
 
 def facilitator_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
@@ -32,6 +45,34 @@ def actor() -> Facilitator:
     return current_user._get_current_object()
 
 
+def get_study_or_404(slug: str) -> Study:
+    """The study with ``slug`` if the current facilitator is on its committee, else 404."""
+    study = db.session.scalar(
+        sa.select(Study)
+        .join(StudyMembership)
+        .where(Study.slug == slug, StudyMembership.facilitator_id == current_user.id)
+    )
+    if study is None:
+        abort(404)
+    return study
+
+
+def unconfirmed(confirm_url: str, what: str) -> HttpResponse | None:
+    """For a POST that lacks the confirmation field: change nothing, go to the confirmation.
+
+    Each irreversible button leads to a confirmation page (a GET that reads only) and a
+    POST button carrying ``confirmed=yes``. A bad CSRF token is still a 400, as for every
+    other console button.
+    """
+    if request.form.get(CONFIRM_FIELD) == "yes":
+        return None
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    flash(f"Nothing was changed: {what} only after reading what it does and confirming "
+          "on this page.", "error")
+    return redirect(confirm_url, code=303)
+
+
 def run_use_case(action: Callable[[], Any], success: str, back: str,
                  form: FlaskForm | None = None, failure: str = "") -> Any:
     """Validate ``form`` (a bare CSRF form by default), run ``action``, commit, redirect ``back``.
@@ -48,12 +89,10 @@ def run_use_case(action: Callable[[], Any], success: str, back: str,
         flash(f"{failure}{problems}", "error")
         return redirect(back)
     try:
-        with write_transaction():
+        with unit_of_work():
             result = action()
-            db.session.commit()
-    except (DomainError, IllegalTransition) as exc:
-        db.session.rollback()
-        flash(f"{failure}{exc}", "error")
+    except DomainError as exc:
+        flash(f"{failure}{exc.render()}", "error")
         return redirect(back)
     flash(success.format(result=result), "info")
     return redirect(back)

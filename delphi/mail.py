@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from sqlalchemy.orm import joinedload
 
-from .extensions import db, write_transaction
+from .extensions import db
 from .models import (
     DomainError,
     Invitation,
@@ -52,6 +52,7 @@ from .models import (
     utcnow,
 )
 from .tokens import link_for, mint_token
+from .uow import unit_of_work
 
 log = logging.getLogger("delphi.mail")
 
@@ -98,6 +99,11 @@ def address_problem(address: str) -> str | None:
                                   for label in labels):
         return "the domain after the @ is not valid (e.g. example.org)"
     return None
+
+
+def normalise_email(value: str) -> str:
+    """An email address as it is stored and compared: trimmed, lower case."""
+    return value.strip().lower()
 
 
 def shown_address(address: str, limit: int = 60) -> str:
@@ -179,7 +185,8 @@ def render(message: OutboxMessage, link: str | None,
         statements = (sizes if sizes is not None and rnd.id in sizes
                       else round_sizes({rnd.id})).get(rnd.id, 0)
     values = dict(message.context, study=study, panellist=panellist, link=link, round=rnd,
-                  statements=statements, minutes=estimated_minutes(statements))
+                  statements=statements, minutes=estimated_minutes(statements),
+                  withdraw_link=withdraw_link_for(link))
     subject = render_template(f"email/{message.kind}.subject.txt", **values).strip()
     # A subject is one line: a study title with a line break must not add a header.
     subject = " ".join(subject.split())
@@ -188,6 +195,12 @@ def render(message: OutboxMessage, link: str | None,
         text=render_template(f"email/{message.kind}.txt", **values),
         html=render_template(f"email/{message.kind}.html", **values),
     )
+
+
+def withdraw_link_for(link: str | None) -> str | None:
+    """The withdrawal link that goes with a personal link (the same secret; the page asks
+    before anything changes)."""
+    return f"{link}/withdraw" if link else None
 
 
 def build_email(message: OutboxMessage, rendered: Rendered) -> Message:
@@ -251,13 +264,12 @@ def claim_due(limit: int, now: datetime | None = None, holder: str | None = None
     )
     query = (sa.select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(limit)
              .with_for_update(skip_locked=True))
-    with write_transaction():  # SQLite: one claimer at a time; PostgreSQL: SKIP LOCKED
+    with unit_of_work():  # SQLite: one claimer at a time; PostgreSQL: SKIP LOCKED
         rows = db.session.scalars(query).all()
         for row in rows:
             row.status = MailStatus.SENDING
             row.lease_until = now + _lease_length()
             row.leased_by = holder
-        db.session.commit()
     return [row.id for row in rows]
 
 
@@ -288,14 +300,13 @@ class Lease:
             return
         held = sa.and_(OutboxMessage.id.in_(self.ids), OutboxMessage.leased_by == self.holder,
                        OutboxMessage.status == MailStatus.SENDING)
-        with write_transaction():
+        with unit_of_work():
             db.session.execute(
                 sa.update(OutboxMessage).where(held)
                 .values(lease_until=utcnow() + _lease_length())
                 .execution_options(synchronize_session=False)
             )
             still = set(db.session.scalars(sa.select(OutboxMessage.id).where(held)))
-            db.session.commit()
         lost = self.ids - still
         if lost:
             log.warning("mail worker %s lost the lease of %d messages; it will not send them",
@@ -412,14 +423,13 @@ def deliver_batch(sender: Sender | None = None, limit: int | None = None) -> Bat
 def _mark_sent(ids: list[int], lease: Lease | None = None) -> None:
     if not ids:
         return
-    with write_transaction():
+    with unit_of_work():
         db.session.execute(
             sa.update(OutboxMessage).where(OutboxMessage.id.in_(ids))
             .values(status=MailStatus.SENT, sent_at=utcnow(), attempts=OutboxMessage.attempts + 1,
                     lease_until=None, leased_by=None, last_error="")
             .execution_options(synchronize_session=False)
         )
-        db.session.commit()
     if lease is not None:
         for message_id in ids:
             lease.release(message_id)
@@ -442,7 +452,7 @@ def _prepare(message_ids: list[int], result: BatchResult,
     if not message_ids:
         return []
     prepared = []
-    with write_transaction():
+    with unit_of_work():
         messages = db.session.scalars(
             sa.select(OutboxMessage).where(OutboxMessage.id.in_(message_ids),
                                            OutboxMessage.status == MailStatus.SENDING)
@@ -463,7 +473,6 @@ def _prepare(message_ids: list[int], result: BatchResult,
                 _fail_for_good(m, exc, result)
                 if lease is not None:
                     lease.release(m.id)
-        db.session.commit()
     del related
     return prepared
 
@@ -489,7 +498,7 @@ def _send_one(message_id: int, email: Message, sender: Sender,
         sender.send(email)
     except Exception as exc:
         sender.close()
-        with write_transaction():
+        with unit_of_work():
             message = db.session.get(OutboxMessage, message_id)
             if _is_permanent(exc):
                 _fail_for_good(message, exc, result)
@@ -497,7 +506,6 @@ def _send_one(message_id: int, email: Message, sender: Sender,
                 if _is_server_error(exc):
                     result.server_error = describe(exc)
                 _record_failure(message, exc, result)
-            db.session.commit()
         return False
     if mark:
         _mark_sent([message_id])
@@ -564,18 +572,17 @@ def _postpone(message_ids: list[int], result: BatchResult) -> None:
     if not message_ids:
         return
     error = f"{result.server_error} (not tried: the server failed on the message before)"
-    with write_transaction():
+    with unit_of_work():
         for message in db.session.scalars(
                 sa.select(OutboxMessage).where(OutboxMessage.id.in_(message_ids))):
             _record_failure(message, error[:1000], result)
-        db.session.commit()
 
 
 def resend(message: OutboxMessage) -> None:
     """Queue a failed or sent message again now (the caller commits)."""
     if not message.to_address:
-        raise DomainError("the recipient's personal data was erased; the message cannot be "
-                          "sent again")
+        raise DomainError("outbox.recipient_erased", "the recipient's personal data was erased; "
+                          "the message cannot be sent again")
     message.status = MailStatus.PENDING
     message.next_attempt_at = utcnow()
     message.lease_until = None
@@ -587,21 +594,20 @@ def beat(now: datetime | None = None) -> None:
     """Record that this worker is alive (``/healthz`` reports the newest heartbeat)."""
     now = now or utcnow()
     name = worker_name()
-    with write_transaction():
-        updated = db.session.execute(
-            sa.update(WorkerHeartbeat).where(WorkerHeartbeat.worker == name)
-            .values(last_seen_at=now).execution_options(synchronize_session=False)
-        ).rowcount
-        if not updated:
-            # Rows of workers gone for a week are no use to anyone.
-            db.session.execute(sa.delete(WorkerHeartbeat).where(
-                WorkerHeartbeat.last_seen_at < now - timedelta(days=7)))
-            db.session.add(WorkerHeartbeat(worker=name, host=socket.gethostname()[:255],
-                                           pid=os.getpid(), started_at=now, last_seen_at=now))
-        try:
-            db.session.commit()
-        except sa.exc.IntegrityError:  # two threads of one process beat at once: one won
-            db.session.rollback()
+    try:
+        with unit_of_work():
+            updated = db.session.execute(
+                sa.update(WorkerHeartbeat).where(WorkerHeartbeat.worker == name)
+                .values(last_seen_at=now).execution_options(synchronize_session=False)
+            ).rowcount
+            if not updated:
+                # Rows of workers gone for a week are no use to anyone.
+                db.session.execute(sa.delete(WorkerHeartbeat).where(
+                    WorkerHeartbeat.last_seen_at < now - timedelta(days=7)))
+                db.session.add(WorkerHeartbeat(worker=name, host=socket.gethostname()[:255],
+                                               pid=os.getpid(), started_at=now, last_seen_at=now))
+    except sa.exc.IntegrityError:  # two threads of one process beat at once: one won
+        pass
 
 
 def backlog(study_id: int | None = None, with_sent: bool = False) -> dict[str, int]:

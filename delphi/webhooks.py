@@ -26,9 +26,10 @@ import sqlalchemy as sa
 from flask import current_app
 
 from . import audit
-from .extensions import db, write_transaction
+from .extensions import db
 from .models import DomainError, Study, utcnow
 from .models.webhooks import WEBHOOK_EVENTS, Webhook, WebhookDelivery
+from .uow import unit_of_work
 
 log = logging.getLogger("delphi.webhooks")
 
@@ -142,11 +143,11 @@ def deliver_due(now: datetime | None = None, opener: Any = None) -> int:
     """Post every due delivery once; return how many were sent. Each delivery is its own
     transaction, so one slow or failing receiver does not hold back the others."""
     now = now or utcnow()
-    due = list(db.session.scalars(
-        sa.select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
-                                            WebhookDelivery.next_attempt_at <= now)
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(BATCH)))
-    db.session.commit()
+    with unit_of_work(write=False):
+        due = list(db.session.scalars(
+            sa.select(WebhookDelivery.id).where(WebhookDelivery.status == "pending",
+                                                WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(BATCH)))
     sent = 0
     for delivery_id in due:
         sent += _deliver_one(delivery_id, now, opener or urllib.request.urlopen)
@@ -176,7 +177,7 @@ def _deliver_one(delivery_id: int, now: datetime, opener: Any) -> int:
     except (urllib.error.URLError, OSError, ValueError) as exc:
         error = str(getattr(exc, "reason", exc))[:300] or type(exc).__name__
     ok = status is not None and 200 <= status < 300
-    with write_transaction():
+    with unit_of_work():
         delivery = db.session.get(WebhookDelivery, delivery_id)
         delivery.attempts += 1
         delivery.last_status = status
@@ -188,7 +189,6 @@ def _deliver_one(delivery_id: int, now: datetime, opener: Any) -> int:
         else:
             delivery.next_attempt_at = now + timedelta(
                 minutes=BACKOFF_MINUTES[delivery.attempts - 1])
-        db.session.commit()
     if not ok:
         log.warning("webhook %s delivery %s failed (attempt %s): %s", hook.id, delivery_id,
                     delivery.attempts, error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from delphi.auth import operations as accounts
 from delphi.extensions import db
 from delphi.models import Facilitator, Study
 from delphi.studies import operations as ops
@@ -49,7 +50,7 @@ class Factory:
     def facilitator(self, email: str | None = None, password: str = PASSWORD,
                     **overrides: Any) -> Facilitator:
         email = email or f"facilitator{self._next()}@example.org"
-        facilitator = ops.create_facilitator(email, password, overrides.pop("name", ""))
+        facilitator = accounts.create_facilitator(email, password, overrides.pop("name", ""))
         for key, value in overrides.items():
             setattr(facilitator, key, value)
         db.session.commit()

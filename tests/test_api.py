@@ -206,8 +206,8 @@ def test_the_cli_creates_lists_and_revokes_tokens(app, owner):
 # -- errors, paging, ETags ------------------------------------------------------------------
 
 def test_unknown_routes_and_methods_are_problem_documents(api, study):
-    assert_problem(api.get("/nothing"), 404, "route.not_found")
-    assert_problem(api.call("DELETE", "/studies"), 405, "route.method")
+    assert_problem(api.get("/nothing"), 404, "http.404")
+    assert_problem(api.call("DELETE", "/studies"), 405, "http.405")
 
 
 def test_panel_pages_follow_the_cursor_to_the_end(api, study):
@@ -339,7 +339,7 @@ def test_panellists_are_added_corrected_and_withdrawn(api, study):
     assert person["attributes"] == {"country": "NZ"}
     fixed = api.patch("/studies/alpha/panel/P0007", json={"name": "Nia Nurse-Smith"})
     assert fixed.get_json()["name"] == "Nia Nurse-Smith"
-    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "panel.updated"))
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "panellist.edited"))
     assert event.detail["before"] == {"name": "Nia Nurse"}
     out = api.post("/studies/alpha/panel/P0007/withdraw", json={"reason": "moved abroad"})
     assert out.status_code == 200 and out.get_json()["active"] is False
@@ -539,6 +539,35 @@ def test_the_openapi_document_is_3_1_and_describes_every_api_route(app, client):
     assert "Problem" in doc["components"]["schemas"]
 
 
+def test_the_survey_definition_is_described_by_the_survey_files_own_schema(client):
+    """One schema for a survey definition: the API's is the survey file's (SurveyFile)."""
+    from delphi.survey_schema import json_schema
+
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    ref = {"$ref": "#/components/schemas/SurveyFile"}
+    assert ref in schemas["SurveyInput"]["properties"]["definition"]["anyOf"]
+    assert schemas["StudyOut"]["properties"]["definition"]["$ref"] == ref["$ref"]
+    survey_file = json_schema()
+    assert set(schemas["SurveyFile"]["properties"]) == set(survey_file["properties"])
+    assert schemas["SurveyFile"]["required"] == survey_file["required"]
+    assert {f"SurveyFile_{name}" for name in survey_file["$defs"]} <= set(schemas)
+
+
+def test_a_panellist_is_edited_through_the_consoles_use_case(api, study):
+    """PATCH is the console's edit: the group can change, bad details name their field."""
+    moved = api.patch("/studies/alpha/panel/P0001", json={"group": "parent"})
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["group"] == "parent"
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "panellist.edited"))
+    assert event.detail["after"] == {"group": "parent"}
+    again = api.patch("/studies/alpha/panel/P0001", json={"group": "parent"})
+    assert again.status_code == 200
+    body = assert_problem(api.patch("/studies/alpha/panel/P0001",
+                                    json={"email": "not an address", "group": "nobody"}),
+                          422, "panellist.invalid")
+    assert {e["where"] for e in body["errors"]} == {"body.email", "body.group"}
+
+
 def test_the_reference_page_lists_every_operation_without_scripts(client):
     page = client.get("/api/v1/docs")
     html = page.get_data(as_text=True)
@@ -568,7 +597,7 @@ def test_a_role_without_write_may_read_but_not_write(api, study, owner, monkeypa
     monkeypatch.setitem(api_auth.ROLE_PERMISSIONS, "owner", frozenset({"read"}))
     assert api.get("/studies/alpha").status_code == 200
     body = assert_problem(api.post("/studies/alpha/rounds", json={}), 403, "auth.role")
-    assert body["params"]["role"] == "owner"
+    assert body["role"] == "owner"
     assert study.rounds == []
 
 

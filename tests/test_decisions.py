@@ -46,7 +46,7 @@ def test_every_decision_changes_the_statement_and_keeps_its_lineage(after_round_
     assert items["a-02"].status is ItemStatus.SUPERSEDED
     assert (new.key, new.version, new.origin, new.parent_id) == (
         "a-02", 2, ItemOrigin.REWORDED, items["a-02"].id)
-    assert new.label == "a-02 v2"
+    assert new.label == "a-02.v2"
     links = db.session.execute(sa.select(ItemLink.parent_id, ItemLink.child_id)).all()
     assert links == [(items["a-02"].id, new.id)]
     actions = db.session.scalars(sa.select(AuditEvent.action).where(
@@ -112,7 +112,7 @@ def test_a_later_decision_on_a_statement_replaces_the_earlier_one(after_round_on
     item = study.items[0]
     ops.drop(study, item, DropOutcome.CONSENSUS_IN, "done", owner)
     new = ops.reword(study, item, "new", "again", owner)
-    assert item.status is ItemStatus.SUPERSEDED and new.label == f"{item.key} v2"
+    assert item.status is ItemStatus.SUPERSEDED and new.label == f"{item.key}.v2"
     with pytest.raises(DomainError, match="has not been rated yet"):
         ops.drop(study, new, DropOutcome.OTHER, "the new version at once", owner)
 
@@ -125,7 +125,7 @@ def test_the_next_round_holds_what_was_decided_and_shows_earlier_wording(app, af
     ops.carry_forward(study, [items["b-01"]], "no consensus yet", owner)
     db.session.commit()
     rnd = launch(study)
-    assert [i.label for i in rnd.items] == ["a-02 v2", "b-01"]
+    assert [i.label for i in rnd.items] == ["a-02.v2", "b-01"]
     client = app.test_client()
     open_link(client, link_for_panellist(study, panel[0].id))
     html = client.get("/vote").get_data(as_text=True)
@@ -255,10 +255,11 @@ def test_results_show_each_rules_verdict_after_the_group_rule_and_flags_from_the
 
 
 def test_a_rand_primary_rule_counts_as_a_status_in_filters_and_summary():
-    from delphi.decisions.results import ItemResult, apply_view, summary
+    from delphi.decisions.results import apply_view
+    from delphi.results.items import ItemResult, summary
 
     def row(verdict, combined, pooled, groups=()):
-        from delphi.decisions.results import GroupRow
+        from delphi.results.items import GroupRow
         return ItemResult(item=None, pooled={"verdict": verdict, "verdicts": pooled,
                                              "combined_verdicts": combined},
                           groups=[GroupRow(k, k, {"verdict": v}, ok) for k, v, ok in groups],

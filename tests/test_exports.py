@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from delphi.analyze_cli import analyze_command
+from delphi.auth import operations as accounts
 from delphi.decisions import operations as decisions
 from delphi.exports import formats as formats_module
 from delphi.exports import pdf as pdf_module
@@ -132,7 +133,7 @@ def test_the_raw_export_reproduces_the_stored_results_through_delphi_analyze(
 
 def test_exports_read_stored_results_and_never_recompute(app, monkeypatch):
     study = build_study(monkeypatch)
-    rounds_ops = importlib.import_module("delphi.rounds.operations")
+    rounds_ops = importlib.import_module("delphi.results.tables")
 
     def fail(*_args, **_kwargs):
         raise AssertionError("statistics recomputed at export time")
@@ -508,7 +509,7 @@ def test_the_item_flow_is_drawn_with_a_text_alternative_in_the_report_and_on_the
     assert f"<figcaption>Item flow: {text}" in flow
     for box in ("Round 1", "After round 1", "Round 2", "Final statements"):
         assert f'font-size="12">{box}</text>' in flow
-    owner = ops.create_facilitator("flow@example.org", "correct horse battery", "")
+    owner = accounts.create_facilitator("flow@example.org", "correct horse battery", "")
     ops.add_facilitator_to_study(study, owner, "test")
     db.session.commit()
     login(client, owner.email)

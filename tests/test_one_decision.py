@@ -59,14 +59,14 @@ def test_carry_then_drop_then_reword_leaves_one_decision(after_round_one):
     seen = _assert_one_decision_per_statement_and_round(study)
     assert seen == {(1, "a-01"): "reword", (1, "a-02"): "carry"}
     items = _items(study)
-    assert sorted(items) == ["a-01", "a-01 v2", "a-02", "b-01"]
-    assert items["a-01 v2"].text == "First statement, clearest"
+    assert sorted(items) == ["a-01", "a-01.v2", "a-02", "b-01"]
+    assert items["a-01.v2"].text == "First statement, clearest"
     assert items["a-01"].status is ItemStatus.SUPERSEDED
     replaced = db.session.scalars(sa.select(AuditEvent).where(
         AuditEvent.action == "item.decision_replaced").order_by(AuditEvent.id)).all()
     assert [(e.detail["kind"], e.detail["replaced_by"], e.detail["removed"])
             for e in replaced] == [("carry", "drop", []), ("drop", "reword", []),
-                                   ("reword", "reword", ["a-01 v2"])]
+                                   ("reword", "reword", ["a-01.v2"])]
 
 
 def test_replacing_a_merge_or_split_removes_what_it_made(after_round_one):

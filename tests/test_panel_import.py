@@ -142,8 +142,8 @@ def test_a_40_kb_cell_is_refused_at_once_and_not_echoed_whole(factory):
 def test_a_facilitator_address_is_checked_the_same_way(app):
     import time
 
+    from delphi.auth.operations import create_facilitator
     from delphi.models import DomainError
-    from delphi.studies.operations import create_facilitator
 
     started = time.monotonic()
     for bad in ("x" * 40_000 + "@example.org", "zoë@example.org", "a@b"):

@@ -19,6 +19,7 @@ from delphi.models import (
     StudyState,
     utcnow,
 )
+from delphi.results import tables
 from delphi.rounds import operations as round_ops
 
 from .conftest import csrf_token, login
@@ -291,8 +292,8 @@ def test_the_fast_table_at_close_equals_the_long_format_records(app, factory):
     open_link(client, link_for_panellist(study, panel[3].id))
     vote(client, {study.items[1].id: "uts", study.items[2].id: 4})
     close(study)
-    fast = round_ops.study_table(study, 2)
-    slow = RatingsTable.from_records(round_ops.study_records(study, 2))
+    fast = tables.study_table(study, 2)
+    slow = RatingsTable.from_records(tables.study_records(study, 2))
     assert (fast.rounds, fast.panellists, fast.groups) == (slow.rounds, slow.panellists,
                                                           slow.groups)
     assert sorted(fast.items) == sorted(slow.items)

@@ -11,7 +11,7 @@ import textstat
 import yaml
 
 from delphi.extensions import db
-from delphi.rounds.operations import analysis_settings
+from delphi.results.tables import analysis_settings
 from delphi.studies import operations as ops
 from delphi.surveys import DOI_RE, PMID_RE, SurveyError, dump_survey, load_survey_file, parse_survey
 

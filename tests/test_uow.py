@@ -53,10 +53,43 @@ def test_read_only_work_writes_nothing(app):
         assert _count() == before
 
 
-def test_old_style_errors_keep_their_message_and_get_a_code():
-    assert DomainError("no such thing").code == "refused"
-    assert str(DomainError("no such thing")) == "no such thing"
-    error = IllegalTransition("round 1 is open, not draft")
+def test_every_error_has_a_code_and_the_one_argument_form_is_gone():
+    with pytest.raises(TypeError):
+        DomainError("no such thing")  # type: ignore[call-arg]
+    error = IllegalTransition("round.not_draft", "round {number} is {state}, not draft",
+                              number=1, state="open")
     assert isinstance(error, DomainError)
-    assert error.code == "illegal_transition"
+    assert (error.code, error.params) == ("round.not_draft", {"number": 1, "state": "open"})
     assert str(error) == "round 1 is open, not draft"
+
+
+def _calls(path, name: str) -> list[int]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call) and (
+        (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+        or (isinstance(node.func, ast.Name) and node.func.id == name))]
+
+
+def test_only_the_unit_of_work_commits():
+    """Views, commands and the mail worker all commit through ``unit_of_work``."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "delphi"
+    allowed = {"uow.py", "extensions.py"}  # extensions: write_transaction, used by uow only
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        where = path.relative_to(package).as_posix()
+        if where in allowed or where.startswith("migrations/"):
+            continue
+        found += [f"{where}:{line} commits" for line in _calls(path, "commit")]
+        found += [f"{where}:{line} opens a write_transaction"
+                  for line in _calls(path, "write_transaction")]
+    assert found == []
+
+
+def test_the_scan_finds_a_commit(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from x import db\n\ndef f():\n    db.session.commit()\n")
+    assert _calls(module, "commit") == [4]

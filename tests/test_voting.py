@@ -22,6 +22,7 @@ from delphi.models import (
     Suggestion,
     utcnow,
 )
+from delphi.results import tables
 from delphi.rounds import operations as round_ops
 
 from .flows import (
@@ -406,8 +407,8 @@ def test_a_submit_racing_the_close_either_lands_before_it_or_is_refused(app, run
     rnd = study.rounds[0]
     assert rnd.state is RoundState.CLOSED
     saved = db.session.scalars(sa.select(Rating)).all()
-    result = round_ops.analyze(round_ops.study_records(study, 1),
-                               round_ops.analysis_settings(study))
+    result = tables.analyze(tables.study_records(study, 1),
+                               tables.analysis_settings(study))
     counted = sum(r["n_valid"] for r in result["items"] if r["group"] is None)
     if outcome["vote"] == 302:
         assert len(saved) == 3 and all(r.updated_at <= rnd.closed_at for r in saved)

@@ -208,11 +208,12 @@ def test_a_domain_error_reaching_a_view_is_a_409_page_not_a_500(tmp_path):
 
     @app.route("/_domain")
     def _domain():
-        raise DomainError("round 3 is still open; close it first")
+        raise DomainError("round.still_running", "round {number} is still open; close it first",
+                          number=3)
 
     @app.route("/_illegal")
     def _illegal():
-        raise IllegalTransition("a finished study cannot run again")
+        raise IllegalTransition("study.bad_transition", "a finished study cannot run again")
 
     client = app.test_client()
     response = client.get("/_domain")

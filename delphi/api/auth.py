@@ -18,6 +18,7 @@ from flask import current_app, g, request
 
 from ..extensions import db
 from ..models import ApiToken, Facilitator, Study, StudyMembership
+from ..uow import unit_of_work
 from . import tokens
 from .problems import ApiAbort
 
@@ -82,8 +83,9 @@ def authenticate() -> None:
                        headers={"WWW-Authenticate": 'Bearer realm="delphi", '
                                                     'error="invalid_token"'})
     _limit(token)
-    if tokens.mark_used(token):
-        db.session.commit()
+    if tokens.use_due(token):
+        with unit_of_work():
+            tokens.mark_used(token)
     g.api_token = token
     g.api_actor = token.facilitator
     check_study_in_path()
@@ -96,7 +98,7 @@ def _check_body() -> None:
     cannot store it."""
     for name, value in (request.view_args or {}).items():
         if "\x00" in str(value):
-            raise ApiAbort(404, "route.not_found", "There is nothing at this address.",
+            raise ApiAbort(404, "http.404", "There is nothing at this address.",
                            errors=[{"where": f"path.{name}", "message": "NUL character"}])
     if request.method not in ("POST", "PUT", "PATCH") or not request.content_length:
         return

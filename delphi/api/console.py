@@ -8,8 +8,7 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange
 
-from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint
+from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404
 from ..models import DomainError, utcnow
 from ..uow import unit_of_work
 from . import tokens
@@ -77,8 +76,6 @@ def webhook_log(slug: str):
 
     from ..extensions import db
     from ..models import Webhook, WebhookDelivery
-    from ..studies.views import get_study_or_404
-
     study = get_study_or_404(slug)
     hooks = db.session.scalars(sa.select(Webhook).where(Webhook.study_id == study.id)
                                .order_by(Webhook.id)).all()

@@ -1,38 +1,22 @@
-"""Problem documents (RFC 9457, ``application/problem+json``) with stable error codes.
+"""The API's problem documents (RFC 9457, ``application/problem+json``): the schema of the
+one answer ``delphi.errors.problem`` builds for every error under /api/, and ``ApiAbort``
+to answer with one from inside a view.
 
-Every refusal of the API is one of these: ``code`` is the stable dotted code a client keys
-on (a ``DomainError``'s own code where a use case refused), ``detail`` the English
-sentence, ``errors`` the places in the input that are wrong (a field path or a CSV line).
+``code`` is the stable dotted code a client keys on (a ``DomainError``'s own code where a
+use case refused), ``detail`` the English sentence, the refusal's parameters are members of
+their own, and ``errors`` lists the places in the input that are wrong (a field path or a
+CSV line).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from flask import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..models import DomainError
+from ..errors import PROBLEM_MIMETYPE, problem
 
-PROBLEM_TYPE = "application/problem+json"
-
-TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    412: "Precondition failed",
-    413: "Content too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
-}
+PROBLEM_TYPE = PROBLEM_MIMETYPE
 
 
 class FieldError(BaseModel):
@@ -44,48 +28,34 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """An error: what went wrong, with a stable code to key on."""
+    """An error: what went wrong, with a stable code to key on. A refusal's parameters (the
+    values filled into `detail`) are members of their own."""
 
-    type: str = Field("about:blank", description="Always `about:blank`: `code` says which.")
-    title: str
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="`urn:delphi:error:` followed by `code`.")
+    title: str = Field(description="The HTTP status's phrase.")
     status: int
     code: str = Field(description="Stable dotted error code, e.g. `round.not_open`.")
     detail: str
-    params: dict[str, Any] = Field(default_factory=dict,
-                                   description="The values filled into `detail`.")
-    errors: list[FieldError] = Field(default_factory=list)
-
-
-def problem(status: int, code: str, detail: str, *, params: dict[str, Any] | None = None,
-            errors: list[dict[str, str]] | None = None,
-            headers: dict[str, str] | None = None) -> Response:
-    """A problem+json response."""
-    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
-            "code": code, "detail": detail, "params": _jsonable(params or {}),
-            "errors": errors or []}
-    response = Response(json.dumps(body, ensure_ascii=False), status=status,
-                        content_type=PROBLEM_TYPE)
-    response.headers["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-def from_domain_error(error: DomainError, status: int = 409) -> Response:
-    """A use case's refusal: its code, its rendered message and its parameters."""
-    errors = [{"where": f"line {e.line}", "message": e.message}
-              for e in getattr(error, "errors", []) if hasattr(e, "line")]
-    return problem(status, error.code, error.render(), params=error.params, errors=errors)
-
-
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, str | int | float | bool | type(None)) else str(v)
-            for k, v in params.items()}
+    errors: list[FieldError] = Field(default_factory=list,
+                                     description="Where the input is wrong, when it is.")
 
 
 class ApiAbort(Exception):
     """Raised inside a view to answer with a problem document."""
 
-    def __init__(self, status: int, code: str, detail: str, **kwargs: Any) -> None:
+    def __init__(self, status: int, code: str, detail: str, *,
+                 params: dict[str, Any] | None = None,
+                 errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        if params:
+            try:  # the detail is a template of the parameters, as a DomainError's
+                detail = detail.format_map(params)
+            except (KeyError, IndexError, ValueError):
+                pass
         super().__init__(detail)
-        self.response = problem(status, code, detail, **kwargs)
+        extra: dict[str, Any] = dict(params or {})
+        if errors:
+            extra["errors"] = errors
+        self.response = problem(status, code, detail, headers=headers, **extra)

@@ -98,8 +98,15 @@ class PanellistIn(Strict):
 
 
 class PanellistPatch(Strict):
+    """The details to change; those not sent stay as they are."""
+
     name: str | None = Field(None, min_length=1, max_length=200)
     email: str | None = Field(None, min_length=3, max_length=254)
+    group: str | None = Field(None, min_length=1, max_length=200,
+                              description="A group's key or name.")
+    language: str | None = Field(None, max_length=20,
+                                 description="A language tag such as `fr`; empty for the "
+                                             "study's language.")
 
 
 class WithdrawIn(Strict):

@@ -8,14 +8,14 @@ after (a mismatch is a bug, answered 500 and caught by the schemathesis test).
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 
+from ..errors import PROBLEM_MIMETYPE, problem
 from ..exports.downloads import MIMETYPES
-from .problems import PROBLEM_TYPE, Problem
+from .problems import Problem
 
 API_PREFIX = "/api/v1"
 
@@ -28,15 +28,14 @@ def _before(req: Any, resp: Any, error: Exception | None, _instance: Any, _adapt
     for item in error.errors(include_context=False, include_url=False):  # type: ignore[attr-defined]
         where = ".".join(str(part) for part in item.get("loc", ())) or "body"
         errors.append({"where": where, "message": item.get("msg", "is not valid")})
-    body = {"type": "about:blank", "title": "Unprocessable content", "status": 422,
-            "code": "request.invalid",
-            "detail": "The request does not match the API's schema; nothing was changed.",
-            "params": {}, "errors": errors}
-    resp.set_data(json.dumps(body, ensure_ascii=False))
+    made = problem(422, "request.invalid",
+                   "The request does not match the API's schema; nothing was changed.",
+                   errors=errors)
+    resp.set_data(made.get_data())
     resp.status_code = 422
-    resp.headers["Content-Type"] = PROBLEM_TYPE
-    resp.headers["Cache-Control"] = "no-store"
-
+    for name, value in made.headers.items():
+        if name.lower() != "content-length":
+            resp.headers[name] = value
 
 spec = SpecTree(
     "flask",
@@ -90,6 +89,7 @@ def openapi_document() -> dict[str, Any]:
     doc = copy.deepcopy(spec.spec)
     doc["servers"] = [{"url": "/"}]
     schemas = doc["components"]["schemas"]
+    _survey_file_schema(schemas)
     for path, operations in doc["paths"].items():
         for operation in operations.values():
             body = operation.get("requestBody")
@@ -101,7 +101,7 @@ def openapi_document() -> dict[str, Any]:
                 content = response.get("content")
                 if status.isdigit() and int(status) >= 400 and content and \
                         "application/json" in content:
-                    content[PROBLEM_TYPE] = content.pop("application/json")
+                    content[PROBLEM_MIMETYPE] = content.pop("application/json")
             if path.endswith("/exports/{what}/{fmt}"):
                 ok = operation["responses"].get("200", {})
                 ok["content"] = {media.split(";")[0]: {"schema": {}}
@@ -109,3 +109,27 @@ def openapi_document() -> dict[str, Any]:
                 ok["description"] = ("The file: CSV, XLSX, JSON, Markdown, HTML, PDF or DOCX "
                                      "(see the Content-Type header).")
     return doc
+
+
+SURVEY_FILE = "SurveyFile"
+
+
+def _survey_file_schema(schemas: dict[str, Any]) -> None:
+    """The survey definition sent and read back is described by the survey file's own
+    model (``delphi.survey_schema.SurveyFile``, the schema of docs/survey.schema.json),
+    not by a second description of it; the body is checked with that model too."""
+    from ..survey_schema import SurveyFile
+
+    prefix = SURVEY_FILE + "_"
+    schema = SurveyFile.model_json_schema(ref_template=f"#/components/schemas/{prefix}{{model}}")
+    for name, part in schema.pop("$defs", {}).items():
+        schemas[prefix + name] = part
+    schemas[SURVEY_FILE] = schema
+    ref = {"$ref": f"#/components/schemas/{SURVEY_FILE}"}
+    given = schemas["SurveyInput"]["properties"]["definition"]
+    schemas["SurveyInput"]["properties"]["definition"] = {
+        "anyOf": [ref, {"type": "null"}], "default": None,
+        "description": given.get("description", "")}
+    read = schemas["StudyOut"]["properties"]["definition"]
+    schemas["StudyOut"]["properties"]["definition"] = {**ref, "description":
+                                                       read.get("description", "")}

@@ -88,10 +88,16 @@ def authenticate(secret: str, now: datetime | None = None) -> ApiToken | None:
     return token
 
 
-def mark_used(token: ApiToken, now: datetime | None = None) -> bool:
-    """Note the time of use (at most once a minute); True when it needs a commit."""
+def use_due(token: ApiToken, now: datetime | None = None) -> bool:
+    """Whether this use is to be noted (the time of use is kept to the minute)."""
     now = now or utcnow()
-    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
+    return token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION
+
+
+def mark_used(token: ApiToken, now: datetime | None = None) -> bool:
+    """Note the time of use (at most once a minute); True when it was noted."""
+    now = now or utcnow()
+    if not use_due(token, now):
         return False
     token.last_used_at = now
     return True

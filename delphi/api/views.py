@@ -38,11 +38,12 @@ from ..models import (
 from ..rounds import operations as round_ops
 from ..studies import operations as study_ops
 from ..studies.operations import PanelImportError
+from ..studies.panellists import PanellistDetails, PanellistInvalid, edit_panellist
 from ..surveys import SurveyError, check_document, parse_survey, survey_document
 from ..uow import unit_of_work
 from . import schemas as s
 from .auth import actor, authenticate, require_scope, study_for
-from .problems import ApiAbort, from_domain_error
+from .problems import ApiAbort
 from .spec import openapi_document, responds, validate
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -54,7 +55,7 @@ def _authenticate() -> None:
     if request.method == "OPTIONS":  # no CORS here: say which methods the path has
         adapter = current_app.url_map.bind_to_environ(request.environ)
         allowed = sorted(set(adapter.allowed_methods()) - {"OPTIONS", "HEAD"})
-        raise ApiAbort(405, "route.method", "This address takes {methods}.",
+        raise ApiAbort(405, "http.405", "This address takes {methods}.",
                        params={"methods": ", ".join(allowed)},
                        headers={"Allow": ", ".join(allowed)})
     if request.endpoint not in PUBLIC_ENDPOINTS:
@@ -71,17 +72,6 @@ def _etag(response: FlaskResponse) -> FlaskResponse:
         response.headers["Cache-Control"] = "private, no-cache"
     response.vary.add("Authorization")
     return response
-
-
-@bp.errorhandler(ApiAbort)
-def _abort(error: ApiAbort) -> FlaskResponse:
-    return error.response
-
-
-@bp.errorhandler(DomainError)
-def _refused(error: DomainError) -> FlaskResponse:
-    db.session.rollback()
-    return from_domain_error(error)
 
 
 # -- paging --------------------------------------------------------------------------
@@ -220,14 +210,7 @@ def create_study(json: s.SurveyInput):
     parse = _definition(json)
     me_ = actor()
 
-    def action() -> Study:
-        definition = parse()
-        if study_ops.find_study(definition.slug) is not None:
-            raise DomainError("study.slug_taken", "A study with the slug {slug} exists already.",
-                              slug=definition.slug)
-        return study_ops.import_survey(definition, me_, me_)
-
-    study = _write(action)
+    study = _write(lambda: study_ops.import_survey(parse(), me_, me_))
     g.api_role = "owner"
     return _study_out(study), 201, {"Location": url_for("api.get_study", slug=study.slug)}
 
@@ -320,11 +303,27 @@ def get_panellist(slug: str, pseudonym: str):
 @bp.patch("/studies/<slug>/panel/<pseudonym>")
 @validate(json=s.PanellistPatch, resp=responds(s.PanellistOut, extra=(409,)), tags=["panel"])
 def update_panellist(slug: str, pseudonym: str, json: s.PanellistPatch):
-    """Correct a panellist's name or email."""
+    """Correct a panellist's name, email, group or language (the console's edit: a new
+    address takes over their unsent emails)."""
     study = study_for(slug, "write")
     person = _panellist(study, pseudonym)
-    return _panellist_out(_write(lambda: study_ops.update_panellist(
-        study, person, actor(), name=json.name, email=json.email)))
+    details = PanellistDetails(
+        name=person.name if json.name is None else json.name,
+        email=person.email if json.email is None else json.email,
+        group=person.group.key if json.group is None else json.group,
+        language=person.language if json.language is None else json.language,
+        attributes={k: str(v) for k, v in (person.attributes or {}).items()})
+    try:
+        _write(lambda: edit_panellist(study, person, details, actor()))
+    except PanellistInvalid as exc:
+        raise ApiAbort(422, "panellist.invalid", "The panellist's details have errors; "
+                       "nothing was changed.",
+                       errors=[{"where": f"body.{k}", "message": v}
+                               for k, v in exc.problems.items()]) from None
+    except DomainError as exc:
+        if exc.code != "panellist.unchanged":  # the same details again: nothing to do
+            raise
+    return _panellist_out(person)
 
 
 @bp.post("/studies/<slug>/panel/<pseudonym>/withdraw")

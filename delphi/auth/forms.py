@@ -9,7 +9,3 @@ class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
     next = HiddenField()
-
-
-class EmptyForm(FlaskForm):
-    """A form with only the CSRF token, for POST buttons."""

@@ -41,9 +41,9 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from .. import audit
 from ..extensions import db
-from ..models import Facilitator, FacilitatorSession, utcnow
+from ..mail import address_problem, normalise_email, shown_address
+from ..models import DomainError, Facilitator, FacilitatorSession, utcnow
 from ..security import claim_slot, clear_failures, count_attempt, note_refusal, uncount_attempt
-from ..studies.operations import find_facilitator, normalise_email
 
 PAIR_SCOPE = "login-account-address"
 ADDRESS_SCOPE = "login-address"
@@ -220,3 +220,34 @@ def _wait_text(seconds: int) -> str:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
     minutes = -(-seconds // 60)
     return f"{minutes} minutes"
+
+
+# -- facilitator accounts ------------------------------------------------------------
+
+def create_facilitator(email: str, password: str, name: str = "",
+                       actor: object = "cli") -> Facilitator:
+    """Create a facilitator account with an argon2id password hash."""
+    email = normalise_email(email)
+    problem = address_problem(email)
+    if problem is not None:
+        raise DomainError("facilitator.bad_email",
+                          "{address!r} is not a valid email address: {problem}",
+                          address=shown_address(email), problem=problem)
+    if db.session.scalar(sa.select(Facilitator.id).where(Facilitator.email == email)):
+        raise DomainError("facilitator.exists",
+                          "a facilitator with the email {email} already exists", email=email)
+    facilitator = Facilitator(email=email, name=name.strip())
+    try:
+        facilitator.set_password(password)
+    except ValueError as exc:
+        raise DomainError("facilitator.bad_password", "{reason}", reason=str(exc)) from None
+    db.session.add(facilitator)
+    db.session.flush()
+    audit.record(actor, "facilitator.created", email=email)
+    return facilitator
+
+
+def find_facilitator(email: str) -> Facilitator | None:
+    return db.session.scalar(
+        sa.select(Facilitator).where(Facilitator.email == normalise_email(email))
+    )

@@ -15,13 +15,15 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import login_required, login_user, logout_user
 
-from ..extensions import db, write_transaction
+from ..console import EmptyForm, actor
+from ..extensions import db
 from ..models import Facilitator, FacilitatorSession, utcnow
 from ..security import client_address, is_safe_next, start_fresh_session
+from ..uow import unit_of_work
 from . import operations
-from .forms import EmptyForm, LoginForm
+from .forms import LoginForm
 from .operations import LoginThrottled, begin_login, finish_login
 
 bp = Blueprint("auth", __name__)
@@ -65,24 +67,24 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        try:
-            # The attempt is counted and committed before the password is checked, so
-            # that concurrent attempts each see their own count (see operations.py).
-            with write_transaction():
+        # The attempt is counted and committed before the password is checked, so
+        # that concurrent attempts each see their own count (see operations.py).
+        refused: LoginThrottled | None = None
+        with unit_of_work():
+            try:
                 attempt = begin_login(form.email.data, client_address(),
                                       request.cookies.get(_device_cookie()))
-                db.session.commit()
-        except LoginThrottled as refused:
-            db.session.commit()  # the counts and the record of the refusal
+            except LoginThrottled as exc:
+                refused = exc  # the counts and the record of the refusal are committed
+        if refused is not None:
             flash(refused.message, "error")
             response = make_response(render_template("auth/login.html", form=form), 429)
             response.headers["Retry-After"] = str(refused.retry_after)
             return response
         # A write transaction from the start: on SQLite a read that turns into a write
         # fails at once ("database is locked") when another login wrote in between.
-        with write_transaction():
+        with unit_of_work():
             facilitator = finish_login(attempt, form.password.data)
-            db.session.commit()
         if facilitator is not None:
             start_fresh_session()
             login_user(facilitator)
@@ -103,8 +105,8 @@ def login():
 def logout():
     form = EmptyForm()
     if form.validate_on_submit():
-        operations.logout(current_user._get_current_object())
-        db.session.commit()
+        with unit_of_work():
+            operations.logout(actor())
         logout_user()
         start_fresh_session()
         flash("You are logged out.", "info")
@@ -116,8 +118,8 @@ def logout():
 def logout_everywhere():
     form = EmptyForm()
     if form.validate_on_submit():
-        operations.logout_everywhere(current_user._get_current_object())
-        db.session.commit()
+        with unit_of_work():
+            operations.logout_everywhere(actor())
         logout_user()
         start_fresh_session()
         flash("Every session of your account has ended.", "info")

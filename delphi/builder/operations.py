@@ -15,8 +15,8 @@ from typing import Any
 
 from .. import audit
 from ..consensus.settings import Settings
+from ..definitions import apply_definition, find_study, import_survey, study_definition
 from ..models import DomainError, Facilitator, Study, StudyState
-from ..studies.operations import _apply_definition, find_study, import_survey, study_definition
 from ..surveys import (
     KEY_RE,
     SurveyDefinition,
@@ -38,9 +38,9 @@ def document(study: Study) -> dict[str, Any]:
 def require_draft(study: Study) -> None:
     if study.state is not StudyState.DRAFT or study.rounds:
         raise DomainError(
-            "round 1 has been launched, so this study is no longer a draft: its settings are "
-            "locked and its statements change only through decisions between rounds"
-        )
+            "builder.not_draft", "round 1 has been launched, so this study is no longer a "
+            "draft: its settings are locked and its statements change only through decisions "
+            "between rounds")
 
 
 def save(study: Study, doc: dict[str, Any], actor: Facilitator | str, action: str,
@@ -52,7 +52,7 @@ def save(study: Study, doc: dict[str, Any], actor: Facilitator | str, action: st
     require_draft(study)
     doc["slug"] = study.slug  # the slug is the study's address; the builder never moves it
     definition = check_document(doc, SOURCE, draft=True)
-    _apply_definition(study, definition)
+    apply_definition(study, definition)
     from ..extensions import db
 
     db.session.flush()
@@ -62,8 +62,8 @@ def save(study: Study, doc: dict[str, Any], actor: Facilitator | str, action: st
 
 def _create(definition: SurveyDefinition, actor: Facilitator, source: str) -> Study:
     if find_study(definition.slug) is not None:
-        raise DomainError(f"a study with the short address {definition.slug!r} already exists; "
-                          "choose another")
+        raise DomainError("builder.slug_taken", "a study with the short address {slug!r} already "
+                          "exists; choose another", slug=definition.slug)
     study = import_survey(definition, actor, owner=actor)
     audit.record(actor, "study.created", study, before=None,
                  after={"slug": study.slug, "title": study.title, "from": source})
@@ -132,20 +132,19 @@ def move(seq: list[Any], index: int, direction: str) -> bool:
     return True
 
 
-def rule_sentence(consensus: dict[str, Any], scale_key: str) -> str:
+def rule_sentence(settings: dict[str, Any], scale_key: str) -> str:
     """The consensus rule in plain sentences, exactly as the study page and the methods text
     say it (``ConsensusSettings.describe()``, from the engine's methods module).
 
+    ``settings`` holds engine settings by name; those the sentence does not use are left
+    out, so that only the rule, the "unable to score" rule and the group rule are checked.
     Raises ``SettingsError`` with a message when the values do not make a valid rule.
     """
     from ..consensus.methods import rule_in_words
+    from ..consensus.rules import RULES
 
-    settings = Settings(
-        scale=scale_key, primary_rule=consensus["primary_rule"],
-        comet_agree_pct=consensus["comet_agree_pct"],
-        comet_disagree_pct=consensus["comet_disagree_pct"],
-        percent_threshold=consensus["percent_threshold"], iqr_max=consensus["iqr_max"],
-        iqr_median_min=consensus["iqr_median_min"], uts=consensus["uts_rule"],
-        group_rule=consensus["group_rule"],
-        min_group_size=consensus.get("min_group_size") or 3)
-    return rule_in_words(settings)
+    used = {"primary_rule", "uts", "group_rule", "min_group_size",
+            *(param for r in RULES.values() for param in r.params)}
+    values = {k: v for k, v in settings.items() if k in used}
+    values["min_group_size"] = values.get("min_group_size") or 3
+    return rule_in_words(Settings(scale=scale_key, **values))

@@ -36,35 +36,41 @@ def last_closed_round_number(study: Study) -> int:
     """The round the committee is deciding after; refuses while a round is open."""
     current = study.current_round
     if current is None:
-        raise DomainError("no round has been run yet; edit the survey file instead")
+        raise DomainError("decision.no_round", "no round has been run yet; edit the survey file "
+                          "instead")
     if current.state is not RoundState.CLOSED:
-        raise DomainError(f"round {current.number} is {current.state}; decide after it closes")
+        raise DomainError("decision.round_not_closed", "round {number} is {state}; decide after it "
+                          "closes", number=current.number, state=current.state.value)
     if study.is_closed_for_good:
-        raise DomainError(f"the study is {study.state}")
+        raise DomainError("decision.study_closed", "the study is {state}", state=study.state.value)
     return current.number
 
 
 def _clean(text: str, what: str, required: bool = True) -> str:
     text = (text or "").replace("\r\n", "\n").strip()
     if required and not text:
-        raise DomainError(f"{what} is required")
+        raise DomainError("decision.text_required", "{what} is required", what=what)
     if len(text) > MAX_TEXT:
-        raise DomainError(f"{what} is longer than {MAX_TEXT} characters")
+        raise DomainError("decision.text_too_long", "{what} is longer than {limit} characters",
+                          what=what, limit=MAX_TEXT)
     if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
-        raise DomainError(f"{what} contains a control character")
+        raise DomainError("decision.control_character", "{what} contains a control character",
+                          what=what)
     return text
 
 
 def _same_study(study: Study, items: Sequence[Item]) -> None:
     if any(item.study_id != study.id for item in items):
-        raise DomainError("that statement belongs to another study")
+        raise DomainError("decision.other_study_item", "that statement belongs to another study")
 
 
 def _active(study: Study, item: Item) -> Item:
     if item.study_id != study.id:
-        raise DomainError("that statement belongs to another study")
+        raise DomainError("decision.other_study_item", "that statement belongs to another study")
     if item.status is not ItemStatus.ACTIVE:
-        raise DomainError(f"{item.label} is {item.status}; only current statements can change")
+        raise DomainError("decision.item_not_active", "{item} is {item_status}; only current "
+                          "statements can change", item=item.label,
+                          item_status=item.status.value)
     return item
 
 
@@ -97,8 +103,9 @@ def _replace_earlier(study: Study, items: Sequence[Item], actor: object,
         if item.id in made:
             how = "added" if made[item.id].kind is DecisionKind.ADD else \
                 f"made by a {made[item.id].kind.value}"
-            raise DomainError(f"{item.label} was {how} after round {number} and has not been "
-                              "rated yet; change the decision that made it instead")
+            raise DomainError("decision.item_not_rated", "{item} was {how} after round {number} "
+                              "and has not been rated yet; change the decision that made it "
+                              "instead", item=item.label, how=how, number=number)
     for decision in decisions:
         about = [s for s in decision.subjects if s.item_id in ids]
         if not about or decision.kind is DecisionKind.ADD:
@@ -148,7 +155,7 @@ def carry_forward(study: Study, items: Sequence[Item], reason: str, actor: objec
     _replace_earlier(study, items, actor, DecisionKind.CARRY)
     items = [_active(study, i) for i in items]
     if not items:
-        raise DomainError("choose at least one statement to carry forward")
+        raise DomainError("decision.carry_none", "choose at least one statement to carry forward")
     decision = _decision(study, DecisionKind.CARRY, reason, actor, items)
     _record(actor, study, decision, items=[i.label for i in items])
     return decision
@@ -175,9 +182,11 @@ def _next_version(study: Study, key: str) -> int:
 def _key_free(study: Study, key: str) -> str:
     key = key.strip()
     if not KEY_RE.match(key):
-        raise DomainError(f"{key!r} is not a valid key (letters, digits, '.', '_' or '-')")
+        raise DomainError("decision.bad_key", "{key!r} is not a valid key (letters, digits, '.', "
+                          "'_' or '-')", key=key)
     if db.session.scalar(sa.select(Item.id).where(Item.study_id == study.id, Item.key == key)):
-        raise DomainError(f"the key {key!r} is already used in this study")
+        raise DomainError("decision.key_taken", "the key {key!r} is already used in this study",
+                          key=key)
     return key
 
 
@@ -207,7 +216,7 @@ def reword(study: Study, item: Item, text: str, reason: str, actor: object,
     _active(study, item)
     text = _clean(text, "The new wording")
     if text == item.text:
-        raise DomainError("the new wording is the same as the old one")
+        raise DomainError("decision.same_wording", "the new wording is the same as the old one")
     decision = _decision(study, DecisionKind.REWORD, reason, actor, [item])
     child = _child(study, decision, [item], key=item.key, version=_next_version(study, item.key),
                    text=text, origin=ItemOrigin.REWORDED,
@@ -224,7 +233,7 @@ def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
     _replace_earlier(study, items, actor, DecisionKind.MERGE)
     items = [_active(study, i) for i in items]
     if len(items) < 2:
-        raise DomainError("choose at least two statements to merge")
+        raise DomainError("decision.merge_too_few", "choose at least two statements to merge")
     decision = _decision(study, DecisionKind.MERGE, reason, actor, items)
     child = _child(study, decision, items, key=_key_free(study, key), version=1,
                    text=_clean(text, "The merged statement"), origin=ItemOrigin.MERGED)
@@ -242,9 +251,10 @@ def split(study: Study, item: Item, texts: Sequence[str], reason: str,
     _active(study, item)
     texts = [t for t in (_clean(t, "A new statement", required=False) for t in texts) if t]
     if len(texts) < 2:
-        raise DomainError("a split needs at least two new statements")
+        raise DomainError("decision.split_too_few", "a split needs at least two new statements")
     if len(texts) > len(string.ascii_lowercase):
-        raise DomainError("a split makes at most 26 statements")
+        raise DomainError("decision.split_too_many", "a split makes at most {limit} statements",
+                          limit=len(string.ascii_lowercase))
     decision = _decision(study, DecisionKind.SPLIT, reason, actor, [item])
     children = [
         _child(study, decision, [item], key=_key_free(study, f"{item.key}-{letter}"), version=1,
@@ -260,7 +270,7 @@ def add_statement(study: Study, section: Section, key: str, text: str, rationale
                   reason: str, actor: object, suggestion: Suggestion | None = None) -> Item:
     """Add a new statement for the next round, from a panellist's suggestion or the committee."""
     if section.study_id != study.id:
-        raise DomainError("that section belongs to another study")
+        raise DomainError("decision.other_study_section", "that section belongs to another study")
     decision = _decision(study, DecisionKind.ADD, reason, actor, [])
     item = Item(study=study, section_id=section.id, key=_key_free(study, key), version=1,
                 text=_clean(text, "The statement"),
@@ -272,7 +282,8 @@ def add_statement(study: Study, section: Section, key: str, text: str, rationale
     decision.subjects.append(DecisionSubject(item=item))
     if suggestion is not None:
         if suggestion.resulting_item_id is not None:
-            raise DomainError("that suggestion has already become a statement")
+            raise DomainError("decision.suggestion_used",
+                              "that suggestion has already become a statement")
         suggestion.resulting_item_id = item.id
     _record(actor, study, decision, new=item.label,
             suggestion=suggestion.id if suggestion else None)

@@ -1,25 +1,14 @@
-"""The stored results of a round, arranged for the results page: filter, sort, join items."""
+"""The results page's controls (filters, sorts), the open suggestions, what finishing leaves."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ..consensus.rules import RULES
 from ..extensions import db
-from ..models import (
-    DecisionSubject,
-    Item,
-    ItemDecision,
-    Round,
-    RoundResult,
-    Study,
-    Suggestion,
-)
-from ..panel.feedback import round_comments
-from ..rounds.operations import item_label
+from ..models import Round, RoundState, Study, Suggestion
+from ..results.items import BetweenRounds, ItemResult, between_rounds
 
 FILTERS = {
     "all": "All statements",
@@ -38,181 +27,6 @@ SORTS = {
     "iqr": "IQR, smallest first",
     "key": "Key",
 }
-
-
-# A RAND/UCLA class read as a consensus status (in / none / out).
-STATUS_OF_VERDICT = {
-    "consensus_in": "consensus_in", "appropriate": "consensus_in",
-    "consensus_out": "consensus_out", "inappropriate": "consensus_out",
-    "no_consensus": "no_consensus", "uncertain": "no_consensus",
-}
-FLEISS_REASONS = {
-    "no_items": "no statement was rated",
-    "too_few_ratings": "some statements have fewer than 2 valid ratings",
-    "unequal_ratings": "the statements have unequal numbers of valid ratings ({low} to {high}); "
-                       "Fleiss' kappa needs the same number for every statement",
-    "no_variation": "every rating fell on the same scale point, so chance agreement is 1",
-}
-
-
-def status(verdict: str | None) -> str | None:
-    """The consensus status (in / none / out) of a verdict under any rule."""
-    return STATUS_OF_VERDICT.get(verdict) if verdict else None
-
-
-@dataclass
-class RuleVerdict:
-    """One rule's verdict on a statement: after the study's group rule, and pooled."""
-
-    key: str
-    name: str
-    verdict: str | None
-    pooled: str | None
-
-    @property
-    def group_rule_changes_it(self) -> bool:
-        return status(self.verdict) != status(self.pooled)
-
-
-@dataclass
-class GroupRow:
-    """One stakeholder group's numbers; only eligible groups count towards the group rule."""
-
-    key: str
-    name: str
-    stats: dict[str, Any]
-    eligible: bool
-
-
-@dataclass
-class ItemResult:
-    """One statement's pooled row, its group rows, stability, comments and decision.
-
-    ``verdict`` is the primary rule's verdict after the study's group rule; every
-    flag is computed here from the verdicts and group rows the page shows.
-    """
-
-    item: Item
-    pooled: dict[str, Any]
-    groups: list[GroupRow] = field(default_factory=list)
-    stability: dict[str, Any] | None = None
-    comments: list[str] = field(default_factory=list)
-    decision: ItemDecision | None = None
-    attrition: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    primary_rule: str = "comet"
-    group_rule: str = "pooled"
-
-    @property
-    def verdict(self) -> str | None:
-        return self.pooled.get("verdict")
-
-    @property
-    def status(self) -> str | None:
-        return status(self.verdict)
-
-    @property
-    def rules(self) -> list[RuleVerdict]:
-        """Every applicable rule's verdict after the group rule, with the pooled one beside it."""
-        pooled = self.pooled.get("verdicts") or {}
-        combined = self.pooled.get("combined_verdicts") or pooled
-        return [RuleVerdict(key, RULES[key].name, combined.get(key), pooled.get(key))
-                for key in RULES if pooled.get(key) is not None]
-
-    @property
-    def rule_dependent(self) -> bool:
-        """Another rule, after the same group rule, would give another status."""
-        return len({status(r.verdict) for r in self.rules}) > 1
-
-    @property
-    def group_rule_matters(self) -> bool:
-        """Some rule's status after the group rule differs from its pooled status."""
-        return self.group_rule != "pooled" and any(r.group_rule_changes_it for r in self.rules)
-
-    @property
-    def eligible_groups(self) -> list[GroupRow]:
-        return [g for g in self.groups if g.eligible]
-
-    @property
-    def groups_disagree(self) -> bool:
-        """At least two eligible groups reach different statuses under the primary rule."""
-        found = {status(g.stats.get("verdict")) for g in self.eligible_groups}
-        return len(self.eligible_groups) > 1 and len(found) > 1
-
-
-def stored_result(rnd: Round) -> RoundResult | None:
-    return db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == rnd.id))
-
-
-def item_results(study: Study, rnd: Round, result: RoundResult) -> list[ItemResult]:
-    """Every statement of the round with its stored numbers, in questionnaire order."""
-    rows: dict[str, dict[str | None, dict[str, Any]]] = {}
-    for row in result.data["items"]:
-        if row["round"] == rnd.number:
-            rows.setdefault(row["item"], {})[row["group"]] = row
-    stability = {s["item"]: s for s in result.data.get("stability", [])
-                 if s["to_round"] == rnd.number and s["group"] is None}
-    names = {g.key: g.name for g in study.groups}
-    attrition: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for a in result.data.get("attrition_bias", []):
-        if a["to_round"] == rnd.number:
-            name = "Whole panel" if a.get("group") is None else names.get(a["group"], a["group"])
-            attrition.setdefault(a["item"], []).append((name, a))
-    settings = result.data.get("settings", {})
-    minimum = settings.get("min_group_size", study.min_group_size)
-    comments = round_comments(rnd.id)
-    decisions = _decisions(study, rnd.number)
-    out = []
-    for item in rnd.items:
-        label = item_label(item.key, item.version)
-        by_group = rows.get(label, {})
-        if None not in by_group:
-            continue
-        out.append(ItemResult(
-            item=item, pooled=by_group[None],
-            groups=[GroupRow(k, names.get(k, k), v, v["n_valid"] >= minimum)
-                    for k, v in by_group.items() if k is not None],
-            stability=stability.get(label), comments=list(comments.get(item.id, ())),
-            decision=decisions.get(item.id), attrition=attrition.get(label, []),
-            primary_rule=settings.get("primary_rule", study.consensus.primary_rule),
-            group_rule=settings.get("group_rule", study.consensus.group_rule),
-        ))
-    return out
-
-
-def _decisions(study: Study, after_round: int) -> dict[int, ItemDecision]:
-    rows = db.session.execute(
-        sa.select(DecisionSubject.item_id, ItemDecision)
-        .join(ItemDecision, DecisionSubject.decision_id == ItemDecision.id)
-        .where(ItemDecision.study_id == study.id, ItemDecision.after_round == after_round)
-        .order_by(ItemDecision.id)
-    ).all()
-    return {item_id: decision for item_id, decision in rows}
-
-
-def summary(results: list[ItemResult]) -> dict[str, int]:
-    """The counts at the top of the page, from the same verdicts and flags as the rows."""
-    return {
-        "statements": len(results),
-        "consensus_in": sum(r.status == "consensus_in" for r in results),
-        "consensus_out": sum(r.status == "consensus_out" for r in results),
-        "no_consensus": sum(r.status in ("no_consensus", None) for r in results),
-        "rule_dependent": sum(r.rule_dependent for r in results),
-        "group_rule_matters": sum(r.group_rule_matters for r in results),
-        "groups_disagree": sum(r.groups_disagree for r in results),
-    }
-
-
-def fleiss_reason(panel: dict[str, Any] | None, results: list[ItemResult]) -> str | None:
-    """Why the round's Fleiss' kappa is null, from the numbers of valid ratings shown."""
-    if panel is None or panel.get("fleiss_kappa") is not None:
-        return None
-    counts = [r.pooled["n_valid"] for r in results]
-    from ..consensus.panel import fleiss_status  # scipy: load on use
-
-    code = fleiss_status(counts, panel.get("fleiss_kappa"))
-    if code is None:
-        return None
-    return FLEISS_REASONS[code].format(low=min(counts, default=0), high=max(counts, default=0))
 
 
 def apply_view(results: list[ItemResult], filter_key: str, sort_key: str) -> list[ItemResult]:
@@ -246,3 +60,24 @@ def open_suggestions(rnd: Round) -> list[Suggestion]:
         sa.select(Suggestion).where(Suggestion.round_id == rnd.id,
                                     Suggestion.resulting_item_id.is_(None))
         .order_by(Suggestion.item_id.is_not(None), Suggestion.id)))
+
+
+@dataclass
+class FinishFacts:
+    number: int
+    problem: str | None
+    between: BetweenRounds
+
+
+def finish_facts(study: Study) -> FinishFacts:
+    """Which statements of the final round are still without a decision."""
+    current = study.current_round
+    problem = None
+    if current is None:
+        problem = "no round has been run yet."
+    elif current.state is not RoundState.CLOSED:
+        problem = f"round {current.number} is {current.state}; close it first."
+    elif study.is_closed_for_good:
+        problem = f"it is {study.state} already."
+    return FinishFacts(number=current.number if current else 0, problem=problem,
+                       between=between_rounds(study))

@@ -7,8 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, render_template, request, url_for
 
-from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
+from ..console import (
+    EmptyForm,
+    actor,
+    facilitator_blueprint,
+    get_study_or_404,
+    run_use_case,
+    unconfirmed,
+)
 from ..extensions import db
 from ..limits import bounded_int
 from ..models import (
@@ -23,21 +29,10 @@ from ..models import (
     Study,
     Suggestion,
 )
-from ..panel.feedback import feedback_for_round
-from ..rounds import confirm
-from ..studies.views import get_study_or_404
+from ..results.items import fleiss_reason, item_results, stored_result, summary
 from . import operations as ops
 from .forms import AddForm, CarryForm, DropForm, MergeForm, RewordForm, SplitForm
-from .results import (
-    FILTERS,
-    SORTS,
-    apply_view,
-    fleiss_reason,
-    item_results,
-    open_suggestions,
-    stored_result,
-    summary,
-)
+from .results import FILTERS, SORTS, apply_view, finish_facts, open_suggestions
 
 bp = facilitator_blueprint("decisions", __name__, "/studies/<slug>")
 
@@ -163,7 +158,7 @@ def add(slug: str):
     def action():
         section = db.session.get(Section, form.section.data)
         if section is None or section.study_id != study.id:
-            raise DomainError("choose a section")
+            raise DomainError("decision.no_section", "choose a section")
         return ops.add_statement(study, section, form.key.data, form.text.data,
                                  form.rationale.data or "", form.reason.data, actor(),
                                  suggestion)
@@ -177,30 +172,13 @@ def finish(slug: str):
     study = get_study_or_404(slug)
     if request.method == "GET":
         return render_template("rounds/confirm.html", study=study, kind="finish",
-                               facts=confirm.finish_facts(study))
-    refused = confirm.unconfirmed(url_for("decisions.finish", slug=slug),
+                               facts=finish_facts(study))
+    refused = unconfirmed(url_for("decisions.finish", slug=slug),
                                   "the study is finished")
     if refused is not None:
         return refused
     return _decide(study, EmptyForm(), lambda: ops.finish_study(study, actor()),
                    "The study is finished. Its exports are final.")
-
-
-@bp.route("/next-round/preview")
-def preview(slug: str):
-    """The next round as a panellist will see it: its statements and their feedback."""
-    study = get_study_or_404(slug)
-    current = study.current_round
-    items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
-    items.sort(key=lambda i: (next((s.position for s in study.sections
-                                    if s.id == i.section_id), 0), i.position))
-    feedback = feedback_for_round(current, None, items) \
-        if current is not None and current.state is RoundState.CLOSED else {}
-    return render_template(
-        "decisions/preview.html", study=study, items=items, feedback=feedback,
-        number=(current.number + 1) if current else 1, scale=study.scale,
-        sections=[s for s in study.sections if any(i.section_id == s.id for i in items)],
-    )
 
 
 @bp.route("/audit")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from ..studies.operations import find_study
+from ..definitions import find_study
 from .downloads import EXPORTS, FORMATS, ExportError, check_combination, export
 from .pdf import PdfUnavailable
 

@@ -23,17 +23,11 @@ from ..models import (
     RoundResult,
     RoundState,
     Study,
+    item_label,
     utcnow,
 )
-from ..rounds.operations import item_label
 
 ENDING_KINDS = (DecisionKind.DROP, DecisionKind.REWORD, DecisionKind.MERGE, DecisionKind.SPLIT)
-# A RAND/UCLA class read as a consensus status.
-STATUS_OF_VERDICT = {
-    "consensus_in": "consensus_in", "appropriate": "consensus_in",
-    "consensus_out": "consensus_out", "inappropriate": "consensus_out",
-    "no_consensus": "no_consensus", "uncertain": "no_consensus",
-}
 
 
 @dataclass

@@ -16,10 +16,11 @@ def clean_field(text: str | None, what: str) -> str:
     """Normalise line ends and spaces; refuse control characters and texts over the limit."""
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if any((ord(ch) < 32 and ch not in "\n\t") or ord(ch) == 127 for ch in text):
-        raise DomainError(f"{what} contains a control character; remove it")
+        raise DomainError("report.control_character", "{what} contains a control character; "
+                          "remove it", what=what)
     if len(text) > MAX_FIELD:
-        raise DomainError(f"{what} is {len(text)} characters long; at most {MAX_FIELD} are "
-                          "allowed")
+        raise DomainError("report.too_long", "{what} is {length} characters long; at most "
+                          "{limit} are allowed", what=what, length=len(text), limit=MAX_FIELD)
     return text
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..filters import fmt, pct
 from ..models import DecisionKind, DropOutcome, Item, ItemDecision, ItemStatus
-from .data import STATUS_OF_VERDICT, StudyData, iso, label
+from ..results.items import STATUS_OF_VERDICT
+from .data import StudyData, iso, label
 from .formats import Table
 
 STATUS_TEXT = {

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
 
-from ..console import actor, facilitator_blueprint
-from ..extensions import db, write_transaction
+from ..console import actor, facilitator_blueprint, get_study_or_404
 from ..models import DomainError
-from ..studies.views import get_study_or_404
+from ..uow import unit_of_work
 from .checklist import TEAM_FIELDS, accord_rows
 from .data import load
 from .downloads import EXPORTS, WHAT, ExportError, check_combination, export, send
@@ -45,12 +44,10 @@ def report_fields(slug: str):
         return _page(study, form, 400)
     values = {f.key: form[f.key].data for f in TEAM_FIELDS}
     try:
-        with write_transaction():
+        with unit_of_work():
             changed = update_report_fields(study, values, actor())
-            db.session.commit()
     except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        flash(exc.render(), "error")
         return _page(study, form, 400)
     flash(f"{len(changed)} report texts saved." if changed else "Nothing changed.", "info")
     return redirect(url_for("exports.index", slug=slug))

@@ -5,6 +5,7 @@ from .audit import AuditEvent, ThrottleCounter
 from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
+    MODERATIONS,
     AccessToken,
     Invitation,
     Rating,
@@ -15,9 +16,12 @@ from .rounds import (
     RoundResult,
     RoundState,
     Suggestion,
+    shown_comment,
 )
 from .study import (
     ConsensusSettings,
+    ConsentDocument,
+    ConsentRecord,
     Item,
     ItemOrigin,
     ItemStatus,
@@ -26,15 +30,19 @@ from .study import (
     StakeholderGroup,
     Study,
     StudyState,
+    item_label,
 )
 from .types import DomainError, IllegalTransition, utcnow
 from .webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiToken",
+    "MODERATIONS",
     "AccessToken",
     "AuditEvent",
     "ConsensusSettings",
+    "ConsentDocument",
+    "ConsentRecord",
     "DecisionKind",
     "DecisionSubject",
     "DropOutcome",
@@ -68,5 +76,7 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WorkerHeartbeat",
+    "item_label",
+    "shown_comment",
     "utcnow",
 ]

@@ -54,21 +54,15 @@ def enum_column(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
 class DomainError(Exception):
     """A request that the rules of a study refuse.
 
-    ``code`` is stable: API clients, tests and translations key on it. ``template`` is the
-    English message with ``{name}`` placeholders filled from ``params`` when it is shown
-    (``render``), so a surface can translate it first::
+    ``code`` is stable: API clients, tests and translations key on it (the codes are listed
+    in docs/errors.md). ``template`` is the English message with ``{name}`` placeholders
+    filled from ``params`` when it is shown (``render``), so a surface can translate it
+    first::
 
         raise DomainError("round.not_open", "Round {number} is not open.", number=2)
-
-    The one-argument form ``DomainError("text")`` (code ``refused``) remains for call sites
-    not yet given a code.
     """
 
-    def __init__(self, code_or_message: str, template: str | None = None, **params: Any) -> None:
-        if template is None:
-            code, template = "refused", code_or_message
-        else:
-            code = code_or_message
+    def __init__(self, code: str, template: str, **params: Any) -> None:
         self.code = code
         self.template = template
         self.params = params
@@ -82,6 +76,3 @@ class DomainError(Exception):
 
 class IllegalTransition(DomainError):
     """A state change the object's lifecycle does not allow."""
-
-    def __init__(self, message: str, **params: Any) -> None:
-        super().__init__("illegal_transition", message, **params)

@@ -3,6 +3,8 @@
 from flask import Flask
 
 from ..extensions import csrf
+from . import participation  # noqa: F401 - the consent and withdrawal pages, on ``bp``
+from .preview import bp as previews
 from .views import bp
 
 
@@ -11,3 +13,4 @@ def init_app(app: Flask) -> None:
     # the page with everything typed instead of throwing the answers away.
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    app.register_blueprint(previews)  # the facilitators' previews of the voting page

@@ -69,10 +69,10 @@ class SheetChanged(DomainError):
         self.saved = saved
         self.saved_suggestions = saved_suggestions
         super().__init__(
-            f"Your answers were changed in another tab or window at "
-            f"{self.changed_at:%H:%M} UTC; here is what is saved now. What you typed in "
-            "this tab was not saved; it is listed here so that nothing is lost: put back "
-            "what you want and press Save again.")
+            "vote.sheet_changed", "Your answers were changed in another tab or window at "
+            "{changed_at} UTC; here is what is saved now. What you typed in this tab was not "
+            "saved; it is listed here so that nothing is lost: put back what you want and "
+            "press Save again.", changed_at=f"{self.changed_at:%H:%M}")
 
 
 def lock_open_round(rnd: Round, now: datetime | None = None) -> datetime:
@@ -90,10 +90,11 @@ def lock_open_round(rnd: Round, now: datetime | None = None) -> datetime:
     ).one()
     now = now or database_now()
     if state is not RoundState.OPEN:
-        raise RoundClosed(f"round {rnd.number} has closed; your answers could not be saved")
+        raise RoundClosed("vote.round_closed", "round {number} has closed; your answers could not "
+                          "be saved", number=rnd.number)
     if closes_at is not None and now >= closes_at:
-        raise RoundClosed(f"round {rnd.number} closed at its deadline; your answers could "
-                          "not be saved")
+        raise RoundClosed("vote.deadline_passed", "round {number} closed at its deadline; your "
+                          "answers could not be saved", number=rnd.number)
     return now
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from .. import tokens
 from ..consensus.scales import get_scale
-from ..extensions import contention, db, write_transaction
+from ..extensions import contention, db
 from ..models import (
     AccessToken,
     Invitation,
@@ -40,6 +40,7 @@ from ..models import (
     utcnow,
 )
 from ..security import client_address, is_throttled, record_failure
+from ..uow import unit_of_work
 from .answers import Answer, AnswerSheet, parse_sheet
 from .feedback import feedback_for, render_once
 from .operations import (
@@ -79,8 +80,8 @@ def open_link(token: str):
         abort(429)
     invitation = tokens.find_invitation(token)
     if invitation is None:
-        record_failure(TOKEN_SCOPE, address, window)
-        db.session.commit()
+        with unit_of_work():
+            record_failure(TOKEN_SCOPE, address, window)
         abort(404)
     access = db.session.scalar(
         db.select(AccessToken).where(AccessToken.token_hash == tokens.hash_token(token))
@@ -90,7 +91,15 @@ def open_link(token: str):
     session.update(kept)
     session[SESSION_KEY] = {"invitation": invitation.id, "token": access.id}
     session.permanent = True
+    if invitation.panellist.needs_consent():
+        return redirect(url_for("panel.consent"))
     return redirect(_vote_url(invitation))
+
+
+def _consent_first(invitation: Invitation, wants_json: bool = False) -> Any:
+    from .participation import consent_first
+
+    return consent_first(invitation, wants_json)
 
 
 def _vote_url(invitation: Invitation, answers: dict[int, Answer] | None = None) -> str:
@@ -157,14 +166,14 @@ def current_invitation() -> Invitation:
     if access.revoked_at is not None or invitation.revoked_at is not None:
         session.pop(SESSION_KEY, None)
         # Told plainly to whoever held the panellist's session (a bare link stays a 404).
-        g.withdrawn = invitation.panellist.withdrawn_at is not None
+        g.withdrawn = invitation.panellist.withdrawal_kind  # None unless withdrawn
         abort(403)
     return invitation
 
 
 @bp.errorhandler(403)
 def _no_session(_error):
-    return render_template("panel/no_session.html", withdrawn=g.get("withdrawn", False)), 403
+    return render_template("panel/no_session.html", withdrawn=g.get("withdrawn")), 403
 
 
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
@@ -307,6 +316,8 @@ def _suggestions(invitation: Invitation):
 @bp.route("/vote", methods=["GET"])
 def vote():
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     response, answers = load_sheet(invitation)
     return _page(invitation, answers, {}, response=response)
 
@@ -319,6 +330,8 @@ def save():
     sheet = parse_sheet(request.form, rnd.items, study.scale, study.allow_uts, rnd.id,
                         rnd.allow_suggestions)
     wants_json = sheet.action == "autosave"
+    if (first := _consent_first(invitation, wants_json)) is not None:
+        return first  # nothing is saved before consent
     try:
         validate_csrf(request.form.get("csrf_token"))
     except ValidationError:
@@ -429,10 +442,9 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
     """
     for attempt in range(1, SAVE_ATTEMPTS + 1):
         try:
-            with write_transaction():
+            with unit_of_work():
                 invitation = db.session.get(Invitation, invitation.id)
                 response = save_sheet(invitation, sheet, seen=seen)
-                db.session.commit()
             return response
         except (DBAPIError, StaleDataError) as exc:
             db.session.rollback()
@@ -451,6 +463,8 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
 def confirm():
     """Before submitting a sheet with blank statements: say how many and which, and ask."""
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     rnd = invitation.round
     response, answers = load_sheet(invitation)
     if response is None:
@@ -467,6 +481,8 @@ def confirm():
 def submit_saved():
     """"Submit anyway": submit the answers saved as a draft when the confirmation was shown."""
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     rnd = invitation.round
     sheet = AnswerSheet(action="submit")
     try:

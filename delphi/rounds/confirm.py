@@ -2,23 +2,19 @@
 
 Each irreversible button leads to a confirmation page (a GET that reads only) with these
 facts and a POST button carrying ``confirmed=yes``; a POST without it changes nothing and
-goes back to the confirmation page.
+goes back to the confirmation page (``console.unconfirmed``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, request
-from werkzeug.wrappers import Response as HttpResponse
 
-from ..auth.forms import EmptyForm
 from ..extensions import db
 from ..models import (
     Invitation,
-    Item,
     ItemStatus,
     Response,
     ResponseState,
@@ -26,51 +22,7 @@ from ..models import (
     RoundState,
     Study,
 )
-
-CONFIRM_FIELD = "confirmed"
-
-
-def unconfirmed(confirm_url: str, what: str) -> HttpResponse | None:
-    """For a POST that lacks the confirmation field: change nothing, go to the confirmation.
-
-    A bad CSRF token is still a 400, as for every other console button.
-    """
-    if request.form.get(CONFIRM_FIELD) == "yes":
-        return None
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    flash(f"Nothing was changed: {what} only after reading what it does and confirming "
-          "on this page.", "error")
-    return redirect(confirm_url, code=303)
-
-
-@dataclass
-class BetweenRounds:
-    """The latest closed round's statements that still go on: without a decision, and
-    those the panel already rejected (consensus out) that would be asked again."""
-
-    undecided: list[Item] = field(default_factory=list)
-    consensus_out: list[Item] = field(default_factory=list)
-
-
-def between_rounds(study: Study) -> BetweenRounds:
-    from ..decisions.results import item_results, stored_result
-
-    current = study.current_round
-    facts = BetweenRounds()
-    if current is None or current.state is not RoundState.CLOSED:
-        return facts
-    stored = stored_result(current)
-    if stored is None:
-        return facts
-    for row in item_results(study, current, stored):
-        if row.item.status is not ItemStatus.ACTIVE:
-            continue
-        if row.decision is None:
-            facts.undecided.append(row.item)
-        if row.verdict == "consensus_out":
-            facts.consensus_out.append(row.item)
-    return facts
+from ..results.items import BetweenRounds, between_rounds
 
 
 @dataclass
@@ -122,24 +74,3 @@ def close_facts(rnd: Round) -> CloseFacts:
     return CloseFacts(round=rnd, invited=invited or 0,
                       submitted=states.get(ResponseState.SUBMITTED, 0),
                       drafts=sum(n for s, n in states.items() if s is not ResponseState.SUBMITTED))
-
-
-@dataclass
-class FinishFacts:
-    number: int
-    problem: str | None
-    between: BetweenRounds
-
-
-def finish_facts(study: Study) -> FinishFacts:
-    """Which statements of the final round are still without a decision."""
-    current = study.current_round
-    problem = None
-    if current is None:
-        problem = "no round has been run yet."
-    elif current.state is not RoundState.CLOSED:
-        problem = f"round {current.number} is {current.state}; close it first."
-    elif study.is_closed_for_good:
-        problem = f"it is {study.state} already."
-    return FinishFacts(number=current.number if current else 0, problem=problem,
-                       between=between_rounds(study))

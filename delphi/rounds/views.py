@@ -10,8 +10,14 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
 from .. import mail
-from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
+from ..console import (
+    EmptyForm,
+    actor,
+    facilitator_blueprint,
+    get_study_or_404,
+    run_use_case,
+    unconfirmed,
+)
 from ..extensions import db
 from ..models import (
     Invitation,
@@ -21,8 +27,8 @@ from ..models import (
     ResponseState,
     Round,
 )
-from ..studies.views import get_study_or_404
 from ..tokens import link_for, mint_token
+from ..uow import unit_of_work
 from . import confirm
 from . import operations as ops
 from .forms import LaunchRoundForm
@@ -82,7 +88,7 @@ def launch(slug: str):
         return render_template("rounds/confirm.html", study=study, kind="launch", facts=facts,
                                closes_at=request.args.get("closes_at", ""))
     form = LaunchRoundForm()
-    refused = confirm.unconfirmed(
+    refused = unconfirmed(
         url_for("rounds.launch", slug=slug, closes_at=request.form.get("closes_at") or None),
         "a round is launched")
     if refused is not None:
@@ -112,7 +118,7 @@ def close(slug: str):
             return redirect(url_for("rounds.index", slug=slug))
         return render_template("rounds/confirm.html", study=study, kind="close",
                                facts=confirm.close_facts(rnd))
-    refused = confirm.unconfirmed(url_for("rounds.close", slug=slug), "a round is closed")
+    refused = unconfirmed(url_for("rounds.close", slug=slug), "a round is closed")
     if refused is not None:
         return refused
     return _run(lambda: ops.close_round(study, actor()),
@@ -213,16 +219,17 @@ def preview(slug: str, message_id: int):
         flash("Email is delivered over SMTP here; messages are not shown with their links.",
               "error")
         return redirect(url_for("rounds.outbox", slug=slug))
-    invitation = db.session.get(Invitation, message.invitation_id) \
-        if message.invitation_id else None
-    link = link_for(mint_token(invitation)) if invitation and invitation.revoked_at is None \
-        else None
-    rendered = mail.render(message, link)
     from .. import audit
 
-    panellist = db.session.get(Panellist, message.panellist_id) if message.panellist_id else None
-    audit.record(actor(), "outbox.link_shown", study, message=message.id,
-                 panellist=panellist.pseudonym if panellist else None)
-    db.session.commit()
+    with unit_of_work():
+        invitation = db.session.get(Invitation, message.invitation_id) \
+            if message.invitation_id else None
+        link = link_for(mint_token(invitation)) \
+            if invitation and invitation.revoked_at is None else None
+        rendered = mail.render(message, link)
+        panellist = db.session.get(Panellist, message.panellist_id) \
+            if message.panellist_id else None
+        audit.record(actor(), "outbox.link_shown", study, message=message.id,
+                     panellist=panellist.pseudonym if panellist else None)
     return render_template("rounds/message.html", study=study, message=message,
                            rendered=rendered, link=link)

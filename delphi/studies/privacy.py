@@ -79,8 +79,8 @@ def _item_label(item: Item | None) -> str | None:
 def panellist_data(panellist: Panellist, generated_at: datetime | None = None) -> dict[str, Any]:
     """Everything held about one panellist, as one JSON-ready document (GDPR art. 15).
 
-    ``consent`` is a list of consent records; none are stored yet apart from
-    ``consent_at``, so it holds that one when it is set.
+    ``consent`` lists the panellist's answers to each version of the consent statement
+    (a ``consent_at`` set outside the platform, before records existed, shows as one).
     """
     study = panellist.study
     rounds = {r.id: r.number for r in study.rounds}
@@ -114,12 +114,17 @@ def panellist_data(panellist: Panellist, generated_at: datetime | None = None) -
             "email": None if panellist.is_erased else panellist.email,
             "group": panellist.group.name,
             "attributes": dict(panellist.attributes or {}),
+            "language": panellist.language or None,
             "active": panellist.is_active,
             "added_at": _iso(panellist.created_at),
             "erased_at": _iso(panellist.erased_at),
         },
-        "consent": ([{"given_at": _iso(panellist.consent_at)}]
-                    if panellist.consent_at else []),
+        "consent": [{"decision": r.decision, "version": r.document.version,
+                     "at": _iso(r.decided_at)} for r in panellist.consent_records]
+        or ([{"decision": "consented", "version": None, "at": _iso(panellist.consent_at)}]
+            if panellist.consent_at else []),
+        "withdrawal": {"by": panellist.withdrawal_kind, "at": _iso(panellist.withdrawn_at)}
+        if panellist.withdrawn_at else None,
         "invitations": [{
             "round": rounds.get(inv.round_id),
             "invited_at": _iso(inv.created_at),
@@ -175,7 +180,8 @@ def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
     Returns what was done, as recorded in the audit log (no erased data in it).
     """
     if panellist.is_erased:
-        raise DomainError(f"{panellist.pseudonym}'s personal data was erased already")
+        raise DomainError("panellist.erased_already", "{pseudonym}'s personal data was erased "
+                          "already", pseudonym=panellist.pseudonym)
     study = panellist.study
     now = utcnow()
     panellist.name = ""
@@ -209,16 +215,31 @@ def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
     detail: dict[str, Any] = {"panellist": panellist.pseudonym, "policy": study.erasure,
                               "emails_cancelled": cancelled}
     if study.erasure == "delete-answers":
-        detail.update(_delete_answers(study, panellist))
+        detail.update(delete_answers(study, panellist))
+    _scrub_audit(panellist)
     db.session.flush()
     db.session.expire_all()  # the bulk updates above bypassed the loaded objects
     audit.record(actor, "panellist.erased", study, **detail)
     return detail
 
 
-def _delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
-    """Delete the panellist's answers and recompute the stored results they were part of."""
-    from ..rounds.operations import store_results
+def _scrub_audit(panellist: Panellist) -> None:
+    """Blank the name and address in the audit events about the panellist (an edit of their
+    details records both before and after): the events stay, the personal data goes."""
+    events = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.study_id == panellist.study_id)).all()
+    for event in events:
+        detail = event.detail or {}
+        if detail.get("panellist") == panellist.pseudonym:
+            scrubbed = audit.without_personal_data(detail)
+            if scrubbed != detail:
+                event.detail = scrubbed
+
+
+def delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
+    """Delete the panellist's answers and recompute the stored results they were part of
+    (erasure, and withdrawal under the same protocol setting)."""
+    from ..results.tables import store_results
 
     answered = set(db.session.scalars(
         sa.select(Response.round_id).where(Response.panellist_id == panellist.id)))
@@ -251,8 +272,8 @@ def archive_study(study: Study, actor: object) -> None:
     """Archive a finished study: read-only, deleted by ``purge-expired`` after its
     retention date (``retention_days`` after it finished)."""
     if study.state is not StudyState.FINISHED:
-        raise DomainError(f"only a finished study can be archived; {study.slug} is "
-                          f"{study.state}")
+        raise DomainError("study.not_finished", "only a finished study can be archived; {slug} is "
+                          "{state}", slug=study.slug, state=study.state.value)
     study.move_to(StudyState.ARCHIVED)
     study.archived_at = utcnow()
     if study.finished_at is None:  # finished before the date was kept
@@ -270,8 +291,8 @@ def delete_study(study: Study, actor: object) -> None:
     (a panellist's group is RESTRICT), the rest by the foreign keys' ON DELETE CASCADE.
     """
     if study.state is not StudyState.ARCHIVED:
-        raise DomainError(f"only an archived study can be deleted; {study.slug} is "
-                          f"{study.state}")
+        raise DomainError("study.not_archived", "only an archived study can be deleted; {slug} is "
+                          "{state}", slug=study.slug, state=study.state.value)
     who = audit.actor_label(actor)  # read while every object still loads
     slug, title, study_id = study.slug, study.title, study.id
     panellists = len(study.panellists)
@@ -295,10 +316,12 @@ def expired_studies(now: datetime | None = None) -> list[Study]:
 def check_actor(facilitator: Facilitator | None, email: str, study: Study | None) -> Facilitator:
     """The facilitator named by ``--as``: existing, enabled and on the study's committee."""
     if facilitator is None:
-        raise DomainError(f"--as {email}: there is no facilitator with that email")
+        raise DomainError("actor.unknown", "--as {email}: there is no facilitator with that email",
+                          email=email)
     if not facilitator.is_enabled:
-        raise DomainError(f"--as {email}: that facilitator account is disabled")
+        raise DomainError("actor.disabled", "--as {email}: that facilitator account is disabled",
+                          email=email)
     if study is not None and not facilitator.can_access(study):
-        raise DomainError(f"--as {email}: that facilitator is not on the committee of "
-                          f"{study.slug}")
+        raise DomainError("actor.not_on_committee", "--as {email}: that facilitator is not on "
+                          "the committee of {slug}", email=email, slug=study.slug)
     return facilitator

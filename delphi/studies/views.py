@@ -10,9 +10,15 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from flask_login import current_user
 
 from .. import mail as mail_outbox
-from ..auth.forms import EmptyForm
-from ..console import actor, facilitator_blueprint, run_use_case
-from ..extensions import db, write_transaction
+from ..console import (
+    EmptyForm,
+    actor,
+    facilitator_blueprint,
+    get_study_or_404,
+    run_use_case,
+    unconfirmed,
+)
+from ..extensions import db
 from ..models import (
     DomainError,
     Invitation,
@@ -26,25 +32,22 @@ from ..models import (
     StudyState,
     Suggestion,
 )
+from ..uow import unit_of_work
 from . import privacy
-from .forms import PanelUploadForm
+from .forms import PanellistForm, PanelUploadForm
 from .operations import PanelImportError, import_panel
+from .panellists import (
+    PanellistDetails,
+    PanellistInvalid,
+    add_panellist,
+    edit_panellist,
+    format_attributes,
+    parse_attributes,
+)
 
 bp = facilitator_blueprint("studies", __name__, "")
 
 MAX_PANEL_UPLOAD = 2 * 1024 * 1024
-
-
-def get_study_or_404(slug: str) -> Study:
-    """The study with ``slug`` if the current facilitator is on its committee, else 404."""
-    study = db.session.scalar(
-        sa.select(Study)
-        .join(StudyMembership)
-        .where(Study.slug == slug, StudyMembership.facilitator_id == current_user.id)
-    )
-    if study is None:
-        abort(404)
-    return study
 
 
 @bp.route("/")
@@ -70,12 +73,15 @@ def detail(slug: str):
             sa.select(sa.func.count()).select_from(Response)
             .where(Response.round_id == current.id, Response.state == ResponseState.SUBMITTED))
         progress = {"invited": invited, "submitted": submitted}
+    from ..exports.characteristics import characteristics, current_panel
     from ..exports.data import load
     from ..exports.flow import BOX_WIDTH, LINE_HEIGHT, flow_text, item_flow
 
     boxes, height = item_flow(load(study)) if current is not None else ([], 0)
+    panel = current_panel(study)
     return render_template("studies/detail.html", study=study, form=EmptyForm(),
-                           current=current, progress=progress,
+                           current=current, progress=progress, panel_size=len(panel),
+                           characteristics=characteristics(panel, study.min_group_size),
                            mail=mail_outbox.backlog(study.id, with_sent=True),
                            item_flow={"boxes": boxes, "height": height, "width": BOX_WIDTH,
                                       "line": LINE_HEIGHT, "text": flow_text(boxes)})
@@ -92,15 +98,13 @@ def panel(slug: str):
             errors = ["The file is larger than 2 MB."]
         else:
             try:
-                added = import_panel(study, data, current_user._get_current_object())
+                with unit_of_work():
+                    added = import_panel(study, data, actor())
             except PanelImportError as exc:
-                db.session.rollback()
                 errors = [str(e) for e in exc.errors]
             except DomainError as exc:
-                db.session.rollback()
-                errors = [str(exc)]
+                errors = [exc.render()]
             else:
-                db.session.commit()
                 flash(f"{len(added)} panellists were added.", "info")
                 return redirect(url_for("studies.panel", slug=study.slug))
     panellists = db.session.scalars(
@@ -152,9 +156,8 @@ def export_panellist(slug: str, pseudonym: str):
     person = _panellist_or_404(study, pseudonym)
     if not EmptyForm().validate_on_submit():
         abort(400)
-    with write_transaction():
+    with unit_of_work():
         data = privacy.export_panellist(person, actor())
-        db.session.commit()
     body = json.dumps(data, indent=2, ensure_ascii=False).encode()
     response = send_file(io.BytesIO(body), mimetype="application/json", as_attachment=True,
                          download_name=f"{study.slug}-{pseudonym}-personal-data.json")
@@ -165,15 +168,13 @@ def export_panellist(slug: str, pseudonym: str):
 @bp.route("/studies/<slug>/panel/<pseudonym>/erase", methods=["GET", "POST"])
 def erase_panellist(slug: str, pseudonym: str):
     """GET: what erasing does, and a button; POST (confirmed): erase for good."""
-    from ..rounds import confirm
-
     study = get_study_or_404(slug)
     person = _panellist_or_404(study, pseudonym)
     here = url_for("studies.erase_panellist", slug=slug, pseudonym=pseudonym)
     if request.method == "GET":
         return render_template("studies/erase.html", study=study, person=person,
                                held=_held(person))
-    refused = confirm.unconfirmed(here, f"{pseudonym}'s personal data is erased")
+    refused = unconfirmed(here, f"{pseudonym}'s personal data is erased")
     if refused is not None:
         return refused
     return run_use_case(lambda: privacy.erase_panellist(person, actor()),
@@ -184,8 +185,6 @@ def erase_panellist(slug: str, pseudonym: str):
 @bp.route("/studies/<slug>/archive", methods=["GET", "POST"])
 def archive(slug: str):
     """GET: the final export and what archiving means; POST (confirmed): archive."""
-    from ..rounds import confirm
-
     study = get_study_or_404(slug)
     here = url_for("studies.archive", slug=slug)
     if request.method == "GET":
@@ -194,8 +193,98 @@ def archive(slug: str):
             problem = (f"only a finished study can be archived; this one is {study.state}."
                        if study.state is not StudyState.ARCHIVED else "it is archived already.")
         return render_template("studies/archive.html", study=study, problem=problem)
-    refused = confirm.unconfirmed(here, "the study is archived")
+    refused = unconfirmed(here, "the study is archived")
     if refused is not None:
         return refused
     return run_use_case(lambda: privacy.archive_study(study, actor()),
                         "The study is archived.", url_for("studies.detail", slug=slug))
+
+
+def _details(form: PanellistForm) -> tuple[PanellistDetails, str | None]:
+    attributes, problem = parse_attributes(form.attributes.data or "")
+    return PanellistDetails(form.name.data or "", form.email.data or "", form.group.data or "",
+                            form.language.data or "", attributes), problem
+
+
+def _save_panellist(form: PanellistForm, action) -> bool:  # type: ignore[no-untyped-def]
+    """Run ``action`` (details -> use case) in one transaction; put problems on the fields."""
+    details, problem = _details(form)
+    if problem is not None:
+        form.attributes.errors = [problem]
+        return False
+    try:
+        with unit_of_work():
+            result = action(details)
+    except PanellistInvalid as exc:
+        for name, message in exc.problems.items():
+            getattr(form, name).errors = [*getattr(form, name).errors, message]
+        return False
+    except DomainError as exc:
+        form.form_errors.append(str(exc))
+        return False
+    flash(result, "info")
+    return True
+
+
+def _valid_post(form: PanellistForm) -> bool:
+    if request.method != "POST":
+        return False
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return False
+    return True
+
+
+@bp.route("/studies/<slug>/panel/add", methods=["GET", "POST"])
+def add_one(slug: str):
+    """Add one panellist; while a round is open, invite them to it if asked."""
+    study = get_study_or_404(slug)
+    form = PanellistForm()
+    form.set_groups(study.groups)
+    running = study.running_round
+    if _valid_post(form):
+        def action(details: PanellistDetails) -> str:
+            person = add_panellist(study, details, actor(), invite_now=bool(form.invite.data))
+            text = f"{person.pseudonym} ({person.name}) was added to the panel."
+            if form.invite.data:
+                text += f" Their invitation to round {running.number} is in the outbox."
+            elif running is not None:
+                text += " They will be invited to the next round."
+            return text
+
+        if _save_panellist(form, action):
+            return redirect(url_for("studies.panel", slug=slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("studies/panellist_form.html", study=study, form=form, person=None,
+                           running=running), status
+
+
+@bp.route("/studies/<slug>/panel/<pseudonym>/edit", methods=["GET", "POST"])
+def edit_one(slug: str, pseudonym: str):
+    """Edit a panellist's name, email, group, language and other details."""
+    study = get_study_or_404(slug)
+    person = _panellist_or_404(study, pseudonym)
+    if person.is_erased:
+        flash(f"{pseudonym}'s personal data was erased; there is nothing to edit.", "error")
+        return redirect(url_for("studies.panellist", slug=slug, pseudonym=pseudonym))
+    form = PanellistForm(data={"name": person.name, "email": person.email,
+                               "group": person.group.key, "language": person.language,
+                               "attributes": format_attributes(person.attributes)})
+    form.set_groups(study.groups)
+    running = study.running_round
+    if _valid_post(form):
+        def action(details: PanellistDetails) -> str:
+            changed = edit_panellist(study, person, details, actor(),
+                                     resend=bool(form.resend.data))
+            text = (f"{pseudonym}'s details were saved ({', '.join(changed)} changed)."
+                    if changed else f"{pseudonym}'s details are unchanged.")
+            if form.resend.data:
+                text += f" A new link to round {running.number} is in the outbox."
+            return text
+
+        if _save_panellist(form, action):
+            return redirect(url_for("studies.panellist", slug=slug, pseudonym=pseudonym))
+    status = 400 if request.method == "POST" else 200
+    return render_template("studies/panellist_form.html", study=study, form=form, person=person,
+                           running=running), status
