@@ -31,6 +31,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from . import (
         account,
+        api,
         auth,
         builder,
         cli,
@@ -64,6 +65,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     team.init_app(app)
     account.init_app(app)
     panel.init_app(app)
+    api.init_app(app)
     health.init_app(app)
     if app.config["BENCH_ENDPOINTS"]:
         from . import benchview

@@ -20,6 +20,7 @@ from werkzeug.serving import run_simple
 
 from . import mail
 from .analyze_cli import analyze_command
+from .api.cli import api_token_command
 from .auth import operations as accounts
 from .config import DEMO_SETTINGS_FILE, ConfigError, instance_path, read_demo_settings
 from .exports.cli import export_command
@@ -558,6 +559,13 @@ def periodic_jobs(purge: bool = True) -> None:
     except Exception:
         db.session.rollback()
         current_app.logger.exception("queueing the scheduled reminders failed")
+    try:
+        from . import webhooks
+
+        webhooks.deliver_due()
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("delivering webhooks failed")
     if purge:
         purge_expired("system:retention")
 
@@ -568,8 +576,8 @@ def periodic_jobs(purge: bool = True) -> None:
               help="Seconds between passes with --loop.")
 @with_appcontext
 def send_mail_command(loop: bool, interval: float) -> None:
-    """Deliver the outbox over SMTP (and close rounds whose deadline passed, and delete
-    archived studies past their retention date)."""
+    """Deliver the outbox over SMTP (and post due webhooks, close rounds whose deadline
+    passed, delete archived studies past their retention date)."""
     if not mail.smtp_configured():
         click.echo("DELPHI_SMTP_HOST is not set: messages stay in the outbox.", err=True)
     try:
@@ -627,6 +635,7 @@ APP_COMMANDS = [
     archive_study_command,
     purge_expired_command,
     rebuild_pages_command,
+    api_token_command,
 ]
 main.add_command(analyze_command)
 for _command in APP_COMMANDS:

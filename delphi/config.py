@@ -54,6 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,  # None: no Redis; the database counters throttle on their own
     "RATE_LIMIT_LOGIN": "20 per minute",
     "RATE_LIMIT_LINKS": "60 per minute",
+    "RATE_LIMIT_API": "120 per minute",  # requests per API token (Redis if set, else in-process)
+    "API_TOKEN_DAYS": 90,  # how long a new API token lives unless its creator says otherwise
+    "WEBHOOK_PRIVATE_ADDRESSES": False,  # may webhooks call loopback/private/link-local hosts
     "COMPRESS_RESPONSES": True,  # brotli/gzip for GET pages and static files (Flask-Compress)
     "BENCH_ENDPOINTS": False,  # bench/load_voting.py only: adds /_bench/one-query
     "INSTANCE_PATH": None,  # read from the environment before the rest; see instance_path()

@@ -33,7 +33,8 @@ def import_survey(definition: SurveyDefinition, actor: object,
     if find_study(definition.slug) is not None:
         raise DomainError(
             "study.slug_taken", "a study with the slug {slug!r} already exists; "
-            "use --update to replace its draft definition", slug=definition.slug)
+            "replace its draft definition instead (import-survey --update, or PUT "
+            "/api/v1/studies/{slug}/definition)", slug=definition.slug)
     study = Study(slug=definition.slug, title=definition.title)
     study.consensus = ConsensusSettings()
     db.session.add(study)

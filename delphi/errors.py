@@ -48,17 +48,40 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(DomainError, _domain_error)
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> Response:
+def problem(status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
+            **extra: Any) -> Response:
     """An ``application/problem+json`` answer: ``type`` (a URN naming ``code``), ``title``
     (the status's phrase), ``status``, ``detail``, ``code``, and ``extra`` members (a
-    refusal's parameters); the standard members cannot be overridden by ``extra``."""
+    refusal's parameters, ``errors``: the places in the input that are wrong); the
+    standard members cannot be overridden by ``extra``. ``headers`` are added to the answer
+    (``Retry-After``, ``WWW-Authenticate``, ``Allow``); it is never cached."""
     try:
         title = HTTPStatus(status).phrase
     except ValueError:
         title = "Error"
-    body = {**extra, "type": PROBLEM_TYPE + code, "title": title, "status": status,
+    body = {**_jsonable(extra), "type": PROBLEM_TYPE + code, "title": title, "status": status,
             "detail": detail, "code": code}
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    response = Response(json.dumps(body, ensure_ascii=False), status=status,
+                        mimetype=PROBLEM_MIMETYPE)
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def domain_problem(error: DomainError, status: int = 409) -> Response:
+    """A use case's refusal under /api/: its code, its rendered message, its parameters, and
+    the lines of a file that are wrong where the refusal lists them."""
+    errors = [{"where": f"line {e.line}", "message": e.message}
+              for e in getattr(error, "errors", []) if hasattr(e, "line")]
+    extra: dict[str, Any] = {"errors": errors} if errors else {}
+    return problem(status, error.code, error.render(), **error.params, **extra)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as JSON values: lists and mappings as they are, anything else as text."""
+    return {k: v if isinstance(v, str | int | float | bool | list | dict | type(None))
+            else str(v) for k, v in values.items()}
 
 
 def _is_api() -> bool:
@@ -76,10 +99,9 @@ def _http_error(error: HTTPException):
         db.session.rollback()
         message = "Something went wrong on our side. Nothing you sent was half-saved; try again."
     if _is_api():
-        response = problem(code, f"http.{code}", message)
-        if code == 405 and error.get_response().headers.get("Allow"):
-            response.headers["Allow"] = error.get_response().headers["Allow"]
-        return response
+        headers = {k: v for k, v in error.get_response().headers.items()
+                   if k.lower() not in ("content-type", "content-length")}
+        return problem(code, f"http.{code}", message, headers=headers)
     return render_template("error.html", code=code, message=message), code
 
 
@@ -94,7 +116,7 @@ def _domain_error(error: DomainError):
     409, with nothing half-saved (the views' own handling flashes and redirects)."""
     db.session.rollback()
     if _is_api():
-        return problem(409, error.code, error.render(), **error.params)
+        return domain_problem(error)
     text = error.render().rstrip(".") or "That cannot be done now"
     message = f"{text[0].upper()}{text[1:]}. Nothing was changed."
     return render_template("error.html", code=409, message=message), 409

@@ -75,8 +75,8 @@ def _refuse_cross_origin() -> None:
       origin as null for that policy), so ``null`` says nothing and is let through to
       the token check, as is a request with neither header (old clients, scripts).
     """
-    if request.method not in UNSAFE_METHODS:
-        return
+    if request.method not in UNSAFE_METHODS or request.blueprint == "api":
+        return  # the API takes no cookie, so another site's request carries no session
     site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
     if site is not None and site.strip().lower() not in SAME_ORIGIN_FETCH_SITES:
@@ -109,7 +109,7 @@ def _security_headers(response: Response) -> Response:
 
 def _session_timeouts() -> None:
     """End a session idle for too long or older than the absolute limit."""
-    if request.endpoint == "static" or not session:
+    if request.endpoint == "static" or request.blueprint == "api" or not session:
         return
     now = int(utcnow().timestamp())
     idle = int(current_app.config["SESSION_IDLE_MINUTES"]) * 60

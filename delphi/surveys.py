@@ -277,7 +277,7 @@ def _definition(doc: Any, *, draft: bool) -> tuple[SurveyDefinition | None, list
 
     from .survey_schema import SurveyFile, problems_of
 
-    if doc is None:
+    if doc is None or doc == {}:  # "{}" was a definition with no problem and no content
         return None, ["the file is empty"]
     try:
         model = SurveyFile.model_validate(doc, context={"draft": draft})

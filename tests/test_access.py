@@ -25,7 +25,8 @@ METHODS = ("GET", "POST")
 
 def _study_rules(app: Flask):
     """Every route of a study: its URL names the study by slug."""
-    rules = [r for r in app.url_map.iter_rules() if "slug" in r.arguments]
+    rules = [r for r in app.url_map.iter_rules()
+             if "slug" in r.arguments and not r.endpoint.startswith("api.")]
     # Leaving the team goes last: after it, the study is no longer this member's.
     return sorted(rules, key=lambda r: (r.endpoint == "team.leave", r.rule))
 
@@ -176,3 +177,45 @@ def test_only_site_admins_open_the_accounts_page(client, factory):
     client.post("/logout", data={"csrf_token": token})
     login(client, "admin@example.org")
     assert client.get("/admin/accounts").status_code == 200
+
+
+def _fill_slug(rule, slug: str) -> str:
+    values: dict[str, object] = {}
+    for name in rule.arguments:
+        converter = rule._converters[name].__class__.__name__
+        if name == "slug":
+            values[name] = slug
+        elif name == "pseudonym":
+            values[name] = "P0001"
+        else:
+            values[name] = 1 if "Integer" in converter else "x"
+    return rule.build(values)[1]
+
+
+def test_every_api_route_answers_404_for_another_facilitators_study(app, client, factory):
+    """The API's object-level walk: a token reaches only its facilitator's studies."""
+    from .api_support import Api, make_token
+    from .flows import close, launch
+
+    me = factory.facilitator("me@example.org")
+    factory.study(owner=me)
+    theirs = factory.study(owner=factory.facilitator("them@example.org"))
+    factory.panel(theirs)
+    launch(theirs)
+    close(theirs)
+    launch(theirs)
+    api = Api(client, make_token(me))
+    rules = [r for r in app.url_map.iter_rules()
+             if r.endpoint.startswith("api.") and "slug" in r.arguments]
+    assert len(rules) >= 15
+    for rule in rules:
+        url = _fill_slug(rule, theirs.slug).removeprefix("/api/v1")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = api.call(method, url, json={})
+            assert response.status_code in (403, 404), (method, url, response.status_code)
+            assert response.headers["Content-Type"] == "application/problem+json"
+            body = response.get_data(as_text=True)
+            assert theirs.title not in body
+            assert not re.search(r"expert\d+\.\d@example\.org", body)
+    listed = api.get("/studies").get_json()["studies"]
+    assert theirs.slug not in {s["slug"] for s in listed}

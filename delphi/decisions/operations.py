@@ -316,6 +316,9 @@ def finish_study(study: Study, actor: object) -> None:
     study.finished_at = utcnow()  # the retention period runs from here
     db.session.flush()
     audit.record(actor, "study.finished", study, rounds=len(study.rounds))
+    from .. import webhooks
+
+    webhooks.emit(study, "study.finished", {"rounds": len(study.rounds)})
 
 
 def _decision_facts(decision: ItemDecision) -> dict[str, object]:

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, by aggregate; import them from here."""
 
 from .accounts import (
+    ApiToken,
     Facilitator,
     FacilitatorSession,
     PasswordReset,
@@ -49,8 +50,10 @@ from .study import (
     item_label,
 )
 from .types import DomainError, IllegalTransition, utcnow
+from .webhooks import Webhook, WebhookDelivery
 
 __all__ = [
+    "ApiToken",
     "MODERATIONS",
     "AccessToken",
     "AuditEvent",
@@ -93,6 +96,8 @@ __all__ = [
     "Suggestion",
     "TeamInvitation",
     "ThrottleCounter",
+    "Webhook",
+    "WebhookDelivery",
     "WorkerHeartbeat",
     "item_label",
     "shown_comment",

@@ -281,3 +281,46 @@ class PasswordReset(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     facilitator: Mapped[Facilitator | None] = relationship()
+
+
+API_SCOPES = ("read", "read write")
+
+
+class ApiToken(db.Model):
+    """A personal API token: the holder acts as its facilitator on the JSON API.
+
+    Only the SHA-256 of the secret is kept (the secret has 256 bits of entropy, so a fast
+    hash is enough); ``prefix`` (the first characters of the secret) lets the owner tell
+    their tokens apart. ``scopes`` is ``read`` or ``read write``.
+    """
+
+    __tablename__ = "api_token"
+    __table_args__ = (
+        sa.CheckConstraint("scopes IN ('read', 'read write')", name="scopes_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facilitator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("facilitator.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(80))
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(sa.String(16), default="read")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    facilitator: Mapped[Facilitator] = relationship()
+
+    @staticmethod
+    def hash(secret: str) -> str:
+        return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now

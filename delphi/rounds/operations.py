@@ -138,8 +138,11 @@ def close_round(study: Study, actor: object, now: datetime | None = None) -> Rou
                           number=rnd.number)
     db.session.refresh(rnd)
     tables.store_results(study, rnd)
-    audit.record(actor, "round.closed", study, round=rnd.number,
-                 responded=sum(1 for _ in _submitted(rnd)))
+    responded = sum(1 for _ in _submitted(rnd))
+    audit.record(actor, "round.closed", study, round=rnd.number, responded=responded)
+    from .. import webhooks
+
+    webhooks.emit(study, "round.closed", {"round": rnd.number, "responded": responded})
     return rnd
 
 
@@ -320,6 +323,9 @@ def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: o
     db.session.flush()
     audit.record(actor, "panellist.withdrawn", study, panellist=panellist.pseudonym,
                  before=before, after=_standing(panellist))
+    from .. import webhooks
+
+    webhooks.emit(study, "panellist.withdrew", {"panellist": panellist.pseudonym})
     return panellist
 
 
