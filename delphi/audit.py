@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeAlias
 
 from .extensions import db
 from .models import AuditEvent, Facilitator, Study
 
 log = logging.getLogger("delphi.audit")
 
+# Who did it: a facilitator, a label such as "cli" or "system", or None (the system).
+Actor: TypeAlias = "Facilitator | str | None"
 
-def actor_label(actor: Facilitator | str | None) -> str:
+
+def actor_label(actor: Actor) -> str:
     """Name an actor: a facilitator by email, or a label such as ``cli`` or ``system``."""
     if isinstance(actor, Facilitator):
         return f"facilitator:{actor.email}"
     return actor or "system"
 
 
-def record(actor: Facilitator | str | None, action: str, study: Study | None = None,
+def record(actor: Actor, action: str, study: Study | None = None,
            **detail: Any) -> AuditEvent:
     """Add an audit event to the session (the caller commits)."""
     event = AuditEvent(
@@ -38,7 +41,7 @@ def record(actor: Facilitator | str | None, action: str, study: Study | None = N
 PERSONAL_KEYS = {"email", "name", "to", "address"}
 
 
-def _log_label(actor: Facilitator | str | None) -> str:
+def _log_label(actor: Actor) -> str:
     if isinstance(actor, Facilitator):
         return f"facilitator#{actor.id}"
     return actor or "system"

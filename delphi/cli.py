@@ -9,7 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
@@ -30,6 +30,9 @@ from .studies import operations as ops
 from .studies import privacy
 from .surveys import SurveyError, dump_survey, load_survey_file
 from .uow import unit_of_work
+
+if TYPE_CHECKING:
+    from .audit import Actor
 
 SHIPPED_SURVEYS = Path(__file__).resolve().parent / "surveys"
 DEMO_EMAIL = "demo@example.org"
@@ -483,7 +486,7 @@ def purge_expired_command(as_email: str | None) -> None:
                + (f": {', '.join(deleted)}." if deleted else "."))
 
 
-def purge_expired(actor: object) -> list[str]:
+def purge_expired(actor: Actor) -> list[str]:
     """Delete the archived studies past their retention date, each in its own transaction."""
     deleted = []
     for study_id in [s.id for s in privacy.expired_studies()]:
@@ -500,7 +503,7 @@ def purge_expired(actor: object) -> list[str]:
     return deleted
 
 
-def _delete_if_expired(study_id: int, actor: object) -> str | None:
+def _delete_if_expired(study_id: int, actor: Actor) -> str | None:
     """Delete the study if it is (still) past its retention date; its slug, or None."""
     study = db.session.get(Study, study_id)
     if study is None or study not in privacy.expired_studies():

@@ -74,7 +74,7 @@ def _active(study: Study, item: Item) -> Item:
     return item
 
 
-def _replace_earlier(study: Study, items: Sequence[Item], actor: object,
+def _replace_earlier(study: Study, items: Sequence[Item], actor: audit.Actor,
                      replaced_by: DecisionKind) -> None:
     """Undo this round's earlier decisions about ``items``: one decision per statement per
     round, the later replacing the earlier (audited), so the item flow never holds two.
@@ -132,7 +132,7 @@ def _replace_earlier(study: Study, items: Sequence[Item], actor: object,
     db.session.expire(study, ["items"])
 
 
-def _decision(study: Study, kind: DecisionKind, reason: str, actor: object,
+def _decision(study: Study, kind: DecisionKind, reason: str, actor: audit.Actor,
               subjects: Sequence[Item], outcome: DropOutcome | None = None) -> ItemDecision:
     decision = ItemDecision(study_id=study.id, after_round=last_closed_round_number(study),
                             kind=kind, outcome=outcome, reason=_clean(reason, "The reason"),
@@ -143,13 +143,14 @@ def _decision(study: Study, kind: DecisionKind, reason: str, actor: object,
     return decision
 
 
-def _record(actor: object, study: Study, decision: ItemDecision, **detail: object) -> None:
+def _record(actor: audit.Actor, study: Study, decision: ItemDecision, **detail: object) -> None:
     db.session.flush()
     audit.record(actor, f"item.{decision.kind.value}", study, decision=decision.id,
                  after_round=decision.after_round, reason=decision.reason, **detail)
 
 
-def carry_forward(study: Study, items: Sequence[Item], reason: str, actor: object) -> ItemDecision:
+def carry_forward(study: Study, items: Sequence[Item], reason: str,
+                  actor: audit.Actor) -> ItemDecision:
     """Keep statements for the next round as they are."""
     _same_study(study, items)
     _replace_earlier(study, items, actor, DecisionKind.CARRY)
@@ -162,7 +163,7 @@ def carry_forward(study: Study, items: Sequence[Item], reason: str, actor: objec
 
 
 def drop(study: Study, item: Item, outcome: DropOutcome, reason: str,
-         actor: object) -> ItemDecision:
+         actor: audit.Actor) -> ItemDecision:
     """Take a statement out of later rounds: it reached consensus in or out, or another reason."""
     _same_study(study, [item])
     _replace_earlier(study, [item], actor, DecisionKind.DROP)
@@ -208,7 +209,7 @@ def _child(study: Study, decision: ItemDecision, parents: Sequence[Item], *, key
     return item
 
 
-def reword(study: Study, item: Item, text: str, reason: str, actor: object,
+def reword(study: Study, item: Item, text: str, reason: str, actor: audit.Actor,
            plain_text: str = "") -> Item:
     """Replace a statement by a new version of itself, linked to the old one."""
     _same_study(study, [item])
@@ -227,7 +228,7 @@ def reword(study: Study, item: Item, text: str, reason: str, actor: object,
 
 
 def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
-          actor: object) -> Item:
+          actor: audit.Actor) -> Item:
     """Replace several statements by one new statement."""
     _same_study(study, items)
     _replace_earlier(study, items, actor, DecisionKind.MERGE)
@@ -244,7 +245,7 @@ def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
 
 
 def split(study: Study, item: Item, texts: Sequence[str], reason: str,
-          actor: object) -> list[Item]:
+          actor: audit.Actor) -> list[Item]:
     """Replace one statement by several narrower ones (keys KEY-a, KEY-b, ...)."""
     _same_study(study, [item])
     _replace_earlier(study, [item], actor, DecisionKind.SPLIT)
@@ -267,7 +268,7 @@ def split(study: Study, item: Item, texts: Sequence[str], reason: str,
 
 
 def add_statement(study: Study, section: Section, key: str, text: str, rationale: str,
-                  reason: str, actor: object, suggestion: Suggestion | None = None) -> Item:
+                  reason: str, actor: audit.Actor, suggestion: Suggestion | None = None) -> Item:
     """Add a new statement for the next round, from a panellist's suggestion or the committee."""
     if section.study_id != study.id:
         raise DomainError("decision.other_study_section", "that section belongs to another study")
@@ -290,7 +291,7 @@ def add_statement(study: Study, section: Section, key: str, text: str, rationale
     return item
 
 
-def finish_study(study: Study, actor: object) -> None:
+def finish_study(study: Study, actor: audit.Actor) -> None:
     """Close the study for good after its final round."""
     last_closed_round_number(study)
     study.move_to(StudyState.FINISHED)

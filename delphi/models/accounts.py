@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model, db
 from .types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def _dummy_hash() -> str:
 MIN_PASSWORD_LENGTH = 10
 
 
-class Facilitator(db.Model):
+class Facilitator(Model):
     """A member of a study's steering committee who logs in with email and password."""
 
     __tablename__ = "facilitator"
@@ -148,7 +148,7 @@ class Facilitator(db.Model):
         return any(m.study_id == study.id for m in self.memberships)
 
 
-class StudyMembership(db.Model):
+class StudyMembership(Model):
     """A facilitator's seat on one study's steering committee."""
 
     __tablename__ = "study_membership"
@@ -169,7 +169,7 @@ class StudyMembership(db.Model):
     study: Mapped[Study] = relationship(back_populates="memberships")
 
 
-class FacilitatorSession(db.Model):
+class FacilitatorSession(Model):
     """One login of a facilitator. The session cookie carries a random secret, this row
     only its SHA-256; logging out ends the row, so a cookie copied before the logout
     (from a shared computer, a proxy log, a backup) no longer opens the console."""

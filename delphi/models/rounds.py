@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .types import IllegalTransition, UTCDateTime, enum_column, utcnow
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ class RoundState(enum.StrEnum):
     CLOSED = "closed"
 
 
-class Round(db.Model):
+class Round(Model):
     """One round of rating; draft, then open for votes, then closed for good."""
 
     __tablename__ = "round"
@@ -98,7 +98,7 @@ class Round(db.Model):
         return [ri.item for ri in self.round_items]
 
 
-class RoundItem(db.Model):
+class RoundItem(Model):
     """An item frozen into a round's questionnaire, in order."""
 
     __tablename__ = "round_item"
@@ -113,7 +113,7 @@ class RoundItem(db.Model):
     item: Mapped[Item] = relationship(lazy="joined")  # a round's items load in one query
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """A panellist's invitation to one round; its links are access tokens."""
 
     __tablename__ = "invitation"
@@ -135,7 +135,7 @@ class Invitation(db.Model):
     )
 
 
-class AccessToken(db.Model):
+class AccessToken(Model):
     """One personal link: only the SHA-256 of its secret is kept."""
 
     __tablename__ = "access_token"
@@ -157,7 +157,7 @@ class ResponseState(enum.StrEnum):
     SUBMITTED = "submitted"
 
 
-class Response(db.Model):
+class Response(Model):
     """A panellist's answer sheet for one round: a draft until submitted."""
 
     __tablename__ = "response"
@@ -191,7 +191,7 @@ class Response(db.Model):
     )
 
 
-class Rating(db.Model):
+class Rating(Model):
     """One panellist's answer to one item in one round: a scale point, UTS, or a comment only."""
 
     __tablename__ = "rating"
@@ -224,7 +224,7 @@ class Rating(db.Model):
         return "UTS" if self.is_uts else self.value
 
 
-class Suggestion(db.Model):
+class Suggestion(Model):
     """A panellist's proposal of a new statement or a rewording of one."""
 
     __tablename__ = "suggestion"
@@ -245,7 +245,7 @@ class Suggestion(db.Model):
     item: Mapped[Item | None] = relationship(foreign_keys=[item_id])
 
 
-class RoundResult(db.Model):
+class RoundResult(Model):
     """The statistics of a closed round, computed once at close and stored."""
 
     __tablename__ = "round_result"

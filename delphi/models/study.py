@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..consensus.scales import SCALES, Scale, get_scale
-from ..extensions import db
+from ..extensions import Model
 from .types import IllegalTransition, UTCDateTime, enum_column, utcnow
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Study(db.Model):
+class Study(Model):
     """A Delphi study: its statements, scale, consensus settings, panel and rounds."""
 
     __tablename__ = "study"
@@ -168,7 +168,7 @@ class Study(db.Model):
         return None
 
 
-class ConsensusSettings(db.Model):
+class ConsensusSettings(Model):
     """The consensus criteria fixed before round 1; immutable once ``locked_at`` is set."""
 
     __tablename__ = "consensus_settings"
@@ -285,7 +285,7 @@ class ConsensusSettings(db.Model):
         return " ".join(sentences)
 
 
-class StakeholderGroup(db.Model):
+class StakeholderGroup(Model):
     """A stakeholder group of the panel, such as paediatric rheumatologists or parents."""
 
     __tablename__ = "stakeholder_group"
@@ -306,7 +306,7 @@ class StakeholderGroup(db.Model):
     panellists: Mapped[list[Panellist]] = relationship(back_populates="group")
 
 
-class Section(db.Model):
+class Section(Model):
     """A titled part of the questionnaire, rated on the study's scale or on its own."""
 
     __tablename__ = "section"
@@ -361,7 +361,7 @@ def item_label(key: str, version: int) -> str:
     return key if version == 1 else f"{key}.v{version}"
 
 
-class Item(db.Model):
+class Item(Model):
     """A statement the panel rates; a rewording is a new version whose parent is the old one."""
 
     __tablename__ = "item"
@@ -417,7 +417,7 @@ class Item(db.Model):
         return get_scale(self.scale_key)
 
 
-class Panellist(db.Model):
+class Panellist(Model):
     """An expert on the panel, reached only through personal links sent by email."""
 
     __tablename__ = "panellist"

@@ -36,7 +36,7 @@ def open_round(study: Study) -> Round | None:
     return current if current is not None and current.state is RoundState.OPEN else None
 
 
-def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
+def launch_round(study: Study, actor: audit.Actor, closes_at: datetime | None = None,
                  now: datetime | None = None, allow_suggestions: bool | None = None) -> Round:
     """Open the next round: freeze its items, lock the settings (round 1), invite the panel."""
     now = now or utcnow()
@@ -104,7 +104,7 @@ def launch_message(rnd: Round) -> str:
     return text
 
 
-def close_round(study: Study, actor: object, now: datetime | None = None) -> Round:
+def close_round(study: Study, actor: audit.Actor, now: datetime | None = None) -> Round:
     """Stop accepting votes, atomically, then compute and store the round's statistics.
 
     The recorded closing time is taken once the round's row is locked, by the database's
@@ -176,7 +176,7 @@ def close_due_round(round_id: int, now: datetime) -> Round | None:
         return None
 
 
-def remind(study: Study, actor: object, now: datetime | None = None) -> int:
+def remind(study: Study, actor: audit.Actor, now: datetime | None = None) -> int:
     """Queue a reminder to every invited panellist of the open round who has not submitted."""
     rnd = open_round(study)
     if rnd is None:
@@ -207,7 +207,7 @@ def find_invitation(rnd: Round, panellist: Panellist) -> Invitation:
     return invitation
 
 
-def revoke_links(invitation: Invitation, actor: object) -> None:
+def revoke_links(invitation: Invitation, actor: audit.Actor) -> None:
     """Make every link of an invitation stop working."""
     now = utcnow()
     for token in invitation.tokens:
@@ -219,7 +219,7 @@ def revoke_links(invitation: Invitation, actor: object) -> None:
                  round=invitation.round.number, panellist=invitation.panellist.pseudonym)
 
 
-def reissue_link(invitation: Invitation, actor: object) -> None:
+def reissue_link(invitation: Invitation, actor: audit.Actor) -> None:
     """Revoke the old links and email the panellist a new one."""
     rnd = invitation.round
     if rnd.state is not RoundState.OPEN:
@@ -260,7 +260,7 @@ def open_invitation(study: Study, panellist: Panellist) -> Invitation:
     return invitation
 
 
-def reissue_for(study: Study, panellist: Panellist, actor: object) -> None:
+def reissue_for(study: Study, panellist: Panellist, actor: audit.Actor) -> None:
     """Send a panellist a new link to the open round, or say why there is none to send."""
     if panellist.withdrawn_at is not None:
         raise DomainError("panellist.withdrawn", "{pseudonym} is withdrawn from the study; "
@@ -275,7 +275,7 @@ def _standing(panellist: Panellist) -> dict[str, Any]:
             else None, "reason": panellist.withdrawal_reason or None}
 
 
-def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: object,
+def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: audit.Actor,
                        now: datetime | None = None) -> Panellist:
     """Withdraw a panellist: their links stop working and later rounds do not invite them.
 
@@ -311,7 +311,7 @@ def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: o
     return panellist
 
 
-def reinstate_panellist(study: Study, panellist: Panellist, actor: object) -> Panellist:
+def reinstate_panellist(study: Study, panellist: Panellist, actor: audit.Actor) -> Panellist:
     """Undo a withdrawal: the next launch invites the panellist again (a running round's
     link is sent with "Send a new link")."""
     if panellist.withdrawn_at is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,7 +103,7 @@ def launch(slug: str):
                 "{result}", slug)
 
 
-def _utc(when):  # type: ignore[no-untyped-def]
+def _utc(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when else None
 
 

@@ -162,14 +162,14 @@ def _audit_about(panellist: Panellist) -> list[dict[str, Any]]:
             for e in events if (e.detail or {}).get("panellist") == panellist.pseudonym]
 
 
-def export_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
+def export_panellist(panellist: Panellist, actor: audit.Actor) -> dict[str, Any]:
     """The panellist's data, with an audit event saying who took a copy (not what)."""
     data = panellist_data(panellist)
     audit.record(actor, "panellist.exported", panellist.study, panellist=panellist.pseudonym)
     return data
 
 
-def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
+def erase_panellist(panellist: Panellist, actor: audit.Actor) -> dict[str, Any]:
     """Erase a panellist's personal data for good (GDPR art. 17); see the module's text.
 
     Returns what was done, as recorded in the audit log (no erased data in it).
@@ -248,7 +248,7 @@ def _numbers(study: Study, round_ids: set[int]) -> list[int]:
     return list(db.session.scalars(sa.select(Round.number).where(Round.id.in_(round_ids))))
 
 
-def archive_study(study: Study, actor: object) -> None:
+def archive_study(study: Study, actor: audit.Actor) -> None:
     """Archive a finished study: read-only, deleted by ``purge-expired`` after its
     retention date (``retention_days`` after it finished)."""
     if study.state is not StudyState.FINISHED:
@@ -264,7 +264,7 @@ def archive_study(study: Study, actor: object) -> None:
                  retention_until=_iso(until) if until else None)
 
 
-def delete_study(study: Study, actor: object) -> None:
+def delete_study(study: Study, actor: audit.Actor) -> None:
     """Delete an archived study and everything in it, audited at site level.
 
     Deleted with plain DELETE statements, children first: the panel before the study

@@ -18,7 +18,7 @@ from ..console import (
     run_use_case,
     unconfirmed,
 )
-from ..extensions import db
+from ..extensions import Model, db
 from ..models import (
     DomainError,
     Invitation,
@@ -114,8 +114,9 @@ def _panellist_or_404(study: Study, pseudonym: str) -> Panellist:
 
 def _held(panellist: Panellist) -> dict[str, int]:
     """How many rows of each kind are held about a panellist (the page's summary)."""
-    def count(model, *where):  # type: ignore[no-untyped-def]
-        return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+    def count(model: type[Model], *where: sa.ColumnElement[bool]) -> int:
+        query = sa.select(sa.func.count()).select_from(model).where(*where)
+        return db.session.execute(query).scalar_one()
 
     pid = panellist.id
     return {
