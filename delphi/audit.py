@@ -21,9 +21,11 @@ def actor_label(actor: Actor) -> str:
     return actor or "system"
 
 
-def record(actor: Actor, action: str, study: Study | None = None,
+def record(actor: Actor, action: str, study: Study | None = None, /,
            **detail: Any) -> AuditEvent:
-    """Add an audit event to the session (the caller commits)."""
+    """Add an audit event to the session (the caller commits).
+
+    The first three are positional-only, so any name may be a detail's key."""
     event = AuditEvent(
         study_id=study.id if study is not None else None,
         actor=actor_label(actor),

@@ -9,7 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from flask import Flask, current_app
@@ -81,7 +81,7 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -186,9 +186,10 @@ def import_survey_command(file: Path, owner: str | None, update: bool,
     who = _actor(as_email, existing if existing is not None and update else None)
     facilitator = who
     if owner:
-        facilitator = accounts.find_facilitator(owner)
-        if facilitator is None:
+        named = accounts.find_facilitator(owner)
+        if named is None:
             _fail(f"there is no facilitator with the email {owner}")
+        facilitator = named
     if existing is not None and update:
         study = _commit_or_fail(lambda: ops.update_survey(existing, definition, who))
         click.echo(f"Updated study {study.slug}: {len(study.items)} statements.")

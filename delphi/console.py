@@ -16,6 +16,7 @@ from flask import Blueprint, abort, flash, redirect, request
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as HttpResponse
+from wtforms import StringField
 
 from .extensions import db
 from .models import DomainError, Facilitator, Study, StudyMembership
@@ -96,3 +97,8 @@ def run_use_case(action: Callable[[], Any], success: str, back: str,
         return redirect(back)
     flash(success.format(result=result), "info")
     return redirect(back)
+
+
+def field_text(field: StringField) -> str:
+    """The text of a field whose validators require it (WTForms types it ``str | None``)."""
+    return field.data or ""

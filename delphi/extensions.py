@@ -13,8 +13,8 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import Executable, MetaData, event, text
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.exc import StaleDataError
@@ -117,6 +117,13 @@ def write_transaction() -> Iterator[None]:
         yield
     finally:
         _write_intent.reset(token)
+
+
+def affected_rows(statement: Executable) -> int:
+    """Run a bulk UPDATE or DELETE in the session and return how many rows it matched."""
+    result = db.session.execute(statement)
+    assert isinstance(result, CursorResult)  # what an UPDATE or DELETE without RETURNING gives
+    return result.rowcount
 
 
 def database_now() -> datetime:

@@ -11,6 +11,7 @@ from ..console import (
     EmptyForm,
     actor,
     facilitator_blueprint,
+    field_text,
     get_study_or_404,
     run_use_case,
     unconfirmed,
@@ -100,7 +101,7 @@ def carry(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = CarryForm()
     return _decide(study, form, lambda: ops.carry_forward(
-        study, [item], form.reason.data, actor()), f"{item.label} goes to the next round.")
+        study, [item], field_text(form.reason), actor()), f"{item.label} goes to the next round.")
 
 
 @bp.route("/items/<int:item_id>/drop", methods=["POST"])
@@ -109,7 +110,7 @@ def drop(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = DropForm()
     return _decide(study, form, lambda: ops.drop(
-        study, item, DropOutcome(form.outcome.data), form.reason.data, actor()),
+        study, item, DropOutcome(field_text(form.outcome)), field_text(form.reason), actor()),
         f"{item.label} is dropped from later rounds.")
 
 
@@ -119,7 +120,8 @@ def reword(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = RewordForm()
     return _decide(study, form, lambda: ops.reword(
-        study, item, form.text.data, form.reason.data, actor(), form.plain_text.data or ""),
+        study, item, field_text(form.text), field_text(form.reason), actor(),
+        form.plain_text.data or ""),
         "{result.label} replaces " + item.label + ".")
 
 
@@ -129,7 +131,7 @@ def split(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = SplitForm()
     return _decide(study, form, lambda: len(ops.split(
-        study, item, form.texts.data.splitlines(), form.reason.data, actor())),
+        study, item, field_text(form.texts).splitlines(), field_text(form.reason), actor())),
         item.label + " is split into {result} statements.")
 
 
@@ -140,7 +142,8 @@ def merge(slug: str):
     ids = [bounded_int(v) for v in request.form.getlist("items")]
     items = [_item_or_404(study, i) if i is not None else abort(404) for i in ids]
     return _decide(study, form, lambda: ops.merge(
-        study, items, form.key.data, form.text.data, form.reason.data, actor()),
+        study, items, field_text(form.key), field_text(form.text), field_text(form.reason),
+        actor()),
         "{result.label} replaces " + ", ".join(i.label for i in items) + ".")
 
 

@@ -251,7 +251,7 @@ class ConsensusSettings(Model):
 
     def engine_settings(self) -> Any:
         """The statistics engine's ``Settings`` for these consensus settings."""
-        from ..consensus.settings import Settings
+        from ..consensus.settings import Settings, parse_number
 
         return Settings(
             scale=self.study.scale_key, primary_rule=self.primary_rule,
@@ -259,7 +259,9 @@ class ConsensusSettings(Model):
             percent_threshold=self.percent_threshold, iqr_max=self.iqr_max,
             iqr_median_min=self.iqr_median_min, uts=self.uts_rule,
             percentile_method=self.percentile_method, group_rule=self.group_rule,
-            stability_pp=self.stability_pp, scheibe_threshold=self.scheibe_threshold,
+            stability_pp=self.stability_pp,
+            # Stored as a float; the engine reads it as the decimal written (0.15 = 3/20).
+            scheibe_threshold=parse_number("scheibe_threshold", self.scheibe_threshold),
             wilcoxon_zero_method=self.wilcoxon_zero_method,
             wilcoxon_correction=self.wilcoxon_correction,
             min_group_size=self.min_group_size, round_thresholds=self.round_thresholds or {},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from flask import (
@@ -170,7 +170,8 @@ def _no_session(_error):
 
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
           status: int = 200, suggestion: str | None = None, rewords: dict[int, str] | None = None,
-          response: Response | None | bool = False, version: SheetVersion | None = None):
+          response: Response | None | Literal[False] = False,
+          version: SheetVersion | None = None):
     rnd = invitation.round
     study = rnd.study
     items = _items_of(rnd)
@@ -266,7 +267,7 @@ class ItemView:
 @lru_cache(maxsize=256)
 def round_items(round_id: int, opened_at: str) -> tuple[ItemView, ...]:
     """A launched round's statements in order, read once per worker and round."""
-    rnd = db.session.get(Round, round_id)
+    rnd = db.session.get_one(Round, round_id)
     return tuple(ItemView.of(item) for item in rnd.items)
 
 
@@ -431,7 +432,7 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
     for attempt in range(1, SAVE_ATTEMPTS + 1):
         try:
             with unit_of_work():
-                invitation = db.session.get(Invitation, invitation.id)
+                invitation = db.session.get_one(Invitation, invitation.id)
                 response = save_sheet(invitation, sheet, seen=seen)
             return response
         except (DBAPIError, StaleDataError) as exc:
@@ -443,7 +444,7 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
                 raise
             if attempt == SAVE_ATTEMPTS:
                 raise
-            invitation = db.session.get(Invitation, invitation.id)
+            invitation = db.session.get_one(Invitation, invitation.id)
     raise AssertionError("unreachable")
 
 

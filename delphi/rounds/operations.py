@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .. import audit, mail
-from ..extensions import database_now, db
+from ..extensions import affected_rows, database_now, db
 from ..models import (
     DomainError,
     IllegalTransition,
@@ -121,11 +121,11 @@ def close_round(study: Study, actor: audit.Actor, now: datetime | None = None) -
     db.session.execute(sa.select(Round.id).where(Round.id == rnd.id).with_for_update())
     now = now or database_now()
     # A conditional update: of two concurrent closes only one changes the row.
-    closed = db.session.execute(
+    closed = affected_rows(
         sa.update(Round).where(Round.id == rnd.id, Round.state == RoundState.OPEN)
         .values(state=RoundState.CLOSED, closed_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if closed != 1:
         raise DomainError("round.closed_already", "round {number} was closed already",
                           number=rnd.number)

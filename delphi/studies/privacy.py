@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .. import audit
-from ..extensions import db
+from ..extensions import affected_rows, db
 from ..models import (
     AccessToken,
     AuditEvent,
@@ -197,12 +197,12 @@ def erase_panellist(panellist: Panellist, actor: audit.Actor) -> dict[str, Any]:
             .values(revoked_at=now).execution_options(synchronize_session=False))
     # The outbox keeps that a message went (the report counts reminders from the
     # audit log, not from here), but no address: an unsent one will never go.
-    cancelled = db.session.execute(
+    cancelled = affected_rows(
         sa.update(OutboxMessage)
         .where(OutboxMessage.panellist_id == panellist.id,
                OutboxMessage.status.in_([MailStatus.PENDING, MailStatus.SENDING]))
         .values(status=MailStatus.FAILED, lease_until=None, leased_by=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))
     db.session.execute(
         sa.update(OutboxMessage).where(OutboxMessage.panellist_id == panellist.id)
         .values(to_address="", context={}, last_error="")
@@ -228,9 +228,9 @@ def _delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
     counts = {}
     for name, model in (("ratings_deleted", Rating), ("suggestions_deleted", Suggestion),
                         ("answer_sheets_deleted", Response)):
-        counts[name] = db.session.execute(
+        counts[name] = affected_rows(
             sa.delete(model).where(model.panellist_id == panellist.id)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))
     db.session.flush()
     db.session.expire_all()
     recomputed = []
