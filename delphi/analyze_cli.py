@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import click
 
 from .consensus.csvio import RatingsFileError, read_ratings, write_items_csv
-from .consensus.percentiles import METHODS
-from .consensus.rules import RULES
-from .consensus.scales import SCALE_ALIASES, SCALES
-from .consensus.settings import (
-    GROUP_RULES,
-    UTS_CHOICES,
-    ZERO_METHODS,
-    Settings,
-    SettingsError,
-    number_to_json,
-)
+from .consensus.settings import SETTINGS, Settings, SettingsError, Spec, number_to_json
 
 DEFAULTS = Settings()
 
@@ -64,46 +56,69 @@ def _render(result: dict, fmt: str, settings: Settings) -> str:
     return buffer.getvalue()
 
 
+class LiveChoice(click.Choice):
+    """A choice whose options are read when it is used (a rule registered later counts)."""
+
+    def __init__(self, options: Callable[[], tuple[str, ...]]) -> None:
+        self._options = options
+        super().__init__(options())
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return self._options()
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass  # click sets it once; the options are always read from the registry
+
+
+def setting_option(spec: Spec) -> Callable[[Any], Any]:
+    """The ``delphi analyze`` option of one setting, from its spec."""
+    name = spec.option
+    assert name is not None
+    if spec.kind in ("choice", "scale"):
+        return click.option(name, spec.name, type=LiveChoice(spec.options), default=spec.default,
+                            show_default=True, help=spec.help)
+    if spec.kind == "flag":
+        return click.option(f"{name}/--no-{name[2:]}", spec.name, default=spec.default,
+                            show_default=True, help=spec.help)
+    if spec.kind == "integer":
+        return click.option(name, spec.name, type=int, default=spec.default, show_default=True,
+                            help=spec.help)
+    if spec.kind == "rounds":
+        example = json.dumps({"2": {"comet_agree_pct": 75}})
+        return click.option(name, spec.name, metavar="JSON", default=None,
+                            help=f"{spec.help} JSON, e.g. '{example}'.")
+    default = None if spec.default is None else _default(spec.default)
+    return click.option(name, spec.name, metavar="NUMBER", default=default,
+                        show_default=default is not None, help=spec.help)
+
+
+# COMET's two thresholds are given together, as the method's papers write them (70/15).
+COMET_OPTION = click.option(
+    "--comet", default=f"{DEFAULTS.comet_agree_pct}/{DEFAULTS.comet_disagree_pct}",
+    show_default=True, metavar="AGREE/DISAGREE",
+    help="COMET thresholds in %: at least AGREE in the agree band, fewer than DISAGREE in the "
+         "disagree band.")
+
+
+def setting_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add an option for every setting of the registry, in its order (``--comet`` for the
+    settings that have none of their own)."""
+    options = []
+    for spec in SETTINGS.values():
+        if spec.option is not None:
+            options.append(setting_option(spec))
+        elif COMET_OPTION not in options:
+            options.append(COMET_OPTION)
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command("analyze")
 @click.argument("ratings", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--scale", type=click.Choice([*SCALES, *SCALE_ALIASES]), default=DEFAULTS.scale,
-              show_default=True, help="Rating scale (registry key or its points, e.g. 1-9).")
-@click.option("--percentile", "percentile_method", type=click.Choice(list(METHODS)),
-              default=DEFAULTS.percentile_method, show_default=True,
-              help="Percentile method (Hyndman-Fan type, numpy's names; linear = type 7).")
-@click.option("--uts", type=click.Choice(UTS_CHOICES), default=DEFAULTS.uts, show_default=True,
-              help="Leave 'unable to score' out of the denominators, or count it in.")
-@click.option("--group-rule", type=click.Choice(GROUP_RULES), default=DEFAULTS.group_rule,
-              show_default=True, help="Consensus from the pooled panel, all groups, or any group.")
-@click.option("--primary-rule", type=click.Choice(list(RULES)), default=DEFAULTS.primary_rule,
-              show_default=True, help="The rule whose verdict is the item's verdict.")
-@click.option("--comet", default=f"{DEFAULTS.comet_agree_pct}/{DEFAULTS.comet_disagree_pct}",
-              show_default=True, metavar="AGREE/DISAGREE",
-              help="COMET thresholds in %: at least AGREE in the agree band, fewer than "
-                   "DISAGREE in the disagree band.")
-@click.option("--percent-threshold", metavar="NUMBER", default=_default(DEFAULTS.percent_threshold),
-              show_default=True, help="Percent-agreement rule: % in the agree band needed.")
-@click.option("--iqr-max", metavar="NUMBER", default=_default(DEFAULTS.iqr_max), show_default=True,
-              help="IQR rule: the largest interquartile range that counts as agreement.")
-@click.option("--iqr-median-min", metavar="NUMBER", default=None,
-              help="IQR rule: least median for consensus in (out mirrors it); default the agree "
-                   "band's lowest point.")
-@click.option("--stability-pp", metavar="NUMBER", default=_default(DEFAULTS.stability_pp),
-              show_default=True,
-              help="Stable when % agreement changes by less than this many percentage points.")
-@click.option("--scheibe-threshold", metavar="NUMBER", default=_default(DEFAULTS.scheibe_threshold),
-              show_default=True, help="Stable when Scheibe's net change is below this fraction.")
-@click.option("--min-group-size", type=int, default=DEFAULTS.min_group_size, show_default=True,
-              help="Groups with fewer valid ratings are left out of the all/any group rules.")
-@click.option("--wilcoxon-zero-method", type=click.Choice(ZERO_METHODS),
-              default=DEFAULTS.wilcoxon_zero_method, show_default=True,
-              help="How the Wilcoxon test treats zero differences (R: wilcox).")
-@click.option("--wilcoxon-correction/--no-wilcoxon-correction",
-              default=DEFAULTS.wilcoxon_correction, show_default=True,
-              help="Continuity correction of the Wilcoxon normal approximation (R: on).")
-@click.option("--round-thresholds", metavar="JSON", default=None,
-              help='Thresholds that change from a round on, e.g. \'{"2": {"comet_agree_pct": '
-                   '75}}\'.')
+@setting_options
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
               show_default=True, help="JSON with every section, or CSV of the items table.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),

@@ -41,6 +41,18 @@ def record(actor: Actor, action: str, study: Study | None = None, /,
 
 
 PERSONAL_KEYS = {"email", "name", "to", "address"}
+REDACTED = "[personal data]"
+
+
+def without_personal_data(detail: Any) -> Any:
+    """An event's detail with every value under a personal key (at any depth) replaced:
+    what exports and the report may show of the audit log, and what erasure leaves."""
+    if isinstance(detail, dict):
+        return {k: (REDACTED if k in PERSONAL_KEYS and v not in (None, "")
+                    else without_personal_data(v)) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [without_personal_data(v) for v in detail]
+    return detail
 
 
 def _log_label(actor: Actor) -> str:

@@ -10,6 +10,7 @@ from . import audit
 from .extensions import db
 from .models import (
     ConsensusSettings,
+    ConsentDocument,
     DomainError,
     Facilitator,
     Item,
@@ -71,10 +72,26 @@ def apply_definition(study: Study, d: SurveyDefinition) -> None:
     study.ask_reason_on_band_change = d.ask_reason_on_band_change
     study.erasure = d.erasure
     study.retention_days = d.retention_days
+    _apply_consent(study, d.information_sheet, d.consent_statement)
     for name, value in d.consensus.items():
         setattr(study.consensus, name, value)
     _apply_groups(study, d.groups)
     _apply_sections(study, d.sections)
+
+
+def _apply_consent(study: Study, sheet: str, statement: str) -> None:
+    """A draft's information sheet and consent statement: version 1, edited in place (no
+    panellist can have read it before round 1); after launch see ``consent.revise``."""
+    document = study.consent_document
+    if not sheet and not statement:
+        if document is not None:
+            study.consent_documents.remove(document)
+        return
+    if document is None:
+        study.consent_documents.append(ConsentDocument(version=1, information_sheet=sheet,
+                                                       statement=statement))
+    else:
+        document.information_sheet, document.statement = sheet, statement
 
 
 def _apply_groups(study: Study, groups: tuple[GroupDef, ...]) -> None:
@@ -121,6 +138,7 @@ def _new_item(d: ItemDef, section: Section, position: int) -> Item:
 def study_definition(study: Study) -> SurveyDefinition:
     """The study's current definition, as a survey file would hold it."""
     current = [i for i in study.items if i.status.value == "active"]
+    consent = study.consent_document
     return SurveyDefinition(
         slug=study.slug,
         title=study.title,
@@ -137,6 +155,8 @@ def study_definition(study: Study) -> SurveyDefinition:
         ask_reason_on_band_change=study.ask_reason_on_band_change,
         erasure=study.erasure,
         retention_days=study.retention_days,
+        information_sheet=consent.information_sheet if consent else "",
+        consent_statement=consent.statement if consent else "",
         groups=tuple(GroupDef(g.key, g.name, g.description) for g in study.groups),
         sections=tuple(
             SectionDef(

@@ -186,7 +186,8 @@ def render(message: OutboxMessage, link: str | None,
         statements = (sizes if sizes is not None and rnd.id in sizes
                       else round_sizes({rnd.id})).get(rnd.id, 0)
     values = dict(message.context, study=study, panellist=panellist, link=link, round=rnd,
-                  statements=statements, minutes=estimated_minutes(statements))
+                  statements=statements, minutes=estimated_minutes(statements),
+                  withdraw_link=withdraw_link_for(link))
     subject = render_template(f"email/{message.kind}.subject.txt", **values).strip()
     # A subject is one line: a study title with a line break must not add a header.
     subject = " ".join(subject.split())
@@ -195,6 +196,12 @@ def render(message: OutboxMessage, link: str | None,
         text=render_template(f"email/{message.kind}.txt", **values),
         html=render_template(f"email/{message.kind}.html", **values),
     )
+
+
+def withdraw_link_for(link: str | None) -> str | None:
+    """The withdrawal link that goes with a personal link (the same secret; the page asks
+    before anything changes)."""
+    return f"{link}/withdraw" if link else None
 
 
 def build_email(message: OutboxMessage, rendered: Rendered) -> Message:

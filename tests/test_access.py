@@ -34,12 +34,16 @@ def _fill(rule, slug: str) -> str:
 def test_every_study_route_answers_404_for_another_facilitators_study(app, client, factory):
     mine = factory.study(owner=factory.facilitator("me@example.org"))
     theirs = factory.study(owner=factory.facilitator("them@example.org"))
-    factory.panel(theirs)
-    from .flows import close, launch
+    their_panel = factory.panel(theirs)
+    from .flows import close, launch, link_for_panellist, open_link, vote
 
     launch(theirs)
+    voter = app.test_client()
+    open_link(voter, link_for_panellist(theirs, their_panel[0].id))
+    vote(voter, {i.id: 8 for i in theirs.items},
+         extra={f"comment-{theirs.items[0].id}": "A comment to moderate"})
     close(theirs)
-    launch(theirs)  # round 2 open, round 1 results stored, outbox message 1 exists
+    launch(theirs)  # round 2 open, round 1 results stored, outbox message 1 and rating 1 exist
     login(client, "me@example.org")
     token = csrf_token(client, f"/studies/{mine.slug}/panel")
     rules = list(_facilitator_rules(app))

@@ -162,6 +162,23 @@ def test_every_setting_is_edited_in_the_form_and_audited_with_before_and_after(c
     assert "(4-5 agree)" in page and "Group rule: every group." in page
 
 
+def test_saving_the_form_keeps_the_settings_it_does_not_show(client, small):
+    """The Wilcoxon test's settings, Scheibe's threshold, the group rule's minimum and the
+    thresholds by round are set in the survey file only: saving the builder's form (which
+    does not show them) used to reset them to their defaults."""
+    c = small.consensus
+    c.wilcoxon_zero_method, c.wilcoxon_correction, c.scheibe_threshold = "pratt", False, 0.2
+    c.min_group_size, c.round_thresholds = 4, {"2": {"comet_agree_pct": 75}}
+    db.session.commit()
+    response = _post(client, "/studies/small/build", _settings(scale="grade-1-9"))
+    assert response.status_code == 302, _text(response)
+    c = _study("small").consensus
+    assert (c.wilcoxon_zero_method, c.wilcoxon_correction, c.scheibe_threshold,
+            c.min_group_size, c.round_thresholds) == ("pratt", False, 0.2, 4,
+                                                      {"2": {"comet_agree_pct": 75}})
+    assert (c.primary_rule, c.percent_threshold) == ("percent", 80)
+
+
 def test_every_registered_scale_is_offered_with_its_bands(client, small):
     from delphi.consensus.scales import SCALES
 

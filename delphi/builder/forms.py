@@ -9,6 +9,7 @@ the survey file's own rules (``delphi/surveys.py``) when the definition is saved
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -18,9 +19,8 @@ from wtforms.fields.choices import (  # type: ignore[attr-defined]  # new in WTF
 )
 from wtforms.validators import InputRequired, Optional
 
-from ..consensus.rules import RULES
 from ..consensus.scales import SCALES
-from ..models.study import GROUP_RULES, PERCENTILE_METHODS, UTS_RULES
+from ..consensus.settings import STUDY_SETTINGS, Spec
 
 NUMBER = "Enter a whole number."
 
@@ -55,34 +55,47 @@ class SettingsForm(FlaskForm):
     method = StringField("Method")
     scale = SelectField("Scale", choices=scale_choices())
     unable_to_score = BooleanField("Panellists may answer “unable to score”")
-    primary_rule = SelectField("Consensus rule",
-                               choices=_choices(*((key, rule.name) for key, rule in RULES.items())))
-    agree_pct = IntegerField("COMET: % in the top band at least",
-                             validators=[InputRequired(NUMBER)])
-    disagree_pct = IntegerField("COMET: % in the bottom band fewer than",
-                                validators=[InputRequired(NUMBER)])
-    threshold = IntegerField("Percent agreement: % at least", validators=[InputRequired(NUMBER)])
-    max_iqr = IntegerField("IQR: interquartile range at most", validators=[InputRequired(NUMBER)])
-    median_min = IntegerField("IQR: median at least (optional)", validators=[Optional()])
-    uts = SelectField("“Unable to score” answers",
-                      choices=_choices(("exclude", "left out of every percentage"),
-                                       ("include", "count in every percentage")))
-    percentile_method = SelectField("Percentile method",
-                                    choices=_choices(*((m, m) for m in PERCENTILE_METHODS)))
-    group_rule = SelectField("Group rule",
-                             choices=_choices(("pooled", "pooled: the whole panel together"),
-                                              ("all", "all: every stakeholder group must agree"),
-                                              ("any", "any: one stakeholder group is enough")))
-    stability_pp = IntegerField("Stable when the % agreement changes by less than (points)",
-                                validators=[InputRequired(NUMBER)])
     by_group = BooleanField("From round 2, show each stakeholder group’s ratings")
     min_group_size = IntegerField("Minimum group size shown on its own",
                                   validators=[InputRequired(NUMBER)])
     ask_reason = BooleanField("Ask why when a panellist moves a rating to another band")
 
 
-assert {c.value for c in SettingsForm.uts.kwargs["choices"]} == set(UTS_RULES)
-assert {c.value for c in SettingsForm.group_rule.kwargs["choices"]} == set(GROUP_RULES)
+# The consensus settings the builder edits (those with a label in the registry), by their
+# survey file key, and how the page lays them out: a rule's thresholds side by side.
+CONSENSUS_FIELDS: dict[str, Spec] = {spec.survey[-1]: spec for spec in STUDY_SETTINGS.values()
+                                     if spec.label}
+
+
+def _consensus_rows() -> list[list[str]]:
+    rows: list[list[str]] = []
+    for name, spec in CONSENSUS_FIELDS.items():
+        block = spec.survey[0] if len(spec.survey) > 1 else None
+        previous = CONSENSUS_FIELDS[rows[-1][-1]].survey if rows else ()
+        if block is not None and len(previous) > 1 and previous[0] == block:
+            rows[-1].append(name)
+        else:
+            rows.append([name])
+    return rows
+
+
+CONSENSUS_ROWS = _consensus_rows()
+
+
+def consensus_field(spec: Spec) -> Any:
+    """The form field of one consensus setting, from its spec (choices read per form, so a
+    rule registered later is offered)."""
+    if spec.kind == "choice":
+        return SelectField(spec.label,
+                           choices=lambda: _choices(*spec.option_labels().items()))
+    if spec.kind == "flag":
+        return BooleanField(spec.label)
+    required = [Optional()] if spec.default is None else [InputRequired(NUMBER)]
+    return IntegerField(spec.label, validators=required)
+
+
+for _name, _spec in CONSENSUS_FIELDS.items():
+    setattr(SettingsForm, _name, consensus_field(_spec))
 
 
 class GroupForm(FlaskForm):
@@ -141,3 +154,10 @@ def format_references(refs: list[dict[str, str]]) -> str:
     return "\n".join(" | ".join([r["text"], *([r["doi"]] if r.get("doi") else []),
                                  *([f"PMID {r['pmid']}"] if r.get("pmid") else [])])
                      for r in refs)
+
+
+class ConsentForm(FlaskForm):
+    """The study's participant information sheet and consent statement."""
+
+    information_sheet = TextAreaField("Participant information sheet")
+    statement = TextAreaField("Consent statement (what the panellist agrees to)")

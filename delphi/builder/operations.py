@@ -132,20 +132,19 @@ def move(seq: list[Any], index: int, direction: str) -> bool:
     return True
 
 
-def rule_sentence(consensus: dict[str, Any], scale_key: str) -> str:
+def rule_sentence(settings: dict[str, Any], scale_key: str) -> str:
     """The consensus rule in plain sentences, exactly as the study page and the methods text
     say it (``ConsensusSettings.describe()``, from the engine's methods module).
 
+    ``settings`` holds engine settings by name; those the sentence does not use are left
+    out, so that only the rule, the "unable to score" rule and the group rule are checked.
     Raises ``SettingsError`` with a message when the values do not make a valid rule.
     """
     from ..consensus.methods import rule_in_words
+    from ..consensus.rules import RULES
 
-    settings = Settings(
-        scale=scale_key, primary_rule=consensus["primary_rule"],
-        comet_agree_pct=consensus["comet_agree_pct"],
-        comet_disagree_pct=consensus["comet_disagree_pct"],
-        percent_threshold=consensus["percent_threshold"], iqr_max=consensus["iqr_max"],
-        iqr_median_min=consensus["iqr_median_min"], uts=consensus["uts_rule"],
-        group_rule=consensus["group_rule"],
-        min_group_size=consensus.get("min_group_size") or 3)
-    return rule_in_words(settings)
+    used = {"primary_rule", "uts", "group_rule", "min_group_size",
+            *(param for r in RULES.values() for param in r.params)}
+    values = {k: v for k, v in settings.items() if k in used}
+    values["min_group_size"] = values.get("min_group_size") or 3
+    return rule_in_words(Settings(scale=scale_key, **values))

@@ -16,11 +16,14 @@ from flask_wtf import FlaskForm
 
 from ..consensus.settings import SettingsError
 from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404
-from ..models import DomainError, ItemStatus
+from ..extensions import db
+from ..models import DomainError, ItemStatus, StudyState
 from ..surveys import SurveyError, dump_survey
 from ..uow import unit_of_work
 from . import operations as ops
 from .forms import (
+    CONSENSUS_FIELDS,
+    CONSENSUS_ROWS,
     GroupForm,
     NewStudyForm,
     SectionForm,
@@ -172,14 +175,16 @@ def _settings_values(doc: dict[str, Any]) -> dict[str, Any]:
         "sender_name": doc.get("sender_name", ""), "description": doc["description"],
         "plain_language": doc["plain_language"], "method": doc["method"],
         "scale": doc["scale"]["key"], "unable_to_score": doc["scale"]["unable_to_score"],
-        "primary_rule": c["primary_rule"], "agree_pct": c["comet"]["agree_pct"],
-        "disagree_pct": c["comet"]["disagree_pct"], "threshold": c["percent"]["threshold"],
-        "max_iqr": c["iqr"]["max_iqr"], "median_min": c["iqr"].get("median_min"),
-        "uts": c["uts"], "percentile_method": c["percentile_method"],
-        "group_rule": c["group_rule"], "stability_pp": c["stability_pp"],
+        **{name: _get(c, spec.survey) for name, spec in CONSENSUS_FIELDS.items()},
         "by_group": f["by_group"], "min_group_size": f["min_group_size"],
         "ask_reason": f["ask_reason"],
     }
+
+
+def _get(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        doc = doc.get(key, {}) if isinstance(doc, dict) else {}
+    return None if doc == {} else doc
 
 
 def _put_settings(doc: dict[str, Any], v: dict[str, Any]) -> None:
@@ -187,16 +192,18 @@ def _put_settings(doc: dict[str, Any], v: dict[str, Any]) -> None:
                 "method"):
         doc[key] = v[key]
     doc["scale"] = {"key": v["scale"], "unable_to_score": v["unable_to_score"]}
-    iqr = {"max_iqr": v["max_iqr"]}
-    if v["median_min"] is not None:
-        iqr["median_min"] = v["median_min"]
-    doc["consensus"] = {
-        "primary_rule": v["primary_rule"],
-        "comet": {"agree_pct": v["agree_pct"], "disagree_pct": v["disagree_pct"]},
-        "percent": {"threshold": v["threshold"]}, "iqr": iqr, "uts": v["uts"],
-        "percentile_method": v["percentile_method"], "group_rule": v["group_rule"],
-        "stability_pp": v["stability_pp"],
-    }
+    # The settings the form edits; the others (the Wilcoxon test's, thresholds by round...)
+    # stay as the survey file set them.
+    consensus = doc.setdefault("consensus", {})
+    for name, spec in CONSENSUS_FIELDS.items():
+        *blocks, key = spec.survey
+        target = consensus
+        for block in blocks:
+            target = target.setdefault(block, {})
+        if v[name] is None:
+            target.pop(key, None)
+        else:
+            target[key] = v[name]
     doc["feedback"] = {"by_group": v["by_group"], "min_group_size": v["min_group_size"],
                        "ask_reason": v["ask_reason"]}
 
@@ -229,18 +236,15 @@ def settings(slug: str):
     from ..consensus.scales import SCALES
 
     return _page("settings.html", study, 400 if failed else 200, form=form, general=general,
-                 sentence=sentence, scales=SCALES)
+                 sentence=sentence, scales=SCALES, consensus_rows=CONSENSUS_ROWS)
 
 
 def _sentence_or_problem(values: dict[str, Any]) -> str:
     """The rule in words for the settings form's values, or what stops it being a rule."""
     try:
         return ops.rule_sentence(
-            {"primary_rule": values["primary_rule"], "comet_agree_pct": values["agree_pct"],
-             "comet_disagree_pct": values["disagree_pct"],
-             "percent_threshold": values["threshold"], "iqr_max": values["max_iqr"],
-             "iqr_median_min": values["median_min"], "uts_rule": values["uts"],
-             "group_rule": values["group_rule"], "min_group_size": values.get("min_group_size")},
+            {spec.name: values[name] for name, spec in CONSENSUS_FIELDS.items()
+             if name in values} | {"min_group_size": values.get("min_group_size")},
             values["scale"])
     except (SettingsError, KeyError, TypeError, ValueError) as exc:
         return f"Not a valid rule yet: {exc}"
@@ -254,11 +258,8 @@ def rule_sentence(slug: str):
     """
     study = get_study_or_404(slug)
     form = SettingsForm(request.args, meta={"csrf": False})
-    values = {name: form[name].data for name in
-              ("primary_rule", "agree_pct", "disagree_pct", "threshold", "max_iqr",
-               "median_min", "uts", "group_rule", "min_group_size", "scale")
-              if name in form}
-    values.setdefault("scale", study.scale_key)
+    values = {name: form[name].data for name in (*CONSENSUS_FIELDS, "min_group_size", "scale")}
+    values["scale"] = values["scale"] or study.scale_key
     return jsonify(sentence=_sentence_or_problem(values))
 
 
@@ -598,3 +599,65 @@ def survey_file(slug: str):
     return Response(text, mimetype="application/yaml", headers={
         "Content-Disposition": f'attachment; filename="{study.slug}.yaml"',
         "Cache-Control": "no-store"})
+
+
+# -- participant information and consent --------------------------------------------------
+
+@bp.route("/studies/<slug>/build/consent", methods=["GET", "POST"])
+def consent(slug: str):
+    """The participant information sheet and consent statement: part of a draft's
+    definition; after launch an edit adds a new version (panellists are asked again)."""
+    from .. import consent as consent_ops
+    from .forms import ConsentForm
+
+    study = get_study_or_404(slug)
+    current = study.consent_document
+    form = ConsentForm(data={"information_sheet": current.information_sheet if current else "",
+                             "statement": current.statement if current else ""})
+    general: list[str] = []
+    if request.method == "POST" and _csrf_or_400(form):
+        sheet, statement = form.information_sheet.data or "", form.statement.data or ""
+        if study.state is StudyState.DRAFT and not study.rounds:
+            def change(doc):
+                before = doc.get("consent")
+                doc["consent"] = {"information_sheet": sheet, "statement": statement}
+                return "study.consent_edited", before, doc["consent"]
+
+            exc = _apply(study, change)
+        else:
+            exc = _revise(lambda: consent_ops.revise(study, sheet, statement, actor()))
+        if exc is None:
+            flash("The information sheet and consent statement were saved.", "info")
+            return redirect(url_for("builder.consent", slug=slug))
+        general = _attach(form, exc, "consent", last=True)
+    counts = _consent_counts(study)
+    return _page("consent.html", study, 400 if request.method == "POST" else 200, form=form,
+                 general=general, counts=counts, draft=not study.rounds)
+
+
+def _revise(action: Callable[[], Any]) -> SurveyError | None:
+    try:
+        with unit_of_work():
+            action()
+    except SurveyError as exc:
+        return exc
+    except DomainError as exc:
+        return SurveyError(ops.SOURCE, [str(exc)])
+    return None
+
+
+def _consent_counts(study) -> dict[int, dict[str, int]]:
+    """Per version: how many panellists consented to it and how many declined."""
+    import sqlalchemy as sa
+
+    from ..models import ConsentDocument, ConsentRecord
+
+    rows = db.session.execute(
+        sa.select(ConsentDocument.version, ConsentRecord.decision, sa.func.count())
+        .join(ConsentRecord, ConsentRecord.document_id == ConsentDocument.id)
+        .where(ConsentDocument.study_id == study.id)
+        .group_by(ConsentDocument.version, ConsentRecord.decision)).all()
+    counts: dict[int, dict[str, int]] = {}
+    for version, decision, n in rows:
+        counts.setdefault(version, {})[decision] = n
+    return counts

@@ -161,3 +161,13 @@ def disclose_rows(pooled: Mapping[str, Any], groups: Sequence[tuple[str, Mapping
                   minimum: int) -> Disclosure:
     """``disclose`` for stored item objects (the pooled row and (key, row) per group)."""
     return disclose(Tally.of(pooled), [(key, Tally.of(row)) for key, row in groups], minimum)
+
+
+def disclose_counts(counts: Sequence[tuple[str, int]], minimum: int) -> Disclosure:
+    """Which categories of a panel characteristic (country, role...) may be shown with
+    their number of panellists, the panel's total always being shown: each category is
+    a group with a single count, under the same rule (a category of fewer than
+    ``minimum`` panellists is hidden, and one more while the hidden remainder could be
+    one small category's)."""
+    pooled = Tally((sum(n for _, n in counts),))
+    return disclose(pooled, [(key, Tally((n,))) for key, n in counts], minimum)

@@ -9,73 +9,19 @@ stored with the round results.
 
 from __future__ import annotations
 
-from .rules import RULES, _iqr_median_bounds, applicable_rules
-from .settings import Number, Settings, number_to_json
+from .rules import RULES, applicable_rules, num
+from .settings import SETTINGS, Settings
 
 HYNDMAN_FAN = {
     "inverted_cdf": 1, "averaged_inverted_cdf": 2, "closest_observation": 3,
     "interpolated_inverted_cdf": 4, "hazen": 5, "weibull": 6, "linear": 7,
     "median_unbiased": 8, "normal_unbiased": 9,
 }
-ZERO_METHOD_TEXT = {
-    "wilcox": "zero differences were dropped before ranking (Wilcoxon's method, R's default)",
-    "pratt": "zero differences were ranked with the others and their ranks then dropped "
-             "(Pratt's method)",
-    "zsplit": "zero differences were ranked with the others and their ranks split equally "
-              "between the positive and negative sums (zsplit)",
-}
-
-
-def num(value: Number | None) -> str:
-    """A setting's number as the survey file writes it: 70, 0.15, 200/3."""
-    return "–" if value is None else str(number_to_json(value))
-
-
-def _band(settings: Settings, which: str) -> str:
-    band = getattr(settings.scale_obj, f"{which}_band")
-    return f"{which} band ({band.label})"
-
-
-def _share(settings: Settings) -> str:
-    """What a percentage is taken over, by the UTS rule."""
-    if settings.uts == "exclude":
-        return "of the valid ratings"
-    return "of the answers, 'unable to score' included"
 
 
 def rule_sentence(key: str, settings: Settings) -> str:
     """One sentence stating exactly how rule ``key`` decides, with the study's parameters."""
-    agree, disagree, share = _band(settings, "agree"), _band(settings, "disagree"), _share(settings)
-    if key == "comet":
-        a, d = num(settings.comet_agree_pct), num(settings.comet_disagree_pct)
-        return (f"COMET {a}/{d}: consensus in when at least {a}% {share} fall in the {agree} "
-                f"and fewer than {d}% in the {disagree}; consensus out when at least {a}% fall "
-                f"in the {disagree} and fewer than {d}% in the {agree}; otherwise no consensus.")
-    if key == "percent":
-        t = num(settings.percent_threshold)
-        both = ("; when both hold there is no consensus" if settings.percent_threshold <= 50
-                else "")
-        return (f"Percent agreement {t}%: consensus in when at least {t}% {share} fall in the "
-                f"{agree}; consensus out when at least {t}% fall in the {disagree}{both}; "
-                "otherwise no consensus.")
-    if key == "iqr":
-        high, low = _iqr_median_bounds(settings)
-        k = num(settings.iqr_max)
-        source = ("the agree band's lower bound and the disagree band's upper bound"
-                  if settings.iqr_median_min is None else
-                  f"the study's median threshold {num(settings.iqr_median_min)} and its mirror "
-                  "image on the scale")
-        return (f"Interquartile range: consensus in when the IQR is at most {k} and the median "
-                f"is at least {num(high)}; consensus out when the IQR is at most {k} and the "
-                f"median is at most {num(low)} (median bounds: {source}); otherwise no "
-                "consensus.")
-    if key == "rand":
-        return ("RAND/UCLA (Fitch et al. 2001): disagreement when the interpercentile range "
-                "P70 − P30 exceeds IPRAS = 2.35 + 1.5 × |5 − (P30 + P70)/2|; a statement "
-                "with disagreement is uncertain, otherwise median 7–9 appropriate, 1–3 "
-                "inappropriate, 4–6 uncertain; appropriate counts as consensus in and "
-                "inappropriate as consensus out.")
-    raise KeyError(key)
+    return RULES[key].methods_sentence(settings)
 
 
 def group_sentence(settings: Settings) -> str:
@@ -114,21 +60,16 @@ def percentile_sentence(settings: Settings) -> str:
 
 
 def uts_sentence(settings: Settings) -> str:
-    if settings.uts == "exclude":
-        return ("Answers of 'unable to score' were left out of the denominators of every "
-                "percentage and reported as their own count.")
-    return ("Answers of 'unable to score' were counted in the denominators of every "
-            "percentage (lowering the share in each band) and reported as their own count.")
+    return SETTINGS["uts"].phrase(settings.uts)
 
 
 def wilcoxon_sentence(settings: Settings) -> str:
-    correction = ("and a continuity correction of 0.5" if settings.wilcoxon_correction
-                  else "and no continuity correction")
+    correction = SETTINGS["wilcoxon_correction"].phrase(settings.wilcoxon_correction)
     return ("Between rounds, the paired ratings were compared with the Wilcoxon signed-rank "
             "test on the differences (later minus earlier round; V is the sum of the ranks of "
             "the positive differences), two-sided p from the normal approximation with a tie "
             f"correction {correction}; "
-            f"{ZERO_METHOD_TEXT[settings.wilcoxon_zero_method]}.")
+            f"{SETTINGS['wilcoxon_zero_method'].phrase(settings.wilcoxon_zero_method)}.")
 
 
 def stability_sentence(settings: Settings) -> str:
@@ -160,11 +101,6 @@ def panel_sentence(settings: Settings) -> str:
             "applicable); 95% Wilson intervals for % agreement.")
 
 
-RULE_KEYS = {"comet": ("comet_agree_pct", "comet_disagree_pct"),
-             "percent": ("percent_threshold",), "iqr": ("iqr_max", "iqr_median_min"),
-             "rand": ()}
-
-
 def round_sentences(settings: Settings) -> list[tuple[str, str]]:
     """One sentence per round from which thresholds change, restating each changed rule."""
     out = []
@@ -172,8 +108,8 @@ def round_sentences(settings: Settings) -> list[tuple[str, str]]:
     previous = settings.for_round(1)
     for number in settings.threshold_rounds:
         current = settings.for_round(number)
-        changed = [k for k in rules if any(getattr(current, f) != getattr(previous, f)
-                                           for f in RULE_KEYS[k])]
+        changed = [k for k, rule in rules.items()
+                   if any(getattr(current, f) != getattr(previous, f) for f in rule.params)]
         if changed:
             text = " ".join(rule_sentence(k, current) for k in changed)
             out.append((f"from_round_{number}",

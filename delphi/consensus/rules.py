@@ -4,14 +4,17 @@ A verdict is a code: IN (1), NONE (0) or OUT (-1); each rule names its codes
 (RAND: appropriate / uncertain / inappropriate).  Every rule has an exact
 path on one ``ItemStatistics`` and a vectorised one on an ``ItemBatch``;
 both test thresholds on integers or exact rationals, never on floats.
-A new rule is one subclass of ``Rule`` added to ``RULES`` (and its tests).
+A new rule is one subclass of ``Rule`` decorated with ``@register`` (and its tests): the
+survey file, the study builder, ``delphi analyze`` and the methods text take their list of
+rules from ``RULES``. A rule's parameters are settings (``settings.py``) named in
+``params``; its ``methods_sentence`` states it in the report's methods text.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -44,12 +47,35 @@ def _codes(is_in: np.ndarray, is_out: np.ndarray, defined: np.ndarray) -> np.nda
     return np.where(defined & is_in & ~is_out, IN, np.where(defined & is_out & ~is_in, OUT, NONE))
 
 
+def num(value: Number | None) -> str:
+    """A setting's number as the survey file writes it: 70, 0.15, 200/3."""
+    from .settings import number_to_json
+
+    return "–" if value is None else str(number_to_json(value))
+
+
+def band_words(settings: Settings, which: str) -> str:
+    """``agree band (7-9)``: a band of the study's scale as the methods text names it."""
+    band = getattr(settings.scale_obj, f"{which}_band")
+    return f"{which} band ({band.label})"
+
+
+def share_words(settings: Settings) -> str:
+    """What a percentage is taken over, by the UTS rule."""
+    if settings.uts == "exclude":
+        return "of the valid ratings"
+    return "of the answers, 'unable to score' included"
+
+
 class Rule(ABC):
     """A consensus rule: how to decide one item, exactly and for many items at once."""
 
     key: ClassVar[str]
     name: ClassVar[str]
     labels: ClassVar[dict[int, str]] = CONSENSUS_LABELS
+    # The settings the rule reads (its thresholds); the methods text restates the rule
+    # from a round on when one of them changes.
+    params: ClassVar[tuple[str, ...]] = ()
 
     def applies_to(self, scale: Scale) -> bool:
         """Return whether the rule is defined on ``scale``."""
@@ -67,11 +93,36 @@ class Rule(ABC):
     def describe(self, settings: Settings) -> str:
         """Return one sentence stating the rule and its parameters."""
 
+    @abstractmethod
+    def methods_sentence(self, settings: Settings) -> str:
+        """The report's methods sentence: exactly how the rule decides, with the study's
+        parameters, bands and "unable to score" rule."""
 
+
+RULES: dict[str, Rule] = {}
+
+R = TypeVar("R", bound=type[Rule])
+
+
+def register(cls: R) -> R:
+    """Class decorator: add a rule to ``RULES`` (its ``key`` must be new)."""
+    if cls.key in RULES:
+        raise ValueError(f"a rule with the key {cls.key!r} is already registered")
+    RULES[cls.key] = cls()
+    return cls
+
+
+def unregister(key: str) -> None:
+    """Remove a rule from ``RULES`` (tests that register a rule of their own)."""
+    del RULES[key]
+
+
+@register
 class CometRule(Rule):
     """COMET: in when >= A% rate in the agree band and < D% in the disagree band; out mirrors."""
 
     key, name = "comet", "COMET"
+    params = ("comet_agree_pct", "comet_disagree_pct")
 
     def exact(self, stats: ItemStatistics, settings: Settings) -> int:
         a, d, den = settings.comet_agree_pct, settings.comet_disagree_pct, stats.n_denominator
@@ -94,11 +145,21 @@ class CometRule(Rule):
                 f"when at least {settings.comet_agree_pct}% rate in the agree band and fewer "
                 f"than {settings.comet_disagree_pct}% in the disagree band; out is the mirror.")
 
+    def methods_sentence(self, settings: Settings) -> str:
+        agree, disagree = band_words(settings, "agree"), band_words(settings, "disagree")
+        a, d, share = num(settings.comet_agree_pct), num(settings.comet_disagree_pct), \
+            share_words(settings)
+        return (f"COMET {a}/{d}: consensus in when at least {a}% {share} fall in the {agree} "
+                f"and fewer than {d}% in the {disagree}; consensus out when at least {a}% fall "
+                f"in the {disagree} and fewer than {d}% in the {agree}; otherwise no consensus.")
 
+
+@register
 class PercentRule(Rule):
     """Percent agreement: in when >= T% rate in the agree band, out when >= T% disagree."""
 
     key, name = "percent", "Percent agreement"
+    params = ("percent_threshold",)
 
     def exact(self, stats: ItemStatistics, settings: Settings) -> int:
         t, den = settings.percent_threshold, stats.n_denominator
@@ -117,6 +178,15 @@ class PercentRule(Rule):
         return (f"Percent agreement {t}%: consensus in when at least {t}% rate in the agree "
                 f"band, out when at least {t}% rate in the disagree band.")
 
+    def methods_sentence(self, settings: Settings) -> str:
+        agree, disagree = band_words(settings, "agree"), band_words(settings, "disagree")
+        t = num(settings.percent_threshold)
+        both = ("; when both hold there is no consensus" if settings.percent_threshold <= 50
+                else "")
+        return (f"Percent agreement {t}%: consensus in when at least {t}% {share_words(settings)} "
+                f"fall in the {agree}; consensus out when at least {t}% fall in the "
+                f"{disagree}{both}; otherwise no consensus.")
+
 
 def _iqr_median_bounds(settings: Settings) -> tuple[Number, Number]:
     """Return (least median for in, greatest median for out) of the IQR rule."""
@@ -126,10 +196,12 @@ def _iqr_median_bounds(settings: Settings) -> tuple[Number, Number]:
     return settings.iqr_median_min, scale.low + scale.high - settings.iqr_median_min
 
 
+@register
 class IqrRule(Rule):
     """IQR: agreement when IQR <= k; in when the median is high enough, out when low enough."""
 
     key, name = "iqr", "Interquartile range"
+    params = ("iqr_max", "iqr_median_min")
 
     def exact(self, stats: ItemStatistics, settings: Settings) -> int:
         if stats.iqr is None or stats.median is None or stats.iqr > settings.iqr_max:
@@ -147,7 +219,20 @@ class IqrRule(Rule):
         return (f"IQR <= {settings.iqr_max} ({settings.percentile_method} percentiles): "
                 f"consensus in with a median of at least {high}, out with at most {low}.")
 
+    def methods_sentence(self, settings: Settings) -> str:
+        high, low = _iqr_median_bounds(settings)
+        k = num(settings.iqr_max)
+        source = ("the agree band's lower bound and the disagree band's upper bound"
+                  if settings.iqr_median_min is None else
+                  f"the study's median threshold {num(settings.iqr_median_min)} and its mirror "
+                  "image on the scale")
+        return (f"Interquartile range: consensus in when the IQR is at most {k} and the median "
+                f"is at least {num(high)}; consensus out when the IQR is at most {k} and the "
+                f"median is at most {num(low)} (median bounds: {source}); otherwise no "
+                "consensus.")
 
+
+@register
 class RandRule(Rule):
     """RAND/UCLA: appropriate / uncertain / inappropriate by median and IPR vs IPRAS (1-9)."""
 
@@ -171,8 +256,12 @@ class RandRule(Rule):
                 "IPR > IPRAS = 2.35 + 1.5*|5 - IPRCP|; else median 7-9 appropriate, "
                 "1-3 inappropriate, otherwise uncertain.")
 
-
-RULES: dict[str, Rule] = {r.key: r for r in (CometRule(), PercentRule(), IqrRule(), RandRule())}
+    def methods_sentence(self, settings: Settings) -> str:
+        return ("RAND/UCLA (Fitch et al. 2001): disagreement when the interpercentile range "
+                "P70 − P30 exceeds IPRAS = 2.35 + 1.5 × |5 − (P30 + P70)/2|; a statement "
+                "with disagreement is uncertain, otherwise median 7–9 appropriate, 1–3 "
+                "inappropriate, 4–6 uncertain; appropriate counts as consensus in and "
+                "inappropriate as consensus out.")
 
 
 def applicable_rules(scale: Scale) -> dict[str, Rule]:

@@ -1,9 +1,18 @@
-"""The study's analysis settings: a frozen, validated value that round-trips through JSON."""
+"""The study's analysis settings: a frozen, validated value that round-trips through JSON.
+
+This is the one place a setting is declared. Each field of ``Settings`` carries a
+``Spec`` (``setting(...)``): its default, its allowed values or range (for the engine and
+for a study), where the survey file holds it, its database column, its command-line
+option, its builder label, its help text and the methods text's words for each choice.
+The survey file's schema, the model's CHECK constraints and lock, the ``delphi analyze``
+options, the builder's settings form and the docs are derived from ``SETTINGS``.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -13,14 +22,8 @@ from .rules import RULES
 from .scales import SCALE_ALIASES, SCALES, Scale, get_scale
 
 Number = int | Fraction
-
-UTS_CHOICES = ("exclude", "include")
-GROUP_RULES = ("pooled", "all", "any")
-ZERO_METHODS = ("wilcox", "pratt", "zsplit")
-# The thresholds a study may change from one round to the next (``round_thresholds``).
-ROUND_KEYS = ("comet_agree_pct", "comet_disagree_pct", "percent_threshold", "iqr_max",
-              "iqr_median_min")
 RoundThresholds = tuple[tuple[int, tuple[tuple[str, "Number | None"], ...]], ...]
+
 # Keys that ``analyze`` adds to its settings block; ``from_dict`` accepts and ignores them.
 METADATA_KEYS = frozenset({"software", "software_version", "numpy_version", "scipy_version"})
 
@@ -81,39 +84,181 @@ def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
         raise SettingsError(f"setting {key!r} must be one of {', '.join(choices)}; got {value!r}")
 
 
+Choices = tuple[str, ...] | Callable[[], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one setting is declared: what it is, what it may be and where it appears.
+
+    ``kind`` is ``number`` (an exact int or fraction), ``integer``, ``choice``, ``flag``,
+    ``scale`` or ``rounds``. ``low``/``high`` bound what the engine accepts (None: no bound;
+    ``on_scale``: the scale's points); ``study`` bounds what a study's survey file and its
+    database row may hold (default: the engine's bounds), as whole numbers unless ``stored``
+    is float. ``column`` is the study's database column ("": the name; None: not stored
+    with the consensus settings), ``cli`` the ``delphi analyze`` option ("": from the name;
+    None: none of its own), ``check`` the name of its CHECK constraint, ``label`` the study
+    builder's label ("": not in the builder), ``phrases`` the methods text's words for each
+    value. ``choices`` may be
+    a callable, read each time, so a rule registered later is a valid ``primary_rule``.
+    """
+
+    kind: str
+    default: Any
+    help: str
+    name: str = ""
+    choices: Choices = ()
+    labels: Mapping[str, str] | Callable[[], Mapping[str, str]] = field(default_factory=dict)
+    low: Number | None = None
+    high: Number | None = None
+    study: tuple[Number, Number] | None = None
+    on_scale: bool = False
+    stored: type | None = None
+    survey: tuple[str, ...] = ()
+    column: str | None = ""
+    per_round: bool = False
+    cli: str | None = ""
+    check: str = ""
+    label: str = ""
+    phrases: Mapping[Any, str] = field(default_factory=dict)
+
+    def options(self) -> tuple[str, ...]:
+        """The allowed values of a choice, as they are now."""
+        return self.choices() if callable(self.choices) else self.choices
+
+    def option_labels(self) -> dict[str, str]:
+        """Each choice and the words the builder shows for it (the value itself by default)."""
+        labels = self.labels() if callable(self.labels) else self.labels
+        return {value: labels.get(value, value) for value in self.options()}
+
+    @property
+    def study_range(self) -> tuple[Number, Number | None]:
+        """The least and greatest value a study may hold."""
+        if self.study is not None:
+            return self.study
+        return (0 if self.low is None else self.low), self.high
+
+    @property
+    def study_default(self) -> Any:
+        """The default as the survey file and the database hold it."""
+        if self.kind == "rounds":
+            return {}
+        if self.stored is float and self.default is not None:
+            return float(self.default)
+        return self.default
+
+    @property
+    def option(self) -> str | None:
+        """The ``delphi analyze`` option, or None when it has none of its own."""
+        return None if self.cli is None else self.cli or "--" + self.name.replace("_", "-")
+
+    def phrase(self, value: Any) -> str:
+        """The methods text's words for ``value`` of this setting."""
+        return self.phrases[value]
+
+
+def setting(kind: str, default: Any, **spec: Any) -> Any:
+    """A field of ``Settings`` with its ``Spec`` (the name and the column are filled in)."""
+    return field(default=default, metadata={"spec": Spec(kind, default, **spec)})
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every convention the analysis follows, fixed before round 1 and printed in every export."""
 
-    scale: str = "grade-1-9"
-    primary_rule: str = "comet"
-    comet_agree_pct: Number = 70
-    comet_disagree_pct: Number = 15
-    percent_threshold: Number = 75
-    iqr_max: Number = 1
-    iqr_median_min: Number | None = None
-    uts: str = "exclude"
-    percentile_method: str = "linear"
-    group_rule: str = "pooled"
-    wilcoxon_zero_method: str = "wilcox"
-    wilcoxon_correction: bool = True
-    stability_pp: Number = 15
-    scheibe_threshold: Number = Fraction(3, 20)
-    min_group_size: int = 3
+    scale: str = setting(
+        "scale", "grade-1-9", choices=lambda: (*SCALES, *SCALE_ALIASES), column=None,
+        help="Rating scale (registry key or its points, e.g. 1-9).")
+    primary_rule: str = setting(
+        "choice", "comet", choices=lambda: tuple(RULES), survey=("primary_rule",),
+        labels=lambda: {key: rule.name for key, rule in RULES.items()}, check="primary_rule_known",
+        label="Consensus rule", help="The rule whose verdict is the item's verdict.")
+    comet_agree_pct: Number = setting(
+        "number", 70, low=1, high=100, survey=("comet", "agree_pct"), per_round=True, cli=None,
+        check="comet_agree_range", label="COMET: % in the top band at least",
+        help="COMET: in when at least this % rate in the agree band (and fewer than the "
+             "disagree threshold in the disagree band); out mirrors it.")
+    comet_disagree_pct: Number = setting(
+        "number", 15, low=0, high=100, study=(1, 100), survey=("comet", "disagree_pct"),
+        per_round=True, cli=None, check="comet_disagree_range",
+        label="COMET: % in the bottom band fewer than",
+        help="COMET: in only when fewer than this % rate in the disagree band.")
+    percent_threshold: Number = setting(
+        "number", 75, low=1, high=100, survey=("percent", "threshold"), per_round=True,
+        check="percent_range", label="Percent agreement: % at least",
+        help="Percent-agreement rule: % in the agree band needed.")
+    iqr_max: Number = setting(
+        "number", 1, low=0, study=(0, 100), survey=("iqr", "max_iqr"), per_round=True,
+        check="iqr_max_range", label="IQR: interquartile range at most",
+        help="IQR rule: the largest interquartile range that counts as agreement.")
+    iqr_median_min: Number | None = setting(
+        "number", None, study=(0, 100), on_scale=True, survey=("iqr", "median_min"),
+        per_round=True, check="iqr_median_min_range", label="IQR: median at least (optional)",
+        help="IQR rule: least median for consensus in (out mirrors it); default the agree "
+             "band's lowest point.")
+    uts: str = setting(
+        "choice", "exclude", choices=("exclude", "include"), survey=("uts",), column="uts_rule",
+        check="uts_rule_known", label="\u201cUnable to score\u201d answers",
+        labels={"exclude": "left out of every percentage",
+                "include": "count in every percentage"},
+        phrases={"exclude": "Answers of 'unable to score' were left out of the denominators "
+                            "of every percentage and reported as their own count.",
+                 "include": "Answers of 'unable to score' were counted in the denominators "
+                            "of every percentage (lowering the share in each band) and "
+                            "reported as their own count."},
+        help="Leave 'unable to score' out of the denominators, or count it in.")
+    percentile_method: str = setting(
+        "choice", "linear", choices=lambda: tuple(METHODS), survey=("percentile_method",),
+        cli="--percentile", check="percentile_known", label="Percentile method",
+        help="Percentile method (Hyndman-Fan type, numpy's names; linear = type 7).")
+    group_rule: str = setting(
+        "choice", "pooled", choices=("pooled", "all", "any"), survey=("group_rule",),
+        check="group_rule_known", label="Group rule",
+        labels={"pooled": "pooled: the whole panel together",
+                "all": "all: every stakeholder group must agree",
+                "any": "any: one stakeholder group is enough"},
+        help="Consensus from the pooled panel, all groups, or any group.")
+    wilcoxon_zero_method: str = setting(
+        "choice", "wilcox", choices=("wilcox", "pratt", "zsplit"),
+        survey=("wilcoxon", "zero_method"), check="zero_method_known",
+        phrases={"wilcox": "zero differences were dropped before ranking (Wilcoxon's method, "
+                           "R's default)",
+                 "pratt": "zero differences were ranked with the others and their ranks then "
+                          "dropped (Pratt's method)",
+                 "zsplit": "zero differences were ranked with the others and their ranks "
+                           "split equally between the positive and negative sums (zsplit)"},
+        help="How the Wilcoxon test treats zero differences (R: wilcox).")
+    wilcoxon_correction: bool = setting(
+        "flag", True, survey=("wilcoxon", "correction"),
+        phrases={True: "and a continuity correction of 0.5",
+                 False: "and no continuity correction"},
+        help="Continuity correction of the Wilcoxon normal approximation (R: on).")
+    stability_pp: Number = setting(
+        "number", 15, low=0, high=100, study=(1, 100), survey=("stability_pp",),
+        check="stability_range",
+        label="Stable when the % agreement changes by less than (points)",
+        help="Stable when % agreement changes by less than this many percentage points.")
+    scheibe_threshold: Number = setting(
+        "number", Fraction(3, 20), low=0, high=1, stored=float, survey=("scheibe_threshold",),
+        check="scheibe_range",
+        help="Stable when Scheibe's net change is below this fraction.")
+    min_group_size: int = setting(
+        "integer", 3, low=1, study=(1, 1000), survey=("min_group_size",),
+        check="consensus_min_group_size_range",
+        help="Groups with fewer valid ratings are left out of the all/any group rules.")
     # Thresholds that change from a round on, fixed before round 1: {2: {"comet_agree_pct": 75}}
     # means COMET 75/15 from round 2 on.  Stored as a sorted tuple so the settings stay hashable.
-    round_thresholds: Any = ()
+    round_thresholds: Any = setting(
+        "rounds", (), survey=("by_round",), stored=dict, cli="--round-thresholds",
+        help="Thresholds that change from a round on, fixed before round 1.")
 
     def __post_init__(self) -> None:
         self._normalise_scale()
         object.__setattr__(self, "round_thresholds", _round_thresholds(self.round_thresholds))
-        for key in ("comet_agree_pct", "comet_disagree_pct", "percent_threshold",
-                    "iqr_max", "stability_pp", "scheibe_threshold"):
-            object.__setattr__(self, key, parse_number(key, getattr(self, key)))
-        if self.iqr_median_min is not None:
-            object.__setattr__(
-                self, "iqr_median_min", parse_number("iqr_median_min", self.iqr_median_min)
-            )
+        for spec in SETTINGS.values():
+            value = getattr(self, spec.name)
+            if spec.kind == "number" and value is not None:
+                object.__setattr__(self, spec.name, parse_number(spec.name, value))
         self._validate_choices()
         self._validate_ranges()
 
@@ -127,17 +272,13 @@ class Settings:
         object.__setattr__(self, "scale", get_scale(self.scale).key)
 
     def _validate_choices(self) -> None:
-        """Check the settings that name one of a few options."""
-        _check_choice("primary_rule", self.primary_rule, tuple(RULES))
-        _check_choice("uts", self.uts, UTS_CHOICES)
-        _check_choice("percentile_method", self.percentile_method, tuple(METHODS))
-        _check_choice("group_rule", self.group_rule, GROUP_RULES)
-        _check_choice("wilcoxon_zero_method", self.wilcoxon_zero_method, ZERO_METHODS)
-        if not isinstance(self.wilcoxon_correction, bool):
-            raise SettingsError(
-                f"setting 'wilcoxon_correction' must be true or false, not "
-                f"{self.wilcoxon_correction!r}"
-            )
+        """Check the settings that name one of a few options, and the flags."""
+        for spec in SETTINGS.values():
+            value = getattr(self, spec.name)
+            if spec.kind == "choice":
+                _check_choice(spec.name, value, spec.options())
+            elif spec.kind == "flag" and not isinstance(value, bool):
+                raise SettingsError(f"setting {spec.name!r} must be true or false, not {value!r}")
         if not RULES[self.primary_rule].applies_to(self.scale_obj):
             raise SettingsError(
                 f"setting 'primary_rule': {self.primary_rule} is not defined on the "
@@ -146,20 +287,16 @@ class Settings:
 
     def _validate_ranges(self) -> None:
         """Check that every number lies in its meaningful range."""
-        _check_range("comet_agree_pct", self.comet_agree_pct, 1, 100)
-        _check_range("comet_disagree_pct", self.comet_disagree_pct, 0, 100)
-        _check_range("percent_threshold", self.percent_threshold, 1, 100)
-        _check_range("iqr_max", self.iqr_max, 0, None)
-        if self.iqr_median_min is not None:
-            _check_range("iqr_median_min", self.iqr_median_min, self.scale_obj.low,
-                         self.scale_obj.high)
-        _check_range("stability_pp", self.stability_pp, 0, 100)
-        _check_range("scheibe_threshold", self.scheibe_threshold, 0, 1)
-        if isinstance(self.min_group_size, bool) or not isinstance(self.min_group_size, int):
-            raise SettingsError(
-                f"setting 'min_group_size' must be an integer, not {self.min_group_size!r}"
-            )
-        _check_range("min_group_size", self.min_group_size, 1, None)
+        for spec in SETTINGS.values():
+            value = getattr(self, spec.name)
+            if spec.kind == "integer" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise SettingsError(f"setting {spec.name!r} must be an integer, not {value!r}")
+            if spec.kind not in ("number", "integer") or value is None:
+                continue
+            if spec.on_scale:
+                _check_range(spec.name, value, self.scale_obj.low, self.scale_obj.high)
+            else:
+                _check_range(spec.name, value, spec.low or 0, spec.high)
         for number, _ in self.round_thresholds:
             try:
                 self.for_round(number)
@@ -209,6 +346,18 @@ class Settings:
             str(number): {k: None if v is None else number_to_json(v) for k, v in values}
             for number, values in self.round_thresholds}
         return out
+
+
+SETTINGS: dict[str, Spec] = {
+    f.name: replace(f.metadata["spec"], name=f.name,
+                    column=f.name if f.metadata["spec"].column == "" else
+                    f.metadata["spec"].column)
+    for f in fields(Settings)
+}
+# The thresholds a study may change from one round to the next (``round_thresholds``).
+ROUND_KEYS = tuple(name for name, spec in SETTINGS.items() if spec.per_round)
+# The settings a study stores with its consensus settings (all of them locked at launch).
+STUDY_SETTINGS = {name: spec for name, spec in SETTINGS.items() if spec.column}
 
 
 def _round_thresholds(value: Any) -> RoundThresholds:

@@ -56,3 +56,12 @@ class AddForm(FlaskForm):
     rationale = TextAreaField("Rationale (optional)", validators=[Optional(), Length(max=5000)])
     reason = TextAreaField("Reason", validators=REASON)
     suggestion = HiddenField()
+
+
+class ModerationForm(FlaskForm):
+    """Hide a comment, show a redacted text instead, or restore it as written."""
+
+    show = StringField("What the panel reads", validators=[
+        AnyOf(["hide", "redact", "restore"], "Choose hide, redact or restore.")])
+    redacted = TextAreaField("Redacted text (what the panel reads instead)")
+    reason = StringField("Reason (for the audit log and the raw export)")

@@ -7,8 +7,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..audit import without_personal_data
 from ..extensions import db
-from ..models import AuditEvent, DecisionKind, ItemDecision
+from ..models import (
+    AuditEvent,
+    ConsentRecord,
+    DecisionKind,
+    Invitation,
+    ItemDecision,
+    Panellist,
+    Study,
+)
 from .data import StudyData, iso, label
 from .statements import DONE, STATUS_TEXT
 
@@ -24,6 +33,11 @@ CHANGE_ACTIONS = {
     "invitation.reissued": "personal link reissued",
     "panellist.withdrawn": "panellist withdrawn",
     "panellist.reinstated": "panellist reinstated",
+    "panellist.added": "panellist added",
+    "panellist.invited_late": "panellist invited to the open round",
+    "panellist.edited": "panellist's details changed",
+    "consent.revised": "information sheet revised",
+    "comment.moderated": "comment moderated",
     # A panellist's personal data erased at their request; the detail says whether their
     # answers were deleted and which rounds' results were computed again without them.
     "panellist.erased": "personal data of a panellist erased",
@@ -57,9 +71,50 @@ def participant_rows(data: StudyData) -> list[dict[str, Any]]:
             for row in (data.result or {}).get("response", [])]
 
 
+def consent_counts(study: Study) -> dict[str, int]:
+    """Panellists by their participation: invited at least once, consented, declined
+    consent, not yet answered the consent question, withdrew themselves, withdrawn by
+    the team (a panellist counts once per line; the last three from their standing now)."""
+    panellists = study.panellists
+    invited = set(db.session.scalars(
+        sa.select(Invitation.panellist_id).join(Panellist)
+        .where(Panellist.study_id == study.id)))
+    decided: dict[int, set[str]] = {}
+    for pid, decision in db.session.execute(
+            sa.select(ConsentRecord.panellist_id, ConsentRecord.decision).join(Panellist)
+            .where(Panellist.study_id == study.id)):
+        decided.setdefault(pid, set()).add(decision)
+    asks = bool(study.consent_documents)
+    return {
+        "invited": len(invited),
+        "asks_consent": int(asks),
+        "consented": sum("consented" in d for d in decided.values()),
+        "declined": sum(1 for p in panellists if p.withdrawal_kind == "declined"),
+        "not_answered": sum(1 for p in panellists if asks and p.id in invited
+                            and p.id not in decided and p.withdrawn_at is None),
+        "withdrew": sum(1 for p in panellists if p.withdrawal_kind == "self"),
+        "withdrawn_by_team": sum(1 for p in panellists if p.withdrawal_kind == "team"),
+    }
+
+
+def consent_lines(counts: dict[str, int]) -> list[str]:
+    """The consent and withdrawal counts in words, for the flow diagram."""
+    lines = [f"invited: {counts['invited']}"]
+    if counts["asks_consent"]:
+        lines.append(f"consented: {counts['consented']}, declined: {counts['declined']}, "
+                     f"not answered yet: {counts['not_answered']}")
+    lines.append(f"withdrew themselves: {counts['withdrew']}, withdrawn by the team: "
+                 f"{counts['withdrawn_by_team']}")
+    return lines
+
+
 def participant_flow(data: StudyData) -> tuple[list[FlowBox], int]:
-    """Boxes for the flow diagram, top to bottom, and the height of the drawing."""
+    """Boxes for the flow diagram, top to bottom, and the height of the drawing: the
+    panel's consent and withdrawals, then each round."""
     boxes: dict[int, FlowBox] = {}
+    if data.result:
+        boxes[0] = FlowBox(0, consent_lines(consent_counts(data.study)),
+                           title="Panel: consent and withdrawal")
     for row in participant_rows(data):
         box = boxes.setdefault(row["round"], FlowBox(row["round"], []))
         box.rows.append(row)
@@ -186,9 +241,21 @@ def study_changes(data: StudyData) -> list[dict[str, Any]]:
              "detail": _detail_text(e.detail)} for e in events]
 
 
+# Long texts the changes table leaves out (the audit log in the raw data has them).
+LONG_KEYS = {"information_sheet", "statement", "attributes"}
+
+
 def _detail_text(detail: dict[str, Any] | None) -> str:
-    """Audit details as ``key: value`` pairs, without addresses of people."""
-    return ", ".join(f"{k}: {v}" for k, v in sorted((detail or {}).items()) if k != "email")
+    """Audit details as ``key: value`` pairs, without names and addresses of people (a
+    panellist's edited details show as "[personal data]") or long texts."""
+    shown = _without_long(without_personal_data(detail or {}))
+    return ", ".join(f"{k}: {v}" for k, v in sorted(shown.items()) if k != "email")
+
+
+def _without_long(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_long(v) for k, v in value.items() if k not in LONG_KEYS}
+    return value
 
 
 def reminders_per_round(data: StudyData) -> dict[int, int]:

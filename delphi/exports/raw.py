@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..audit import without_personal_data
 from ..consensus.csvio import EXPORT_COLUMNS, UTS_COLUMN
 from ..extensions import db
 from ..models import (
@@ -29,7 +30,8 @@ from .statements import study_header
 
 ITEM_COLUMNS = ("item", "key", "version", "section", "text", "origin", "status", "parent",
                 "rounds")
-COMMENT_COLUMNS = ("round", "item", "panellist", "group", "comment", "change_reason")
+COMMENT_COLUMNS = ("round", "item", "panellist", "group", "comment", "change_reason",
+                   "moderated", "redacted_comment", "moderation_reason")
 AUDIT_COLUMNS = ("at", "actor", "action", "detail")
 
 
@@ -84,18 +86,27 @@ def settings_values(data: StudyData) -> dict[str, Any]:
 
 
 def comment_rows(data: StudyData) -> list[dict[str, Any]]:
-    """Comments and reasons for a changed rating from submitted answer sheets, by pseudonym."""
+    """Comments and reasons for a changed rating from submitted answer sheets, by pseudonym.
+
+    ``comment`` is as written; a moderated one has ``moderated`` "hidden" (the panel and
+    the report read nothing) or "redacted" (they read ``redacted_comment``), and the
+    team's ``moderation_reason``.
+    """
     rows = db.session.execute(
         submitted_ratings(Round.number, Item.key, Item.version, Panellist.pseudonym,
-                          StakeholderGroup.key, Rating.comment, Rating.change_reason)
+                          StakeholderGroup.key, Rating.comment, Rating.change_reason,
+                          Rating.moderation, Rating.redacted_comment, Rating.moderation_reason)
         .where(Round.study_id == data.study.id,
                Round.id.in_([r.id for r in data.closed_rounds]),
                sa.or_(Rating.comment != "", Rating.change_reason != ""))
         .order_by(Round.number, Item.position, Item.key, Item.version, Panellist.pseudonym)
     ).all()
     return [dict(zip(COMMENT_COLUMNS, (number, item_label(key, version), pseudonym, group, comment,
-                                       reason), strict=True))
-            for number, key, version, pseudonym, group, comment, reason in rows]
+                                       reason, moderation or "",
+                                       redacted if moderation == "redacted" else "",
+                                       why if moderation else ""), strict=True))
+            for number, key, version, pseudonym, group, comment, reason, moderation, redacted, why
+            in rows]
 
 
 def audit_rows(data: StudyData) -> list[dict[str, Any]]:
@@ -103,8 +114,9 @@ def audit_rows(data: StudyData) -> list[dict[str, Any]]:
     events = db.session.scalars(
         sa.select(AuditEvent).where(AuditEvent.study_id == data.study.id)
         .order_by(AuditEvent.created_at, AuditEvent.id)).all()
+    # Panellists appear by pseudonym only: an edit's names and addresses are left out.
     return [{"at": iso(e.created_at), "actor": e.actor, "action": e.action,
-             "detail": e.detail or {}} for e in events]
+             "detail": without_personal_data(e.detail or {})} for e in events]
 
 
 def raw_tables(data: StudyData) -> dict[str, Table]:

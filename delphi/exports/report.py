@@ -18,12 +18,14 @@ from ..consensus.settings import Settings
 from ..models import Round
 from ..results.items import FLEISS_REASONS
 from ..results.tables import analysis_settings
+from .characteristics import characteristics, participants
 from .checklist import TEAM_FIELDS, accord_rows, credes_rows, delphistar_rows
 from .data import StudyData, iso, label, short_time
 from .facts import accord_facts
 from .flow import (
     BOX_WIDTH,
     LINE_HEIGHT,
+    consent_counts,
     decision_counts,
     decision_rows,
     flow_text,
@@ -177,6 +179,7 @@ def report_context(data: StudyData) -> dict[str, Any]:
     fields = report_fields(data)
     facts = accord_facts(data)
     boxes, height = participant_flow(data)
+    described = participants(study)
     item_boxes, item_height = item_flow(data)
     return {
         "study": study, "scale": study.scale, "generated_at": iso(data.generated_at),
@@ -192,7 +195,9 @@ def report_context(data: StudyData) -> dict[str, Any]:
         "decision_counts": decision_counts(data.decisions), "changes": study_changes(data),
         "round_tables": round_tables(data), "statements": statement_rows(data),
         "panel_agreement": panel_agreement(data), "stability_tables": stability_tables(data),
-        "attrition": attrition_table(data),
+        "attrition": attrition_table(data), "consent": consent_counts(study),
+        "characteristics": characteristics(described, study.min_group_size),
+        "panel_size": len(described),
         "status_text": STATUS_TEXT, "accord": accord_rows(fields, facts),
         "credes": credes_rows(fields, facts), "delphistar": delphistar_rows(),
     }

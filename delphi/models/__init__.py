@@ -5,6 +5,7 @@ from .audit import AuditEvent, ThrottleCounter
 from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
+    MODERATIONS,
     AccessToken,
     Invitation,
     Rating,
@@ -15,9 +16,12 @@ from .rounds import (
     RoundResult,
     RoundState,
     Suggestion,
+    shown_comment,
 )
 from .study import (
     ConsensusSettings,
+    ConsentDocument,
+    ConsentRecord,
     Item,
     ItemOrigin,
     ItemStatus,
@@ -31,9 +35,12 @@ from .study import (
 from .types import DomainError, IllegalTransition, utcnow
 
 __all__ = [
+    "MODERATIONS",
     "AccessToken",
     "AuditEvent",
     "ConsensusSettings",
+    "ConsentDocument",
+    "ConsentRecord",
     "DecisionKind",
     "DecisionSubject",
     "DropOutcome",
@@ -66,5 +73,6 @@ __all__ = [
     "ThrottleCounter",
     "WorkerHeartbeat",
     "item_label",
+    "shown_comment",
     "utcnow",
 ]

@@ -49,6 +49,9 @@ class Round(Model):
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When a moderation last changed what the round's comments show (None: never); the
+    # feedback's caches key on it, so every worker reads the comments again.
+    comments_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     study: Mapped[Study] = relationship(back_populates="rounds")
     round_items: Mapped[list[RoundItem]] = relationship(
@@ -199,6 +202,12 @@ class Rating(Model):
         sa.UniqueConstraint("panellist_id", "item_id", "round_id"),
         sa.CheckConstraint("value IS NULL OR NOT is_uts", name="value_or_uts"),
         sa.CheckConstraint("value IS NULL OR (value >= 0 AND value <= 100)", name="value_range"),
+        sa.CheckConstraint("moderation IS NULL OR moderation IN ('hidden', 'redacted')",
+                           name="moderation_known"),
+        sa.CheckConstraint("moderation IS NULL OR moderated_at IS NOT NULL",
+                           name="moderated_has_time"),
+        sa.CheckConstraint("moderation IS NULL OR moderation <> 'redacted' OR "
+                           "redacted_comment <> ''", name="redaction_has_text"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -215,13 +224,38 @@ class Rating(Model):
     comment: Mapped[str] = mapped_column(sa.Text, default="")
     change_reason: Mapped[str] = mapped_column(sa.Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Comment moderation by the study team (MODERATIONS): the comment is fed back and
+    # reported as ``redacted_comment``, or not at all; ``comment`` keeps what was written
+    # (the raw export shows both, with the reason).
+    moderation: Mapped[str | None] = mapped_column(sa.String(8))
+    redacted_comment: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    moderation_reason: Mapped[str] = mapped_column(sa.String(500), default="",
+                                                   server_default="")
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     response: Mapped[Response] = relationship(back_populates="ratings")
+
+    @property
+    def shown_comment(self) -> str:
+        """The comment as feedback and the report show it: redacted, hidden ("") or as written."""
+        return shown_comment(self.comment, self.moderation, self.redacted_comment)
 
     @property
     def answer(self) -> int | str | None:
         """The value in the long format: an integer, ``"UTS"`` or None."""
         return "UTS" if self.is_uts else self.value
+
+
+MODERATIONS = ("hidden", "redacted")
+
+
+def shown_comment(comment: str, moderation: str | None, redacted: str) -> str:
+    """What the panel and the report may read of a comment after moderation."""
+    if moderation == "hidden":
+        return ""
+    if moderation == "redacted":
+        return redacted
+    return comment
 
 
 class Suggestion(Model):

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..consensus.scales import SCALES, Scale, get_scale
+from ..consensus.settings import STUDY_SETTINGS, Settings, Spec, number_to_json
 from ..extensions import Model
 from .types import IllegalTransition, UTCDateTime, enum_column, utcnow
 
@@ -33,28 +34,47 @@ STUDY_TRANSITIONS = {
     StudyState.ARCHIVED: set(),
 }
 # What erasing a panellist does to their answers (the study protocol's choice):
-# keep their ratings and comments under the pseudonym, or delete them.
+# keep their ratings and comments under the pseudonym, or delete them.  The same
+# choice applies when a panellist withdraws themselves (docs/personal-data.md).
 ERASURE_POLICIES = ("keep-pseudonymised", "delete-answers")
-
-RULES = ("comet", "percent", "iqr", "rand")
-UTS_RULES = ("exclude", "include")
-GROUP_RULES = ("pooled", "all", "any")
-ZERO_METHODS = ("wilcox", "pratt", "zsplit")
-PERCENTILE_METHODS = (
-    "inverted_cdf",
-    "averaged_inverted_cdf",
-    "closest_observation",
-    "interpolated_inverted_cdf",
-    "hazen",
-    "weibull",
-    "linear",
-    "median_unbiased",
-    "normal_unbiased",
-)
-
+# Who ended a panellist's participation: the study team, the panellist from their
+# link, or the panellist by declining consent on the first visit.
+WITHDRAWAL_KINDS = ("team", "self", "declined")
+CONSENT_DECISIONS = ("consented", "declined")
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _sql_number(value: Any) -> str:
+    return str(number_to_json(value))
+
+
+def setting_check(spec: Spec) -> str | None:
+    """The CHECK clause that keeps a stored setting within what the registry allows."""
+    column = spec.column or spec.name
+    if spec.kind == "choice":
+        return _in(column, spec.options())
+    if spec.kind not in ("number", "integer"):
+        return None
+    low, high = spec.study_range
+    clause = (f"{column} >= {_sql_number(low)}" if high is None else
+              f"{column} BETWEEN {_sql_number(low)} AND {_sql_number(high)}")
+    return f"{column} IS NULL OR {clause}" if spec.default is None else clause
+
+
+def setting_checks() -> tuple[sa.CheckConstraint, ...]:
+    """One CHECK constraint per stored setting with choices or a range (``STUDY_SETTINGS``)."""
+    return tuple(sa.CheckConstraint(clause, name=spec.check)
+                 for spec in STUDY_SETTINGS.values()
+                 if (clause := setting_check(spec)) is not None)
+
+
+def setting_column(name: str, *args: Any, **kwargs: Any) -> Any:
+    """The column of setting ``name``, with the registry's default (None: nullable)."""
+    default = STUDY_SETTINGS[name].study_default
+    return mapped_column(*args, default=default, **kwargs) if default is not None \
+        else mapped_column(*args, **kwargs)
 
 
 class Study(Model):
@@ -120,6 +140,14 @@ class Study(Model):
     rounds: Mapped[list[Round]] = relationship(
         back_populates="study", cascade="all, delete-orphan", order_by="Round.number"
     )
+    consent_documents: Mapped[list[ConsentDocument]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", order_by="ConsentDocument.version"
+    )
+
+    @property
+    def consent_document(self) -> ConsentDocument | None:
+        """The information sheet and consent statement in force: the latest version."""
+        return self.consent_documents[-1] if self.consent_documents else None
 
     @property
     def mail_name(self) -> str:
@@ -159,6 +187,12 @@ class Study(Model):
     def current_round(self) -> Round | None:
         return self.rounds[-1] if self.rounds else None
 
+    @property
+    def running_round(self) -> Round | None:
+        """The round open for answers now, if any."""
+        current = self.current_round
+        return current if current is not None and current.state.value == "open" else None
+
     def group_by_key_or_name(self, value: str) -> StakeholderGroup | None:
         """Find a stakeholder group by its key or its name, ignoring case."""
         wanted = value.strip().casefold()
@@ -172,61 +206,37 @@ class ConsensusSettings(Model):
     """The consensus criteria fixed before round 1; immutable once ``locked_at`` is set."""
 
     __tablename__ = "consensus_settings"
-    __table_args__ = (
-        sa.CheckConstraint(_in("primary_rule", RULES), name="primary_rule_known"),
-        sa.CheckConstraint(_in("uts_rule", UTS_RULES), name="uts_rule_known"),
-        sa.CheckConstraint(_in("group_rule", GROUP_RULES), name="group_rule_known"),
-        sa.CheckConstraint(_in("percentile_method", PERCENTILE_METHODS), name="percentile_known"),
-        sa.CheckConstraint("comet_agree_pct BETWEEN 1 AND 100", name="comet_agree_range"),
-        sa.CheckConstraint("comet_disagree_pct BETWEEN 1 AND 100", name="comet_disagree_range"),
-        sa.CheckConstraint("percent_threshold BETWEEN 1 AND 100", name="percent_range"),
-        sa.CheckConstraint("iqr_max >= 0", name="iqr_max_nonnegative"),
-        sa.CheckConstraint("stability_pp BETWEEN 1 AND 100", name="stability_range"),
-        sa.CheckConstraint(_in("wilcoxon_zero_method", ZERO_METHODS), name="zero_method_known"),
-        sa.CheckConstraint("scheibe_threshold BETWEEN 0 AND 1", name="scheibe_range"),
-        sa.CheckConstraint("min_group_size >= 1", name="consensus_min_group_size_positive"),
-    )
+    __table_args__ = setting_checks()
 
-    LOCKED_FIELDS = (
-        "primary_rule",
-        "comet_agree_pct",
-        "comet_disagree_pct",
-        "percent_threshold",
-        "iqr_max",
-        "iqr_median_min",
-        "uts_rule",
-        "percentile_method",
-        "group_rule",
-        "min_group_size",
-        "stability_pp",
-        "scheibe_threshold",
-        "wilcoxon_zero_method",
-        "wilcoxon_correction",
-        "round_thresholds",
-    )
+    # Every setting is fixed when round 1 is launched.
+    LOCKED_FIELDS = tuple(spec.column for spec in STUDY_SETTINGS.values() if spec.column)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(
         sa.ForeignKey("study.id", ondelete="CASCADE"), unique=True
     )
-    primary_rule: Mapped[str] = mapped_column(sa.String(16), default="comet")
-    comet_agree_pct: Mapped[int] = mapped_column(default=70)
-    comet_disagree_pct: Mapped[int] = mapped_column(default=15)
-    percent_threshold: Mapped[int] = mapped_column(default=75)
-    iqr_max: Mapped[int] = mapped_column(default=1)
-    iqr_median_min: Mapped[int | None] = mapped_column()
-    uts_rule: Mapped[str] = mapped_column(sa.String(16), default="exclude")
-    percentile_method: Mapped[str] = mapped_column(sa.String(32), default="linear")
-    group_rule: Mapped[str] = mapped_column(sa.String(16), default="pooled")
-    stability_pp: Mapped[int] = mapped_column(default=15)
+    # One column per setting of the registry (delphi/consensus/settings.py), its default
+    # and its CHECK constraint taken from there; tests/test_settings_registry.py checks
+    # that every setting has its column.
+    primary_rule: Mapped[str] = setting_column("primary_rule", sa.String(16))
+    comet_agree_pct: Mapped[int] = setting_column("comet_agree_pct")
+    comet_disagree_pct: Mapped[int] = setting_column("comet_disagree_pct")
+    percent_threshold: Mapped[int] = setting_column("percent_threshold")
+    iqr_max: Mapped[int] = setting_column("iqr_max")
+    iqr_median_min: Mapped[int | None] = setting_column("iqr_median_min")
+    uts_rule: Mapped[str] = setting_column("uts", sa.String(16))
+    percentile_method: Mapped[str] = setting_column("percentile_method", sa.String(32))
+    group_rule: Mapped[str] = setting_column("group_rule", sa.String(16))
+    stability_pp: Mapped[int] = setting_column("stability_pp")
     # Groups with fewer valid ratings on a statement are left out of the all/any group rules
     # (not the feedback's anonymity minimum, which is Study.min_group_size).
-    min_group_size: Mapped[int] = mapped_column(default=3, server_default="3")
+    min_group_size: Mapped[int] = setting_column("min_group_size", server_default="3")
     # A fraction; a float column read back through its shortest repr (0.15 -> 3/20 exactly).
-    scheibe_threshold: Mapped[float] = mapped_column(default=0.15, server_default="0.15")
-    wilcoxon_zero_method: Mapped[str] = mapped_column(sa.String(8), default="wilcox",
-                                                      server_default="wilcox")
-    wilcoxon_correction: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    scheibe_threshold: Mapped[float] = setting_column("scheibe_threshold", server_default="0.15")
+    wilcoxon_zero_method: Mapped[str] = setting_column("wilcoxon_zero_method", sa.String(8),
+                                                       server_default="wilcox")
+    wilcoxon_correction: Mapped[bool] = setting_column("wilcoxon_correction",
+                                                       server_default=sa.true())
     # {"2": {"comet_agree_pct": 75}}: thresholds that change from a round on.
     round_thresholds: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
                                                              server_default="{}")
@@ -251,21 +261,10 @@ class ConsensusSettings(Model):
 
     def engine_settings(self) -> Any:
         """The statistics engine's ``Settings`` for these consensus settings."""
-        from ..consensus.settings import Settings, parse_number
-
-        return Settings(
-            scale=self.study.scale_key, primary_rule=self.primary_rule,
-            comet_agree_pct=self.comet_agree_pct, comet_disagree_pct=self.comet_disagree_pct,
-            percent_threshold=self.percent_threshold, iqr_max=self.iqr_max,
-            iqr_median_min=self.iqr_median_min, uts=self.uts_rule,
-            percentile_method=self.percentile_method, group_rule=self.group_rule,
-            stability_pp=self.stability_pp,
-            # Stored as a float; the engine reads it as the decimal written (0.15 = 3/20).
-            scheibe_threshold=parse_number("scheibe_threshold", self.scheibe_threshold),
-            wilcoxon_zero_method=self.wilcoxon_zero_method,
-            wilcoxon_correction=self.wilcoxon_correction,
-            min_group_size=self.min_group_size, round_thresholds=self.round_thresholds or {},
-        )
+        values = {name: getattr(self, spec.column or name)
+                  for name, spec in STUDY_SETTINGS.items()}
+        values["round_thresholds"] = values["round_thresholds"] or {}
+        return Settings(scale=self.study.scale_key, **values)
 
     def describe(self) -> str:
         """Plain sentences saying what the primary rule, the UTS rule and the group rule mean.
@@ -427,6 +426,11 @@ class Panellist(Model):
         sa.UniqueConstraint("study_id", "email"),
         sa.UniqueConstraint("study_id", "pseudonym"),
         sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
+        sa.CheckConstraint("withdrawal_kind IS NULL OR "
+                           + _in("withdrawal_kind", WITHDRAWAL_KINDS),
+                           name="withdrawal_kind_known"),
+        sa.CheckConstraint("(withdrawn_at IS NULL) = (withdrawal_kind IS NULL)",
+                           name="withdrawal_kind_when_withdrawn"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -446,6 +450,11 @@ class Panellist(Model):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     withdrawal_reason: Mapped[str] = mapped_column(sa.String(500), default="",
                                                    server_default="")
+    # Who withdrew them (WITHDRAWAL_KINDS); set exactly while ``withdrawn_at`` is.
+    withdrawal_kind: Mapped[str | None] = mapped_column(sa.String(12))
+    # The language their emails and pages should be in: a language tag ("en", "fr",
+    # "pt-BR"), or "" for the study's own.
+    language: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
     # Set when the panellist's personal data was erased: the row stays as a pseudonym
     # (name and attributes empty, email a ``.invalid`` placeholder) so counts hold.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -453,9 +462,74 @@ class Panellist(Model):
     study: Mapped[Study] = relationship(back_populates="panellists")
     group: Mapped[StakeholderGroup] = relationship(back_populates="panellists")
 
+    consent_records: Mapped[list[ConsentRecord]] = relationship(
+        back_populates="panellist", cascade="all, delete-orphan", order_by="ConsentRecord.id"
+    )
+
     @property
     def is_erased(self) -> bool:
         return self.erased_at is not None
+
+    @property
+    def latest_consent(self) -> ConsentRecord | None:
+        return self.consent_records[-1] if self.consent_records else None
+
+    def needs_consent(self) -> bool:
+        """Whether their next visit must first show the information sheet and ask: the study
+        has one, and they have not consented to its version in force."""
+        document = self.study.consent_document
+        if document is None:
+            return False
+        latest = self.latest_consent
+        return not (latest is not None and latest.decision == "consented"
+                    and latest.document_id == document.id)
+
+
+class ConsentDocument(Model):
+    """One version of a study's participant information sheet and consent statement.
+
+    Edited in place while the study is a draft; once round 1 is launched an edit adds a
+    new version, and a panellist who consented to an older one is asked again.
+    """
+
+    __tablename__ = "consent_document"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "version"),
+        sa.CheckConstraint("version >= 1", name="consent_version_positive"),
+        sa.CheckConstraint("information_sheet <> ''", name="information_sheet_not_empty"),
+        sa.CheckConstraint("statement <> ''", name="statement_not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    information_sheet: Mapped[str] = mapped_column(sa.Text)
+    statement: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="consent_documents")
+
+
+class ConsentRecord(Model):
+    """A panellist's answer to one version of the consent statement, and when."""
+
+    __tablename__ = "consent_record"
+    __table_args__ = (
+        sa.CheckConstraint(_in("decision", CONSENT_DECISIONS), name="consent_decision_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    panellist_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("panellist.id", ondelete="CASCADE"), index=True
+    )
+    document_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("consent_document.id", ondelete="CASCADE"), index=True
+    )
+    decision: Mapped[str] = mapped_column(sa.String(10))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    panellist: Mapped[Panellist] = relationship(back_populates="consent_records")
+    document: Mapped[ConsentDocument] = relationship()
 
 
 @event.listens_for(Session, "before_flush")

@@ -3,6 +3,7 @@
 from flask import Flask
 
 from ..extensions import csrf
+from . import participation  # noqa: F401 - the consent and withdrawal pages, on ``bp``
 from .preview import bp as previews
 from .views import bp
 

@@ -11,7 +11,6 @@ once per statement.  Every input of a rendered part is in its cache key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from flask import get_template_attribute
@@ -36,6 +35,7 @@ from ..results.feedback import (
     result_stamp,
     round_comments,
     rows_by_item,
+    stamp,
     study_groups,
 )
 
@@ -101,24 +101,23 @@ def feedback_for(invitation: Invitation, items: list[Item]) -> dict[int, ItemFee
     found = closed_round_before(rnd.id, rnd.opened_at.isoformat(), rnd.study_id, rnd.number)
     if found is None:
         return {}
-    before_id, result_id, computed_at = found
+    before_id, result_id = found
     before = Before(before_id, rnd.number - 1, True, rnd.study)
-    return _feedback(before, result_id, computed_at, invitation.panellist_id, items)
+    return _feedback(before, result_id, stamp(result_id), invitation.panellist_id, items)
 
 
 def feedback_for_round(before: Round, panellist_id: int | None,
                        items: list[Item]) -> dict[int, ItemFeedback]:
     """Per item id, the feedback of the closed round ``before`` (own ratings if a panellist)."""
-    result = result_stamp(before.id)
-    if result is None:
+    result_id = result_stamp(before.id)
+    if result_id is None:
         return {}
     return _feedback(Before(before.id, before.number, before.state is RoundState.CLOSED,
-                            before.study), result[0], result[1], panellist_id, items)
+                            before.study), result_id, stamp(result_id), panellist_id, items)
 
 
-def _feedback(before: Before, result_id: int, computed: datetime, panellist_id: int | None,
+def _feedback(before: Before, result_id: int, computed_at: str, panellist_id: int | None,
               items: list[Item]) -> dict[int, ItemFeedback]:
-    computed_at = computed.isoformat()
     rows = rows_by_item(result_id, computed_at, before.number)
     study = before.study
     closed = before.closed

@@ -91,7 +91,15 @@ def open_link(token: str):
     session.update(kept)
     session[SESSION_KEY] = {"invitation": invitation.id, "token": access.id}
     session.permanent = True
+    if invitation.panellist.needs_consent():
+        return redirect(url_for("panel.consent"))
     return redirect(_vote_url(invitation))
+
+
+def _consent_first(invitation: Invitation, wants_json: bool = False) -> Any:
+    from .participation import consent_first
+
+    return consent_first(invitation, wants_json)
 
 
 def _vote_url(invitation: Invitation, answers: dict[int, Answer] | None = None) -> str:
@@ -158,14 +166,14 @@ def current_invitation() -> Invitation:
     if access.revoked_at is not None or invitation.revoked_at is not None:
         session.pop(SESSION_KEY, None)
         # Told plainly to whoever held the panellist's session (a bare link stays a 404).
-        g.withdrawn = invitation.panellist.withdrawn_at is not None
+        g.withdrawn = invitation.panellist.withdrawal_kind  # None unless withdrawn
         abort(403)
     return invitation
 
 
 @bp.errorhandler(403)
 def _no_session(_error):
-    return render_template("panel/no_session.html", withdrawn=g.get("withdrawn", False)), 403
+    return render_template("panel/no_session.html", withdrawn=g.get("withdrawn")), 403
 
 
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
@@ -309,6 +317,8 @@ def _suggestions(invitation: Invitation):
 @bp.route("/vote", methods=["GET"])
 def vote():
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     response, answers = load_sheet(invitation)
     return _page(invitation, answers, {}, response=response)
 
@@ -321,6 +331,8 @@ def save():
     sheet = parse_sheet(request.form, rnd.items, study.scale, study.allow_uts, rnd.id,
                         rnd.allow_suggestions)
     wants_json = sheet.action == "autosave"
+    if (first := _consent_first(invitation, wants_json)) is not None:
+        return first  # nothing is saved before consent
     try:
         validate_csrf(request.form.get("csrf_token"))
     except ValidationError:
@@ -452,6 +464,8 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
 def confirm():
     """Before submitting a sheet with blank statements: say how many and which, and ask."""
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     rnd = invitation.round
     response, answers = load_sheet(invitation)
     if response is None:
@@ -468,6 +482,8 @@ def confirm():
 def submit_saved():
     """"Submit anyway": submit the answers saved as a draft when the confirmation was shown."""
     invitation = current_invitation()
+    if (first := _consent_first(invitation)) is not None:
+        return first
     rnd = invitation.round
     sheet = AnswerSheet(action="submit")
     try:

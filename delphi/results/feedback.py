@@ -10,7 +10,6 @@ round are cached per worker with the result's id and time in the key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +25,7 @@ from ..models import (
     RoundState,
     StakeholderGroup,
     Study,
+    shown_comment,
 )
 
 
@@ -69,20 +69,32 @@ class Before:
 
 @lru_cache(maxsize=256)
 def closed_round_before(round_id: int, opened_at: str, study_id: int,
-                         number: int) -> tuple[int, int, datetime] | None:
-    """The closed round before an open one, with its stored result's id and time.
+                         number: int) -> tuple[int, int] | None:
+    """The closed round before an open one, with its stored result's id.
 
     Read once per worker and open round: a round opens only after the one before has
-    closed and its result was stored, and neither changes while the next one runs.
+    closed and its result was stored.  The result may be recomputed (an erasure) and
+    the comments moderated meanwhile: ``stamp`` says when, on every page.
     """
     row = db.session.execute(
-        sa.select(Round.id, Round.state, RoundResult.id, RoundResult.computed_at)
+        sa.select(Round.id, Round.state, RoundResult.id)
         .outerjoin(RoundResult, RoundResult.round_id == Round.id)
         .where(Round.study_id == study_id, Round.number == number - 1)
     ).first()
     if row is None or row[1] is not RoundState.CLOSED or row[2] is None:
         return None
-    return row[0], row[2], row[3]
+    return row[0], row[2]
+
+
+def stamp(result_id: int) -> str:
+    """What the cached parts of a closed round's feedback depend on besides ids: when its
+    stored result was computed and when a moderation last changed its comments.  Read on
+    every page (one row by primary key), so a change made through another worker shows."""
+    computed_at, moderated_at = db.session.execute(
+        sa.select(RoundResult.computed_at, Round.comments_changed_at)
+        .join(Round, RoundResult.round_id == Round.id).where(RoundResult.id == result_id)
+    ).one()
+    return f"{computed_at.isoformat()}|{moderated_at.isoformat() if moderated_at else ''}"
 
 
 @lru_cache(maxsize=8192)
@@ -115,22 +127,24 @@ def closed_round_comments(round_id: int, result_id: int, computed_at: str
 
 
 def round_comments(round_id: int) -> dict[int, tuple[str, ...]]:
-    """Submitted comments per item, without names, in alphabetical order (not by author)."""
+    """Submitted comments per item as the panel may read them (a hidden comment left out, a
+    redacted one in its redacted form), without names, in alphabetical order (not by
+    author)."""
     rows = db.session.execute(
-        sa.select(Rating.item_id, Rating.comment).join(Response, Rating.response_id == Response.id)
+        sa.select(Rating.item_id, Rating.comment, Rating.moderation, Rating.redacted_comment)
+        .join(Response, Rating.response_id == Response.id)
         .where(Rating.round_id == round_id, Rating.comment != "",
                Response.state == ResponseState.SUBMITTED)
     ).all()
     comments: dict[int, list[str]] = {}
-    for item_id, comment in rows:
-        comments.setdefault(item_id, []).append(comment)
+    for item_id, comment, moderation, redacted in rows:
+        shown = shown_comment(comment, moderation, redacted)
+        if shown:
+            comments.setdefault(item_id, []).append(shown)
     return {k: tuple(sorted(v, key=str.casefold)) for k, v in comments.items()}
 
 
-def result_stamp(round_id: int) -> tuple[int, datetime] | None:
-    """The id and time of a round's stored result: the stored data (large) is read once
-    per result by ``rows_by_item``."""
-    row = db.session.execute(
-        sa.select(RoundResult.id, RoundResult.computed_at).where(RoundResult.round_id == round_id)
-    ).first()
-    return None if row is None else (row[0], row[1])
+def result_stamp(round_id: int) -> int | None:
+    """The id of a round's stored result: the stored data (large) is read once per result
+    by ``rows_by_item``, keyed with ``stamp``."""
+    return db.session.scalar(sa.select(RoundResult.id).where(RoundResult.round_id == round_id))

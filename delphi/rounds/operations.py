@@ -272,24 +272,29 @@ def reissue_for(study: Study, panellist: Panellist, actor: audit.Actor) -> None:
 def _standing(panellist: Panellist) -> dict[str, Any]:
     return {"withdrawn": panellist.withdrawn_at is not None,
             "withdrawn_at": panellist.withdrawn_at.isoformat() if panellist.withdrawn_at
-            else None, "reason": panellist.withdrawal_reason or None}
+            else None, "reason": panellist.withdrawal_reason or None,
+            "by": panellist.withdrawal_kind}
 
 
 def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: audit.Actor,
-                       now: datetime | None = None) -> Panellist:
+                       now: datetime | None = None, kind: str = "team") -> Panellist:
     """Withdraw a panellist: their links stop working and later rounds do not invite them.
 
     Lasts until ``reinstate_panellist``; revoking a panellist's links from the console
-    is a withdrawal too, so it outlasts the round.
+    is a withdrawal too, so it outlasts the round.  ``kind`` says who ended it: the
+    team, the panellist themselves, or their declining consent.
     """
     if panellist.withdrawn_at is not None:
-        raise DomainError("panellist.withdrawn_already", "{pseudonym} was withdrawn already "
-                          "({withdrawn_on})", pseudonym=panellist.pseudonym,
-                          withdrawn_on=f"{panellist.withdrawn_at:%d %b %Y}")
-    reason = " ".join(reason.split())[:500] or "withdrawn by the study team"
+        raise DomainError("panellist.withdrawn_already",
+                          "{pseudonym} was withdrawn already ({when:%d %b %Y})",
+                          pseudonym=panellist.pseudonym, when=panellist.withdrawn_at)
+    reason = " ".join(reason.split())[:500]
+    if kind == "team":
+        reason = reason or "withdrawn by the study team"
     before = _standing(panellist)
     panellist.withdrawn_at = now or utcnow()
     panellist.withdrawal_reason = reason
+    panellist.withdrawal_kind = kind
     panellist.is_active = False
     rnd = open_round(study)
     invitation = db.session.scalar(
@@ -320,6 +325,7 @@ def reinstate_panellist(study: Study, panellist: Panellist, actor: audit.Actor) 
     before = _standing(panellist)
     panellist.withdrawn_at = None
     panellist.withdrawal_reason = ""
+    panellist.withdrawal_kind = None
     panellist.is_active = True
     db.session.flush()
     audit.record(actor, "panellist.reinstated", study, panellist=panellist.pseudonym,

@@ -26,6 +26,7 @@ from ..models import (
     Study,
     StudyMembership,
 )
+from ..surveys import MARKUP_RE
 
 
 def add_facilitator_to_study(study: Study, facilitator: Facilitator, actor: audit.Actor,
@@ -148,6 +149,8 @@ def _panel_row_problem(name: str, email: str, group_value: str,
         return "the name is longer than 200 characters"
     if any(ord(ch) < 32 for ch in name):
         return "the name contains a control character"
+    if MARKUP_RE.search(name):
+        return "the name contains markup such as <tag>; write plain text"
     problem = address_problem(email)
     if problem is not None:
         return f"{shown_address(email)!r} is not a valid email address: {problem}"

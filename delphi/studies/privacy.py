@@ -79,8 +79,8 @@ def _item_label(item: Item | None) -> str | None:
 def panellist_data(panellist: Panellist, generated_at: datetime | None = None) -> dict[str, Any]:
     """Everything held about one panellist, as one JSON-ready document (GDPR art. 15).
 
-    ``consent`` is a list of consent records; none are stored yet apart from
-    ``consent_at``, so it holds that one when it is set.
+    ``consent`` lists the panellist's answers to each version of the consent statement
+    (a ``consent_at`` set outside the platform, before records existed, shows as one).
     """
     study = panellist.study
     rounds = {r.id: r.number for r in study.rounds}
@@ -114,12 +114,17 @@ def panellist_data(panellist: Panellist, generated_at: datetime | None = None) -
             "email": None if panellist.is_erased else panellist.email,
             "group": panellist.group.name,
             "attributes": dict(panellist.attributes or {}),
+            "language": panellist.language or None,
             "active": panellist.is_active,
             "added_at": _iso(panellist.created_at),
             "erased_at": _iso(panellist.erased_at),
         },
-        "consent": ([{"given_at": _iso(panellist.consent_at)}]
-                    if panellist.consent_at else []),
+        "consent": [{"decision": r.decision, "version": r.document.version,
+                     "at": _iso(r.decided_at)} for r in panellist.consent_records]
+        or ([{"decision": "consented", "version": None, "at": _iso(panellist.consent_at)}]
+            if panellist.consent_at else []),
+        "withdrawal": {"by": panellist.withdrawal_kind, "at": _iso(panellist.withdrawn_at)}
+        if panellist.withdrawn_at else None,
         "invitations": [{
             "round": rounds.get(inv.round_id),
             "invited_at": _iso(inv.created_at),
@@ -210,15 +215,30 @@ def erase_panellist(panellist: Panellist, actor: audit.Actor) -> dict[str, Any]:
     detail: dict[str, Any] = {"panellist": panellist.pseudonym, "policy": study.erasure,
                               "emails_cancelled": cancelled}
     if study.erasure == "delete-answers":
-        detail.update(_delete_answers(study, panellist))
+        detail.update(delete_answers(study, panellist))
+    _scrub_audit(panellist)
     db.session.flush()
     db.session.expire_all()  # the bulk updates above bypassed the loaded objects
     audit.record(actor, "panellist.erased", study, **detail)
     return detail
 
 
-def _delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
-    """Delete the panellist's answers and recompute the stored results they were part of."""
+def _scrub_audit(panellist: Panellist) -> None:
+    """Blank the name and address in the audit events about the panellist (an edit of their
+    details records both before and after): the events stay, the personal data goes."""
+    events = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.study_id == panellist.study_id)).all()
+    for event in events:
+        detail = event.detail or {}
+        if detail.get("panellist") == panellist.pseudonym:
+            scrubbed = audit.without_personal_data(detail)
+            if scrubbed != detail:
+                event.detail = scrubbed
+
+
+def delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
+    """Delete the panellist's answers and recompute the stored results they were part of
+    (erasure, and withdrawal under the same protocol setting)."""
     from ..results.tables import store_results
 
     answered = set(db.session.scalars(

@@ -34,8 +34,16 @@ from ..models import (
 )
 from ..uow import unit_of_work
 from . import privacy
-from .forms import PanelUploadForm
+from .forms import PanellistForm, PanelUploadForm
 from .operations import PanelImportError, import_panel
+from .panellists import (
+    PanellistDetails,
+    PanellistInvalid,
+    add_panellist,
+    edit_panellist,
+    format_attributes,
+    parse_attributes,
+)
 
 bp = facilitator_blueprint("studies", __name__, "")
 
@@ -65,12 +73,15 @@ def detail(slug: str):
             sa.select(sa.func.count()).select_from(Response)
             .where(Response.round_id == current.id, Response.state == ResponseState.SUBMITTED))
         progress = {"invited": invited, "submitted": submitted}
+    from ..exports.characteristics import characteristics, current_panel
     from ..exports.data import load
     from ..exports.flow import BOX_WIDTH, LINE_HEIGHT, flow_text, item_flow
 
     boxes, height = item_flow(load(study)) if current is not None else ([], 0)
+    panel = current_panel(study)
     return render_template("studies/detail.html", study=study, form=EmptyForm(),
-                           current=current, progress=progress,
+                           current=current, progress=progress, panel_size=len(panel),
+                           characteristics=characteristics(panel, study.min_group_size),
                            mail=mail_outbox.backlog(study.id, with_sent=True),
                            item_flow={"boxes": boxes, "height": height, "width": BOX_WIDTH,
                                       "line": LINE_HEIGHT, "text": flow_text(boxes)})
@@ -188,3 +199,93 @@ def archive(slug: str):
         return refused
     return run_use_case(lambda: privacy.archive_study(study, actor()),
                         "The study is archived.", url_for("studies.detail", slug=slug))
+
+
+def _details(form: PanellistForm) -> tuple[PanellistDetails, str | None]:
+    attributes, problem = parse_attributes(form.attributes.data or "")
+    return PanellistDetails(form.name.data or "", form.email.data or "", form.group.data or "",
+                            form.language.data or "", attributes), problem
+
+
+def _save_panellist(form: PanellistForm, action) -> bool:  # type: ignore[no-untyped-def]
+    """Run ``action`` (details -> use case) in one transaction; put problems on the fields."""
+    details, problem = _details(form)
+    if problem is not None:
+        form.attributes.errors = [problem]
+        return False
+    try:
+        with unit_of_work():
+            result = action(details)
+    except PanellistInvalid as exc:
+        for name, message in exc.problems.items():
+            getattr(form, name).errors = [*getattr(form, name).errors, message]
+        return False
+    except DomainError as exc:
+        form.form_errors.append(str(exc))
+        return False
+    flash(result, "info")
+    return True
+
+
+def _valid_post(form: PanellistForm) -> bool:
+    if request.method != "POST":
+        return False
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return False
+    return True
+
+
+@bp.route("/studies/<slug>/panel/add", methods=["GET", "POST"])
+def add_one(slug: str):
+    """Add one panellist; while a round is open, invite them to it if asked."""
+    study = get_study_or_404(slug)
+    form = PanellistForm()
+    form.set_groups(study.groups)
+    running = study.running_round
+    if _valid_post(form):
+        def action(details: PanellistDetails) -> str:
+            person = add_panellist(study, details, actor(), invite_now=bool(form.invite.data))
+            text = f"{person.pseudonym} ({person.name}) was added to the panel."
+            if form.invite.data:
+                text += f" Their invitation to round {running.number} is in the outbox."
+            elif running is not None:
+                text += " They will be invited to the next round."
+            return text
+
+        if _save_panellist(form, action):
+            return redirect(url_for("studies.panel", slug=slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("studies/panellist_form.html", study=study, form=form, person=None,
+                           running=running), status
+
+
+@bp.route("/studies/<slug>/panel/<pseudonym>/edit", methods=["GET", "POST"])
+def edit_one(slug: str, pseudonym: str):
+    """Edit a panellist's name, email, group, language and other details."""
+    study = get_study_or_404(slug)
+    person = _panellist_or_404(study, pseudonym)
+    if person.is_erased:
+        flash(f"{pseudonym}'s personal data was erased; there is nothing to edit.", "error")
+        return redirect(url_for("studies.panellist", slug=slug, pseudonym=pseudonym))
+    form = PanellistForm(data={"name": person.name, "email": person.email,
+                               "group": person.group.key, "language": person.language,
+                               "attributes": format_attributes(person.attributes)})
+    form.set_groups(study.groups)
+    running = study.running_round
+    if _valid_post(form):
+        def action(details: PanellistDetails) -> str:
+            changed = edit_panellist(study, person, details, actor(),
+                                     resend=bool(form.resend.data))
+            text = (f"{pseudonym}'s details were saved ({', '.join(changed)} changed)."
+                    if changed else f"{pseudonym}'s details are unchanged.")
+            if form.resend.data:
+                text += f" A new link to round {running.number} is in the outbox."
+            return text
+
+        if _save_panellist(form, action):
+            return redirect(url_for("studies.panellist", slug=slug, pseudonym=pseudonym))
+    status = 400 if request.method == "POST" else 200
+    return render_template("studies/panellist_form.html", study=study, form=form, person=person,
+                           running=running), status

@@ -1,0 +1,187 @@
+"""Panellist pages around the voting page: the information sheet and consent question on
+the first visit, and withdrawing from the study (from every email and the voting page).
+
+GET never changes anything (mail scanners open links); every answer is a POST with CSRF.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, current_app, jsonify, redirect, render_template, session, url_for
+
+from .. import consent as consent_ops
+from .. import tokens
+from ..extensions import db
+from ..models import AccessToken, DomainError, Invitation, Panellist
+from ..security import client_address, is_throttled, record_failure
+from ..uow import unit_of_work
+from .forms import ConsentAnswerForm, WithdrawForm
+from .views import KEEP_ON_EXCHANGE, SESSION_KEY, TOKEN_SCOPE, bp, current_invitation
+
+WITHDRAW_KEY = "withdraw"
+NEEDS_CONSENT = ("Please read the information about the study and answer the consent "
+                 "question first: nothing can be saved before that.")
+
+
+def consent_first(invitation: Invitation, wants_json: bool = False) -> Any:
+    """A redirect to the consent page (or a JSON refusal) while the panellist has not
+    consented to the version in force; None once they have (or none is asked)."""
+    if not invitation.panellist.needs_consent():
+        return None
+    if wants_json:
+        return jsonify(errors={"consent": NEEDS_CONSENT}), 409
+    return redirect(url_for("panel.consent"))
+
+
+def paragraphs(text: str) -> list[str]:
+    """A plain text's paragraphs: a blank line starts a new one."""
+    out, current = [], []
+    for line in text.splitlines():
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            out.append(" ".join(current))
+            current = []
+    if current:
+        out.append(" ".join(current))
+    return out
+
+
+def _consent_page(invitation: Invitation, form: ConsentAnswerForm, status: int = 200,
+                  problem: str = ""):
+    study = invitation.round.study
+    document = study.consent_document
+    form.version.data = str(document.version) if document else ""
+    latest = invitation.panellist.latest_consent
+    return render_template("panel/consent.html", study=study, round=invitation.round,
+                           document=document, form=form, problem=problem,
+                           paragraphs=paragraphs(document.information_sheet) if document else [],
+                           again=latest is not None and latest.decision == "consented"), status
+
+
+@bp.route("/consent", methods=["GET"])
+def consent():
+    invitation = current_invitation()
+    if not invitation.panellist.needs_consent():
+        return redirect(url_for("panel.vote"))
+    return _consent_page(invitation, ConsentAnswerForm())
+
+
+@bp.route("/consent", methods=["POST"])
+def answer_consent():
+    invitation = current_invitation()
+    form = ConsentAnswerForm()
+    if not form.validate_on_submit():
+        return _consent_page(invitation, ConsentAnswerForm(), 400,
+                             "This page had been open too long to answer safely; nothing was "
+                             "recorded. Please answer again.")
+    version = form.version.data or ""
+    if not (version.isascii() and version.isdigit() and len(version) <= 6) \
+            or form.consent.data == form.decline.data:
+        return _consent_page(invitation, ConsentAnswerForm(), 400,
+                             "Please press one of the two buttons; nothing was recorded.")
+    try:
+        with unit_of_work():
+            panellist = db.session.get(Panellist, invitation.panellist_id)
+            if form.consent.data:
+                consent_ops.give(panellist, int(version))
+            else:
+                consent_ops.decline(panellist, int(version))
+    except DomainError as exc:
+        return _consent_page(invitation, ConsentAnswerForm(), 409, str(exc))
+    if form.decline.data:
+        session.pop(SESSION_KEY, None)
+        return redirect(url_for("panel.declined"))
+    return redirect(url_for("panel.vote"))
+
+
+@bp.route("/declined")
+def declined():
+    return render_template("panel/left.html", declined=True)
+
+
+# -- withdrawing ---------------------------------------------------------------------------
+
+@bp.route("/p/<token>/withdraw")
+def open_withdraw_link(token: str):
+    """The withdrawal link of an email: exchange it for a session, as the personal link.
+
+    It works after its round has closed too (a panellist may leave between rounds); a
+    revoked link does not.  Nothing changes here: the next page asks first.
+    """
+    cfg = current_app.config
+    address = client_address()
+    window = int(cfg["TOKEN_WINDOW_SECONDS"])
+    if is_throttled(TOKEN_SCOPE, address, int(cfg["TOKEN_MAX_MISSES"]), window):
+        abort(429)
+    access = _live_token(token)
+    if access is None:
+        with unit_of_work():
+            record_failure(TOKEN_SCOPE, address, window)
+        abort(404)
+    kept = {k: session[k] for k in KEEP_ON_EXCHANGE if k in session}
+    session.clear()
+    session.update(kept)
+    session[WITHDRAW_KEY] = {"token": access.id}
+    session.permanent = True
+    return redirect(url_for("panel.withdraw"))
+
+
+def _live_token(token: str) -> AccessToken | None:
+    if not token or len(token) > 100 or not token.isascii():
+        return None
+    row = db.session.execute(
+        sa.select(AccessToken, Invitation)
+        .join(Invitation, AccessToken.invitation_id == Invitation.id)
+        .where(AccessToken.token_hash == tokens.hash_token(token))).first()
+    if row is None or row[0].revoked_at is not None or row[1].revoked_at is not None:
+        return None
+    return row[0]
+
+
+def _withdrawing() -> Panellist:
+    """The panellist of this browser's withdrawal or voting session, or a 403 page."""
+    for key in (WITHDRAW_KEY, SESSION_KEY):
+        data = session.get(key)
+        token_id = data.get("token") if isinstance(data, dict) else None
+        if isinstance(token_id, int):
+            access = db.session.get(AccessToken, token_id)
+            if access is not None and access.revoked_at is None \
+                    and access.invitation.revoked_at is None:
+                return access.invitation.panellist
+    abort(403)
+
+
+def _withdraw_page(panellist: Panellist, status: int = 200, problem: str = ""):
+    study = panellist.study
+    return render_template("panel/withdraw.html", study=study, panellist=panellist,
+                           form=WithdrawForm(), problem=problem,
+                           has_answers=consent_ops.has_answers(panellist)), status
+
+
+@bp.route("/withdraw", methods=["GET"])
+def withdraw():
+    return _withdraw_page(_withdrawing())
+
+
+@bp.route("/withdraw", methods=["POST"])
+def confirm_withdraw():
+    panellist = _withdrawing()
+    if not WithdrawForm().validate_on_submit():
+        return _withdraw_page(panellist, 400, "This page had been open too long to act on "
+                              "safely; nothing was changed. Press the button again.")
+    try:
+        with unit_of_work():
+            consent_ops.withdraw(db.session.get(Panellist, panellist.id))
+    except DomainError as exc:
+        return _withdraw_page(panellist, 409, str(exc))
+    session.pop(WITHDRAW_KEY, None)
+    session.pop(SESSION_KEY, None)
+    return redirect(url_for("panel.withdrawn"))
+
+
+@bp.route("/withdrawn")
+def withdrawn():
+    return render_template("panel/left.html", declined=False)
