@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
@@ -207,7 +208,7 @@ def _details(form: PanellistForm) -> tuple[PanellistDetails, str | None]:
                             form.language.data or "", attributes), problem
 
 
-def _save_panellist(form: PanellistForm, action) -> bool:  # type: ignore[no-untyped-def]
+def _save_panellist(form: PanellistForm, action: Callable[[PanellistDetails], str]) -> bool:
     """Run ``action`` (details -> use case) in one transaction; put problems on the fields."""
     details, problem = _details(form)
     if problem is not None:
@@ -248,10 +249,9 @@ def add_one(slug: str):
         def action(details: PanellistDetails) -> str:
             person = add_panellist(study, details, actor(), invite_now=bool(form.invite.data))
             text = f"{person.pseudonym} ({person.name}) was added to the panel."
-            if form.invite.data:
-                text += f" Their invitation to round {running.number} is in the outbox."
-            elif running is not None:
-                text += " They will be invited to the next round."
+            if running is not None:  # without one, inviting now was refused above
+                text += (f" Their invitation to round {running.number} is in the outbox."
+                         if form.invite.data else " They will be invited to the next round.")
             return text
 
         if _save_panellist(form, action):
@@ -280,7 +280,7 @@ def edit_one(slug: str, pseudonym: str):
                                      resend=bool(form.resend.data))
             text = (f"{pseudonym}'s details were saved ({', '.join(changed)} changed)."
                     if changed else f"{pseudonym}'s details are unchanged.")
-            if form.resend.data:
+            if form.resend.data and running is not None:  # without one, it was refused
                 text += f" A new link to round {running.number} is in the outbox."
             return text
 
