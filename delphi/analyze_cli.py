@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .consensus.csvio import RatingsFileError, read_ratings, write_items_csv
+from .consensus.schema import AnalysisResult, as_json
 from .consensus.settings import SETTINGS, Settings, SettingsError, Spec, number_to_json
 
 DEFAULTS = Settings()
@@ -47,12 +48,15 @@ def _settings(options: dict[str, object]) -> Settings:
         raise click.UsageError(str(error)) from None
 
 
-def _render(result: dict, fmt: str, settings: Settings) -> str:
-    """Return the analysis as JSON text or as the items CSV."""
+def _render(result: AnalysisResult, fmt: str, settings: Settings) -> str:
+    """Return the analysis as JSON text, with the words of its codes (each rule's description,
+    the scale's name and labels: ``consensus.words``), or as the items CSV."""
     if fmt == "json":
-        return json.dumps(result, indent=2, allow_nan=False) + "\n"
+        from .consensus.words import with_words
+
+        return json.dumps(with_words(result), indent=2, allow_nan=False) + "\n"
     buffer = io.StringIO()
-    write_items_csv(result["items"], settings.scale_obj, buffer)
+    write_items_csv(as_json(result)["items"], settings.scale_obj, buffer)
     return buffer.getvalue()
 
 

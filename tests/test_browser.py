@@ -242,7 +242,8 @@ FOCUS_BOX = """() => {
     (el.value && el.type === "radio" ? "=" + el.value : "");
   return {tag: tag, again: again, top: r.top, bottom: r.bottom, left: r.left, right: r.right,
           width: r.width, height: r.height, vw: innerWidth, vh: innerHeight,
-          inBar: !!(bar && bar.contains(el)), barTop: b ? b.top : innerHeight};
+          inBar: !!(bar && bar.contains(el)), barTop: b ? b.top : innerHeight,
+          barBottom: b ? b.bottom : innerHeight};
 }"""
 
 
@@ -260,8 +261,12 @@ def hidden_focus_stops(page, limit: int = 2000) -> tuple[int, list[str]]:
         if box["width"] == 0 and box["height"] == 0:
             hidden.append(f"{box['tag']} has no box")
             continue
-        limit_y = box["vh"] if box["inBar"] else box["barTop"]
-        if box["top"] < -0.5 or box["bottom"] > limit_y + 0.5 or box["left"] < -0.5 \
+        # Under the bar: overlapping it. Below its bottom (after the form, where the bar
+        # has come to rest) is in view as long as it is on screen.
+        under_bar = not box["inBar"] and box["bottom"] > box["barTop"] + 0.5 \
+            and box["top"] < box["barBottom"] - 0.5
+        if under_bar or box["top"] < -0.5 or box["bottom"] > box["vh"] + 0.5 \
+                or box["left"] < -0.5 \
                 or box["right"] > box["vw"] + 0.5:
             hidden.append(f"{box['tag']}: top {box['top']:.0f}, bottom {box['bottom']:.0f}, "
                           f"bar at {box['barTop']:.0f}")

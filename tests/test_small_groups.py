@@ -236,7 +236,7 @@ def test_the_reports_attrition_rows_never_show_a_group_with_few_dropouts():
         row("a-02", None, 9, 4), row("a-02", "clin", 5, 3), row("a-02", "parent", 4, 1),
     ]}
     study = SimpleNamespace(min_group_size=3, groups=[])
-    data = SimpleNamespace(result=result, study=study,
+    data = SimpleNamespace(result=result, study=study, section=result.get,
                            group_name=lambda key: "Whole panel" if key is None else key)
     shown = [(r["item"], r["group"]) for r in attrition_table(data)]
     assert shown == [("a-01", None), ("a-01", "clin"), ("a-01", "nurse"), ("a-02", None)]

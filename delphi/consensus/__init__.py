@@ -1,8 +1,8 @@
 """The statistics engine: pure functions over ratings, no web framework and no database.
 
 ``analyze(records, settings)`` computes everything a round close or an export
-needs; the smaller functions below compute one statistic each and return
-frozen dataclasses.
+needs, as an ``AnalysisResult`` of the versioned schema in ``schema.py``; the smaller
+functions below compute one statistic each and return frozen dataclasses.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _WHERE = {
     "METHODS": "percentiles", "median": "percentiles", "percentile": "percentiles",
     "RandResult": "rand", "rand_ucla": "rand",
     "RULES": "rules", "item_verdicts": "rules",
+    "SCHEMA_VERSION": "schema", "AnalysisResult": "schema", "read_result": "schema",
     "SCALES": "scales", "Band": "scales", "Scale": "scales", "get_scale": "scales",
     "Settings": "settings", "SettingsError": "settings",
     "RatingsTable": "table",
@@ -64,6 +65,8 @@ __all__ = [
     "METHODS",
     "RULES",
     "SCALES",
+    "SCHEMA_VERSION",
+    "AnalysisResult",
     "Band",
     "ItemStatistics",
     "RandResult",
@@ -85,6 +88,7 @@ __all__ = [
     "median",
     "percentile",
     "rand_ucla",
+    "read_result",
     "software_versions",
     "weighted_kappa",
     "wilcoxon_signed_rank",

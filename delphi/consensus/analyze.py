@@ -1,8 +1,9 @@
 """The engine's entry point: ``analyze(records, settings)`` returns the whole analysis as JSON data.
 
-The output has ``settings``, ``scale``, ``rounds``, ``groups``, ``items``,
-``stability``, ``panel``, ``response`` and ``attrition_bias``; every key is
-documented in ``docs/statistics.md``.  Undefined values are None, never NaN.
+The output is an ``AnalysisResult`` (``delphi.consensus.schema``): ``schema_version``,
+``settings``, ``scale``, ``rounds``, ``groups``, ``items``, ``stability``, ``panel``,
+``response`` and ``attrition_bias``; every key is documented in ``docs/statistics.md``
+(a test checks both ways).  Codes and numbers only; undefined values are None, never NaN.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
 
 import numpy as np
 import scipy
@@ -21,6 +21,7 @@ from .item_rows import item_rows
 from .response import Codes, response_rows
 from .round_rows import attrition_rows, panel_rows, stability_rows
 from .rules import RULES, Rule, applicable_rules
+from .schema import SCHEMA_VERSION, AnalysisResult, ScaleBlock, SettingsBlock, typed
 from .settings import Settings
 from .table import RatingsTable, Record
 
@@ -84,32 +85,36 @@ def _round_verdicts(rule: Rule, batch: ItemBatch, settings: Settings,
     return codes
 
 
-def _scale_block(settings: Settings) -> dict[str, Any]:
-    """Return the scale's points and bands for histograms and labels."""
+def _scale_block(settings: Settings) -> ScaleBlock:
+    """Return the scale's key, points and bands (its name and labels are the registry's)."""
     scale = settings.scale_obj
-    return {
-        "key": scale.key, "name": scale.name, "low": scale.low, "high": scale.high,
-        "labels": [scale.label(v) for v in scale.points],
-        "agree_band": [scale.agree_band.low, scale.agree_band.high],
-        "disagree_band": [scale.disagree_band.low, scale.disagree_band.high],
-    }
+    return ScaleBlock(
+        key=scale.key, low=scale.low, high=scale.high,
+        agree_band=[scale.agree_band.low, scale.agree_band.high],
+        disagree_band=[scale.disagree_band.low, scale.disagree_band.high],
+    )
 
 
-def analyze(data: RatingsTable | Iterable[Record], settings: Settings | None = None) -> dict:
+def settings_block(settings: Settings) -> SettingsBlock:
+    """Return every setting the analysis used and the software that computed it."""
+    return typed(SettingsBlock, {**settings.to_dict(), **software_versions()})
+
+
+def analyze(data: RatingsTable | Iterable[Record],
+            settings: Settings | None = None) -> AnalysisResult:
     """Return the full analysis of ``(round, item, panellist, group, rating)`` records."""
     settings = settings or Settings()
     table = data if isinstance(data, RatingsTable) else RatingsTable.from_records(data)
     result = prepare(table, settings)
-    return {
-        "settings": {**settings.to_dict(), **software_versions()},
-        "rule_descriptions": {key: rule.describe(settings)
-                              for key, rule in applicable_rules(settings.scale_obj).items()},
-        "scale": _scale_block(settings),
-        "rounds": list(table.rounds),
-        "groups": list(table.groups),
-        "items": item_rows(result),
-        "stability": stability_rows(result),
-        "panel": panel_rows(result),
-        "response": response_rows(result.codes, table.rounds, table.groups),
-        "attrition_bias": attrition_rows(result),
-    }
+    return AnalysisResult(
+        schema_version=SCHEMA_VERSION,
+        settings=settings_block(settings),
+        scale=_scale_block(settings),
+        rounds=list(table.rounds),
+        groups=list(table.groups),
+        items=item_rows(result),
+        stability=stability_rows(result),
+        panel=panel_rows(result),
+        response=response_rows(result.codes, table.rounds, table.groups),
+        attrition_bias=attrition_rows(result),
+    )

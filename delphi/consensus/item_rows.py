@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .batch import safe_divide
-from .output import bools, floats, ints, labels, rationals, rows
+from .output import bools, floats, ints, labels, rationals
 from .rand import COUNT_RULE_LABELS
 from .rules import RULES, combine_groups, groups_disagree, rule_dependent
+from .schema import ItemRow, typed_rows
 
 if TYPE_CHECKING:
     from .analyze import Analysis
@@ -121,7 +122,7 @@ def _verdict_columns(a: Analysis, sel: np.ndarray, r: np.ndarray, s: np.ndarray,
     }
 
 
-def item_rows(a: Analysis) -> list[dict[str, Any]]:
+def item_rows(a: Analysis) -> list[ItemRow]:
     """Return the item objects in round, item, group order."""
     sel, r, s, i = _selection(a)
     b, t = a.batch, a.table
@@ -136,4 +137,4 @@ def item_rows(a: Analysis) -> list[dict[str, Any]]:
     columns |= _band_columns(a, sel, den)
     columns |= _stat_columns(a, sel)
     columns |= _verdict_columns(a, sel, r, s, i)
-    return rows(columns)
+    return typed_rows(ItemRow, columns)

@@ -13,36 +13,38 @@ back in the table's order.  Sections about the whole panel are computed as follo
   study's scale (or, if none is, the first scale met), and ``panel_by_scale`` holds
   every scale's rows.
 
-The output adds ``item_scales`` (item label -> scale key) and ``scales`` (scale key ->
-the scale block) to what ``analyze`` returns; with a single scale it is exactly
-``analyze``'s output.
+The output adds ``item_scales`` (item label -> scale key), ``scales`` (scale key ->
+the scale block) and ``panel_by_scale`` to what ``analyze`` returns (the optional keys
+of ``schema.AnalysisResult``); with a single scale it is exactly ``analyze``'s output.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .analyze import _scale_block, software_versions
+from .analyze import _scale_block, settings_block
 from .analyze import analyze as analyze_one
 from .response import Codes, response_rows
-from .rules import applicable_rules
+from .schema import SCHEMA_VERSION, AnalysisResult
 from .settings import Settings
 from .table import ABSENT_CODE, MISSING_CODE, UTS_CODE, RatingsTable
 
+Row = TypeVar("Row", bound=Mapping[str, Any])
+
 
 def analyze_by_scale(table: RatingsTable, settings: Settings, scale_of: Mapping[str, str],
-                     analyze: Callable[..., dict[str, Any]] = analyze_one) -> dict[str, Any]:
+                     analyze: Callable[..., AnalysisResult] = analyze_one) -> AnalysisResult:
     """Analyse ``table``, each item on ``scale_of[item]`` (default: the settings' scale);
     ``analyze`` analyses one part (the engine's entry point)."""
     keys = [scale_of.get(label, settings.scale) for label in table.items]
     distinct = list(dict.fromkeys(keys))
     if not distinct or distinct == [settings.scale]:
         return analyze(table, settings)
-    parts: dict[str, dict[str, Any]] = {}
+    parts: dict[str, AnalysisResult] = {}
     for key in distinct:
         columns = [i for i, k in enumerate(keys) if k == key]
         part = RatingsTable(
@@ -56,27 +58,26 @@ def analyze_by_scale(table: RatingsTable, settings: Settings, scale_of: Mapping[
     scale_blocks = {key: _scale_block(dataclasses.replace(settings, scale=key))
                     for key in distinct}
 
-    def merged(section: str, *first: str) -> list[dict[str, Any]]:
-        rows = [row for part in parts.values() for row in part[section]]
+    def merged(rows: list[Row], *first: str) -> list[Row]:
         # A stable sort: within one item the groups keep the engine's order.
         return sorted(rows, key=lambda r: (*(r[k] for k in first), order[r["item"]]))
 
-    return {
-        "settings": {**settings.to_dict(), **software_versions()},
-        "rule_descriptions": {key: rule.describe(settings)
-                              for key, rule in applicable_rules(settings.scale_obj).items()},
-        "scale": _scale_block(settings),
-        "scales": scale_blocks,
-        "item_scales": dict(zip(table.items, keys, strict=True)),
-        "rounds": list(table.rounds),
-        "groups": list(table.groups),
-        "items": merged("items", "round"),
-        "stability": merged("stability", "from_round"),
-        "panel": main["panel"],
-        "panel_by_scale": {key: part["panel"] for key, part in parts.items()},
-        "response": response_rows(_presence_codes(table), table.rounds, table.groups),
-        "attrition_bias": merged("attrition_bias"),
-    }
+    every = parts.values()
+    return AnalysisResult(
+        schema_version=SCHEMA_VERSION,
+        settings=settings_block(settings),
+        scale=_scale_block(settings),
+        scales=scale_blocks,
+        item_scales=dict(zip(table.items, keys, strict=True)),
+        rounds=list(table.rounds),
+        groups=list(table.groups),
+        items=merged([row for part in every for row in part["items"]], "round"),
+        stability=merged([row for part in every for row in part["stability"]], "from_round"),
+        panel=main["panel"],
+        panel_by_scale={key: part["panel"] for key, part in parts.items()},
+        response=response_rows(_presence_codes(table), table.rounds, table.groups),
+        attrition_bias=merged([row for part in every for row in part["attrition_bias"]]),
+    )
 
 
 def _presence_codes(table: RatingsTable) -> Codes:

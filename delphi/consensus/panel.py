@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .schema import FLEISS_REASONS, FleissReason
+
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 
@@ -140,10 +142,11 @@ class FleissResult:
     n_raters: int
 
 
-FLEISS_NOT_APPLICABLE = ("no_items", "too_few_ratings", "unequal_ratings", "no_variation")
+FLEISS_NOT_APPLICABLE = FLEISS_REASONS  # the codes, declared with the schema
 
 
-def fleiss_status(ratings_per_item: Sequence[int], kappa: float | None = None) -> str | None:
+def fleiss_status(ratings_per_item: Sequence[int],
+                  kappa: float | None = None) -> FleissReason | None:
     """Return why Fleiss' kappa is undefined (a code of FLEISS_NOT_APPLICABLE), or None.
 
     ``ratings_per_item`` is the number of valid ratings of each item; pass the

@@ -11,13 +11,13 @@ round ("stayed") with those who responded in the first but not the last
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from .batch import safe_divide
 from .percentiles import median_from_counts
+from .schema import ResponseRow
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,22 @@ def count_by_group(flags: np.ndarray, codes: Codes) -> np.ndarray:
 
 
 def response_rows(codes: Codes, rounds: tuple[int, ...],
-                  groups: tuple[str, ...]) -> list[dict[str, Any]]:
+                  groups: tuple[str, ...]) -> list[ResponseRow]:
     """Return one response object per round and group (group None = whole panel)."""
     invited, responded, completed = (count_by_group(f, codes) for f in panellist_status(codes))
     first = responded[0] if len(rounds) else np.zeros(0)
-    rows = []
+    rows: list[ResponseRow] = []
     for r, round_no in enumerate(rounds):
         for s, group in enumerate((None, *groups)):
             if s and not invited[r, s]:
                 continue
-            rows.append({
-                "round": round_no, "group": group, "invited": int(invited[r, s]),
-                "responded": int(responded[r, s]), "completed": int(completed[r, s]),
-                "response_rate": _ratio(responded[r, s], invited[r, s]),
-                "completion_rate": _ratio(completed[r, s], invited[r, s]),
-                "retention": _ratio(responded[r, s], first[s]),
-            })
+            rows.append(ResponseRow(
+                round=round_no, group=group, invited=int(invited[r, s]),
+                responded=int(responded[r, s]), completed=int(completed[r, s]),
+                response_rate=_ratio(responded[r, s], invited[r, s]),
+                completion_rate=_ratio(completed[r, s], invited[r, s]),
+                retention=_ratio(responded[r, s], first[s]),
+            ))
     return rows
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .batch import band_count, safe_divide
 from .encode import paired_tables
-from .output import bools, floats, ints, rows
+from .output import bools, floats, ints
 from .panel import alpha_from_counts, fleiss_kappa, fleiss_status, icc, kendall_w_codes
-from .response import attrition_batch
+from .response import AttritionBatch, attrition_batch
+from .schema import AttritionRow, PanelRow, StabilityRow, typed_rows
 from .stability import change_is_stable, chi2_rows, stability_batch
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def _pair_selection(a: Analysis, first: int, second: int) -> tuple[np.ndarray, .
     return cells, slot, item
 
 
-def _pair_rows(a: Analysis, first: int, second: int) -> list[dict[str, Any]]:
+def _pair_rows(a: Analysis, first: int, second: int) -> list[StabilityRow]:
     """Return the stability objects of one pair of consecutive rounds."""
     _, n_slots, n_items = a.shape
     cells, slot, item = _pair_selection(a, first, second)
@@ -58,7 +59,7 @@ def _pair_rows(a: Analysis, first: int, second: int) -> list[dict[str, Any]]:
     delta = safe_divide(100 * (agree[1] * dens[0] - agree[0] * dens[1]), dens[0] * dens[1])
     stable = change_is_stable(agree, dens, a.settings.stability_pp)
     chi2, df, chi2_p = chi2_rows(_band_counts(a, before), _band_counts(a, after))
-    return rows({
+    return typed_rows(StabilityRow, {
         "item": [t.items[i] for i in item.tolist()],
         "group": [t.groups[g - 1] if g else None for g in slot.tolist()],
         "from_round": [t.rounds[first]] * len(cells), "to_round": [t.rounds[second]] * len(cells),
@@ -77,9 +78,9 @@ def _pair_rows(a: Analysis, first: int, second: int) -> list[dict[str, Any]]:
     })
 
 
-def stability_rows(a: Analysis) -> list[dict[str, Any]]:
+def stability_rows(a: Analysis) -> list[StabilityRow]:
     """Return stability objects for every pair of consecutive rounds."""
-    out: list[dict[str, Any]] = []
+    out: list[StabilityRow] = []
     for first in range(len(a.table.rounds) - 1):
         out.extend(_pair_rows(a, first, first + 1))
     return out
@@ -90,7 +91,7 @@ def _optional(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _panel_round(a: Analysis, r: int) -> dict[str, Any]:
+def _panel_round(a: Analysis, r: int) -> PanelRow:
     """Return the panel-level agreement of round index ``r``."""
     scale, k = a.settings.scale_obj, a.codes.levels
     items = np.flatnonzero(a.cells.invited[r, 0] > 0)
@@ -100,26 +101,29 @@ def _panel_round(a: Analysis, r: int) -> dict[str, Any]:
     counts = a.cells.ratings[r, 0][items]
     per_item = counts.sum(axis=1)
     points = np.arange(scale.low, scale.high + 1)
-    equal = fleiss_status(per_item.tolist(), 0.0) is None
+    n_valid = [int(n) for n in per_item.tolist()]
+    equal = fleiss_status(n_valid, 0.0) is None
+    kappa = fleiss_kappa(counts).kappa if equal else None
     intraclass = icc(complete + scale.low)
-    return {
-        "round": a.table.rounds[r], "n_items": int(len(items)),
-        "n_panellists": int((codes < k).any(axis=0).sum()), "n_complete": int(complete.shape[1]),
-        "kendall_w": _optional(kendall.w), "kendall_w_chi2": _optional(kendall.chi2),
-        "kendall_w_df": kendall.df, "kendall_w_p": _optional(kendall.p),
-        "krippendorff_alpha_ordinal": alpha_from_counts(counts, points, "ordinal").alpha,
-        "krippendorff_alpha_interval": alpha_from_counts(counts, points, "interval").alpha,
-        "fleiss_kappa": fleiss_kappa(counts).kappa if equal else None,
-        "icc_a1": intraclass.icc_a1, "icc_c1": intraclass.icc_c1,
-    }
+    return PanelRow(
+        round=a.table.rounds[r], n_items=int(len(items)),
+        n_panellists=int((codes < k).any(axis=0).sum()), n_complete=int(complete.shape[1]),
+        kendall_w=_optional(kendall.w), kendall_w_chi2=_optional(kendall.chi2),
+        kendall_w_df=kendall.df, kendall_w_p=_optional(kendall.p),
+        krippendorff_alpha_ordinal=alpha_from_counts(counts, points, "ordinal").alpha,
+        krippendorff_alpha_interval=alpha_from_counts(counts, points, "interval").alpha,
+        fleiss_kappa=kappa, fleiss_kappa_reason=fleiss_status(n_valid, kappa),
+        n_valid_min=min(n_valid, default=None), n_valid_max=max(n_valid, default=None),
+        icc_a1=intraclass.icc_a1, icc_c1=intraclass.icc_c1,
+    )
 
 
-def panel_rows(a: Analysis) -> list[dict[str, Any]]:
+def panel_rows(a: Analysis) -> list[PanelRow]:
     """Return one panel object per round."""
     return [_panel_round(a, r) for r in range(len(a.table.rounds))]
 
 
-def attrition_rows(a: Analysis) -> list[dict[str, Any]]:
+def attrition_rows(a: Analysis) -> list[AttritionRow]:
     """Return the attrition-bias objects (first vs last round), per item: the whole panel
     (group None), then each group with first-round ratings; empty with a single round."""
     t = a.table
@@ -131,30 +135,29 @@ def attrition_rows(a: Analysis) -> list[dict[str, Any]]:
     found = {s: attrition_batch(a.codes, agree_mask(a), a.settings.scale_obj.low,
                                 a.settings.uts == "include", None if s == 0 else s)
              for s in slots}
-    out: list[dict[str, Any]] = []
+    out: list[AttritionRow] = []
     for k in sel.tolist():
         for s in slots:
             if s and not invited[s, k]:
                 continue
             at = found[s]
-            out.append({
-                "item": t.items[k], "group": t.groups[s - 1] if s else None,
-                "from_round": t.rounds[0], "to_round": t.rounds[-1],
-                "n_stayed": int(at.n_stayed[k]), "n_dropped": int(at.n_dropped[k]),
-                **_attrition_numbers(at, k),
-            })
+            out.append(_attrition_row(at, k, t.items[k], t.groups[s - 1] if s else None,
+                                      (t.rounds[0], t.rounds[-1])))
     return out
 
 
-def _attrition_numbers(at: Any, k: int) -> dict[str, float | None]:
-    """Return the medians, % agreement, their differences and the Mann-Whitney test of item k."""
+def _attrition_row(at: AttritionBatch, k: int, item: str, group: str | None,
+                   rounds: tuple[int, int]) -> AttritionRow:
+    """Return item k's counts, medians, % agreement, their differences and Mann-Whitney test."""
     def one(values: np.ndarray) -> float | None:
         return floats(np.asarray([values[k]]))[0]
-    return {
-        "median_stayed": one(at.median_stayed), "median_dropped": one(at.median_dropped),
-        "median_diff": one(at.median_dropped - at.median_stayed),
-        "pct_agree_stayed": one(at.pct_agree_stayed),
-        "pct_agree_dropped": one(at.pct_agree_dropped),
-        "pct_agree_diff": one(at.pct_agree_dropped - at.pct_agree_stayed),
-        "mann_whitney_u": one(at.u), "mann_whitney_p": one(at.p),
-    }
+    return AttritionRow(
+        item=item, group=group, from_round=rounds[0], to_round=rounds[1],
+        n_stayed=int(at.n_stayed[k]), n_dropped=int(at.n_dropped[k]),
+        median_stayed=one(at.median_stayed), median_dropped=one(at.median_dropped),
+        median_diff=one(at.median_dropped - at.median_stayed),
+        pct_agree_stayed=one(at.pct_agree_stayed),
+        pct_agree_dropped=one(at.pct_agree_dropped),
+        pct_agree_diff=one(at.pct_agree_dropped - at.pct_agree_stayed),
+        mann_whitney_u=one(at.u), mann_whitney_p=one(at.p),
+    )

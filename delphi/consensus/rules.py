@@ -269,6 +269,13 @@ def applicable_rules(scale: Scale) -> dict[str, Rule]:
     return {key: rule for key, rule in RULES.items() if rule.applies_to(scale)}
 
 
+def rule_descriptions(settings: Settings) -> dict[str, str]:
+    """One sentence per rule defined on the settings' scale, keyed by rule, rendered from the
+    rule's key and the settings when shown (a stored analysis holds no descriptions)."""
+    return {key: rule.describe(settings)
+            for key, rule in applicable_rules(settings.scale_obj).items()}
+
+
 def item_verdicts(stats: ItemStatistics, settings: Settings) -> dict[str, str | None]:
     """Return one item's verdict label under every rule (None where a rule does not apply)."""
     scale = settings.scale_obj

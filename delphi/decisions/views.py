@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, render_template, request, url_for
 
+from ..consensus.words import fleiss_reason
 from ..console import (
     EmptyForm,
     actor,
@@ -30,7 +31,7 @@ from ..models import (
     Study,
     Suggestion,
 )
-from ..results.items import fleiss_reason, item_results, stored_result, summary
+from ..results.items import item_results, stored_result, summary
 from . import operations as ops
 from .forms import AddForm, CarryForm, DropForm, MergeForm, RewordForm, SplitForm
 from .results import FILTERS, SORTS, apply_view, finish_facts, open_suggestions
@@ -59,20 +60,21 @@ def results(slug: str, number: int):
     stored = stored_result(rnd)
     filter_key = request.args.get("show", "all")
     sort_key = request.args.get("sort", "position")
+    analysis = stored.analysis if stored else None
     everything = item_results(study, rnd, stored) if stored else []
     rows = apply_view(everything, filter_key, sort_key)
-    panel = next((p for p in stored.data["panel"] if p["round"] == number), None) \
-        if stored else None
-    response = [r for r in stored.data["response"] if r["round"] == number] if stored else []
+    panel = next((p for p in analysis["panel"] if p["round"] == number), None) \
+        if analysis else None
+    response = [r for r in analysis["response"] if r["round"] == number] if analysis else []
     deciding = _deciding(study, rnd)
     return render_template(
-        "decisions/results.html", study=study, round=rnd, result=stored, rows=rows,
-        panel=panel, response=response, filters=FILTERS, sorts=SORTS, show=filter_key,
+        "decisions/results.html", study=study, round=rnd, result=stored, analysis=analysis,
+        rows=rows, panel=panel, response=response, filters=FILTERS, sorts=SORTS, show=filter_key,
         sort=sort_key, deciding=deciding, suggestions=open_suggestions(rnd) if deciding else [],
         forms=_forms(), sections=[(s.id, s.title) for s in study.sections],
         active_items=[i for i in study.items if i.status is ItemStatus.ACTIVE],
         group_names={g.key: g.name for g in study.groups}, counts=summary(everything),
-        fleiss_reason=fleiss_reason(panel, everything),
+        fleiss_reason=fleiss_reason(panel),
     )
 
 

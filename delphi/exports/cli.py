@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from ..definitions import find_study
+from ..models import DomainError
 from .downloads import EXPORTS, FORMATS, ExportError, check_combination, export
 from .pdf import PdfUnavailable
 
@@ -33,7 +34,7 @@ def export_command(study: str, what: str, fmt: str, out: Path | None) -> None:
         raise click.ClickException(f"there is no study with the slug {study!r}")
     try:
         made = export(target, what, fmt)
-    except (ExportError, PdfUnavailable) as exc:
+    except (ExportError, PdfUnavailable, DomainError) as exc:
         raise click.ClickException(str(exc)) from None
     if out is None:
         click.echo(made.data, nl=False)  # bytes go to the binary stream

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from ..consensus.disclosure import Disclosure, disclose_rows
+from ..consensus.schema import AnalysisResult
 from ..extensions import db
 from ..models import (
     DecisionKind,
@@ -24,6 +25,7 @@ from ..models import (
     RoundState,
     Study,
     item_label,
+    stored_analysis,
     utcnow,
 )
 
@@ -46,12 +48,17 @@ class StudyData:
 
     study: Study
     generated_at: datetime
-    result: dict[str, Any] | None
+    result: AnalysisResult | None
     closed_rounds: list[Round]
     items: list[Item]
     decisions: list[ItemDecision]
     lineage: Lineage
     rows: dict[tuple[int, str, str | None], dict[str, Any]] = field(default_factory=dict)
+
+    def section(self, name: str) -> list[dict[str, Any]]:
+        """The rows of one section of the stored analysis (``stability``, ``panel``,
+        ``response``, ``attrition_bias``), empty before a round has closed."""
+        return cast(dict[str, Any], self.result)[name] if self.result else []
 
     @property
     def rounds(self) -> list[int]:
@@ -87,7 +94,7 @@ class StudyData:
 
     @property
     def settings_block(self) -> dict[str, Any]:
-        return dict(self.result["settings"]) if self.result else {}
+        return dict(cast(dict[str, Any], self.result["settings"])) if self.result else {}
 
     def group_name(self, key: str | None) -> str:
         names = {g.key: g.name for g in self.study.groups}
@@ -110,12 +117,14 @@ def closed_rounds(study: Study) -> list[Round]:
     return [r for r in study.rounds if r.state is RoundState.CLOSED]
 
 
-def stored_result(rounds: list[Round]) -> dict[str, Any] | None:
-    """The stored statistics of the last closed round (they hold every round before it)."""
+def stored_result(rounds: list[Round]) -> AnalysisResult | None:
+    """The stored statistics of the last closed round (they hold every round before it),
+    read through the schema (a result this version cannot read is refused, not misread)."""
     if not rounds:
         return None
-    return db.session.scalar(sa.select(RoundResult.data)
+    data = db.session.scalar(sa.select(RoundResult.data)
                              .where(RoundResult.round_id == rounds[-1].id))
+    return None if data is None else stored_analysis(data)
 
 
 def lineage(study: Study, decisions: list[ItemDecision]) -> Lineage:
@@ -144,7 +153,8 @@ def load(study: Study, generated_at: datetime | None = None) -> StudyData:
     decisions = list(db.session.scalars(
         sa.select(ItemDecision).where(ItemDecision.study_id == study.id)
         .order_by(ItemDecision.after_round, ItemDecision.id)))
-    rows = {(r["round"], r["item"], r["group"]): r for r in (result or {}).get("items", [])}
+    items = cast(list[dict[str, Any]], result["items"]) if result else []
+    rows = {(r["round"], r["item"], r["group"]): r for r in items}
     return StudyData(study=study, generated_at=generated_at or utcnow(), result=result,
                      closed_rounds=rounds, items=ordered_items(study), decisions=decisions,
                      lineage=lineage(study, decisions), rows=rows)

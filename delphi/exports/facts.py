@@ -70,7 +70,7 @@ def invitations(data: StudyData) -> Fact:
 
 
 def public_groups(data: StudyData) -> Fact:
-    rows = [r for r in (data.result or {}).get("response", []) if r["group"] is not None]
+    rows = [r for r in data.section("response") if r["group"] is not None]
     if not rows:
         return None
     return "; ".join(f"round {r['round']}, {data.group_name(r['group'])}: {r['responded']} of "
@@ -211,7 +211,7 @@ def changes(data: StudyData) -> Fact:
 
 
 def response(data: StudyData) -> Fact:
-    rows = [r for r in (data.result or {}).get("response", []) if r["group"] is None]
+    rows = [r for r in data.section("response") if r["group"] is None]
     if not rows:
         return None
     return "; ".join(f"round {r['round']}: {r['responded']} of {r['invited']}" for r in rows)
@@ -234,7 +234,7 @@ def modified(data: StudyData) -> Fact:
 
 
 def limitations(data: StudyData) -> Fact:
-    rows = [r for r in (data.result or {}).get("response", []) if r["group"] is None]
+    rows = [r for r in data.section("response") if r["group"] is None]
     if len(rows) < 2:
         return None
     last = rows[-1]

@@ -68,7 +68,7 @@ def _rate(value: float | None) -> str:
 def participant_rows(data: StudyData) -> list[dict[str, Any]]:
     """The stored ``response`` rows with group names: invited, responded, retention."""
     return [{**row, "name": data.group_name(row["group"])}
-            for row in (data.result or {}).get("response", [])]
+            for row in data.section("response")]
 
 
 def consent_counts(study: Study) -> dict[str, int]:

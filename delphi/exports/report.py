@@ -15,8 +15,8 @@ from markupsafe import Markup
 
 from ..consensus.methods import methods_sentences
 from ..consensus.settings import Settings
+from ..consensus.words import fleiss_reason
 from ..models import Round
-from ..results.items import FLEISS_REASONS
 from ..results.tables import analysis_settings
 from .characteristics import characteristics, participants
 from .checklist import TEAM_FIELDS, accord_rows, credes_rows, delphistar_rows
@@ -114,25 +114,13 @@ def round_tables(data: StudyData) -> list[dict[str, Any]]:
 
 def panel_agreement(data: StudyData) -> list[dict[str, Any]]:
     """Each closed round's panel-level agreement, with why Fleiss' kappa is null where it is."""
-    out = []
-    for row in (data.result or {}).get("panel", []):
-        counts = [r["n_valid"] for (number, _, group), r in data.rows.items()
-                  if number == row["round"] and group is None]
-        reason = None
-        if row.get("fleiss_kappa") is None:
-            from ..consensus.panel import fleiss_status  # scipy: load on use
-
-            code = fleiss_status(counts, None)
-            reason = FLEISS_REASONS[code or "no_variation"].format(
-                low=min(counts, default=0), high=max(counts, default=0))
-        out.append({**row, "fleiss_reason": reason})
-    return out
+    return [{**row, "fleiss_reason": fleiss_reason(row)} for row in data.section("panel")]
 
 
 def stability_tables(data: StudyData) -> list[dict[str, Any]]:
     """Per pair of rounds: each statement's paired tests for the whole panel."""
     found: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for row in (data.result or {}).get("stability", []):
+    for row in data.section("stability"):
         if row["group"] is None and row["n_paired"]:
             found.setdefault((row["from_round"], row["to_round"]), []).append(row)
     return [{"from_round": a, "to_round": b, "rows": rows} for (a, b), rows in found.items()]
@@ -151,7 +139,7 @@ def attrition_table(data: StudyData) -> list[dict[str, Any]]:
     minimum = data.study.min_group_size
     pooled: list[dict[str, Any]] = []
     by_item: dict[Any, list[dict[str, Any]]] = {}
-    for row in (data.result or {}).get("attrition_bias", []):
+    for row in data.section("attrition_bias"):
         if row.get("group") is None:
             pooled.append(row)
         else:

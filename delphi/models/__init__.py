@@ -17,6 +17,7 @@ from .rounds import (
     RoundState,
     Suggestion,
     shown_comment,
+    stored_analysis,
 )
 from .study import (
     ConsensusSettings,
@@ -63,6 +64,7 @@ __all__ = [
     "Round",
     "RoundItem",
     "RoundResult",
+    "stored_analysis",
     "RoundState",
     "Section",
     "StakeholderGroup",

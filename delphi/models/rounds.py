@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..consensus.schema import AnalysisResult, SchemaError, read_result
 from ..extensions import Model
-from .types import IllegalTransition, UTCDateTime, enum_column, utcnow
+from .types import DomainError, IllegalTransition, UTCDateTime, enum_column, utcnow
 
 if TYPE_CHECKING:
     from .study import Item, Panellist, Study
@@ -289,4 +290,22 @@ class RoundResult(Model):
         sa.ForeignKey("round.id", ondelete="CASCADE"), unique=True
     )
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The analysis as stored: an ``AnalysisResult`` of some schema version. Read it through
+    # ``analysis``, which checks the version.
     data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+
+    @property
+    def analysis(self) -> AnalysisResult:
+        """The stored analysis in the current schema (an older one converted on reading),
+        or a DomainError saying why it cannot be read, never a misread."""
+        return stored_analysis(self.data)
+
+
+def stored_analysis(data: object) -> AnalysisResult:
+    """A stored analysis read through the schema: converted from a known older version,
+    refused with a clear message when its version is unknown."""
+    try:
+        return read_result(data)
+    except SchemaError as error:
+        raise DomainError("results.unreadable", "The results of this round cannot be shown: "
+                          "{problem}.", problem=str(error)) from None

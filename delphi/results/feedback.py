@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..consensus.schema import as_json
 from ..extensions import db
 from ..models import (
     Rating,
@@ -33,7 +34,7 @@ from ..models import (
 def rows_by_item(result_id: int, computed_at: str, round_number: int
                   ) -> dict[str, dict[str | None, dict[str, Any]]]:
     """Index a stored result's item objects by item label and group (cached per result)."""
-    data = db.session.get_one(RoundResult, result_id).data
+    data = as_json(db.session.get_one(RoundResult, result_id).analysis)  # the version checked
     index: dict[str, dict[str | None, dict[str, Any]]] = {}
     for row in data["items"]:
         if row["round"] == round_number:

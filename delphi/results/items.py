@@ -1,14 +1,14 @@
 """The stored results of a round joined to its statements, comments and decisions: the
-rows of the results page, the facts of the confirmation pages, the report's Fleiss note."""
+rows of the results page, the facts of the confirmation pages."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 
 from ..consensus.rules import RULES
+from ..consensus.schema import AttritionRow, ItemRow, StabilityRow
 from ..extensions import db
 from ..models import (
     DecisionSubject,
@@ -28,13 +28,6 @@ STATUS_OF_VERDICT = {
     "consensus_in": "consensus_in", "appropriate": "consensus_in",
     "consensus_out": "consensus_out", "inappropriate": "consensus_out",
     "no_consensus": "no_consensus", "uncertain": "no_consensus",
-}
-FLEISS_REASONS = {
-    "no_items": "no statement was rated",
-    "too_few_ratings": "some statements have fewer than 2 valid ratings",
-    "unequal_ratings": "the statements have unequal numbers of valid ratings ({low} to {high}); "
-                       "Fleiss' kappa needs the same number for every statement",
-    "no_variation": "every rating fell on the same scale point, so chance agreement is 1",
 }
 
 
@@ -63,7 +56,7 @@ class GroupRow:
 
     key: str
     name: str
-    stats: dict[str, Any]
+    stats: ItemRow
     eligible: bool
 
 
@@ -76,12 +69,12 @@ class ItemResult:
     """
 
     item: Item
-    pooled: dict[str, Any]
+    pooled: ItemRow
     groups: list[GroupRow] = field(default_factory=list)
-    stability: dict[str, Any] | None = None
+    stability: StabilityRow | None = None
     comments: list[str] = field(default_factory=list)
     decision: ItemDecision | None = None
-    attrition: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    attrition: list[tuple[str, AttritionRow]] = field(default_factory=list)
     primary_rule: str = "comet"
     group_rule: str = "pooled"
 
@@ -128,20 +121,21 @@ def stored_result(rnd: Round) -> RoundResult | None:
 
 def item_results(study: Study, rnd: Round, result: RoundResult) -> list[ItemResult]:
     """Every statement of the round with its stored numbers, in questionnaire order."""
-    rows: dict[str, dict[str | None, dict[str, Any]]] = {}
-    for row in result.data["items"]:
+    analysis = result.analysis
+    rows: dict[str, dict[str | None, ItemRow]] = {}
+    for row in analysis["items"]:
         if row["round"] == rnd.number:
             rows.setdefault(row["item"], {})[row["group"]] = row
-    stability = {s["item"]: s for s in result.data.get("stability", [])
+    stability = {s["item"]: s for s in analysis["stability"]
                  if s["to_round"] == rnd.number and s["group"] is None}
     names = {g.key: g.name for g in study.groups}
-    attrition: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for a in result.data.get("attrition_bias", []):
+    attrition: dict[str, list[tuple[str, AttritionRow]]] = {}
+    for a in analysis["attrition_bias"]:
         if a["to_round"] == rnd.number:
-            name = "Whole panel" if a.get("group") is None else names.get(a["group"], a["group"])
+            name = "Whole panel" if a["group"] is None else names.get(a["group"], a["group"])
             attrition.setdefault(a["item"], []).append((name, a))
-    settings = result.data.get("settings", {})
-    minimum = settings.get("min_group_size", study.min_group_size)
+    settings = analysis["settings"]
+    minimum = settings["min_group_size"]
     comments = round_comments(rnd.id)
     decisions = _decisions(study, rnd.number)
     out = []
@@ -156,8 +150,7 @@ def item_results(study: Study, rnd: Round, result: RoundResult) -> list[ItemResu
                     for k, v in by_group.items() if k is not None],
             stability=stability.get(label), comments=list(comments.get(item.id, ())),
             decision=decisions.get(item.id), attrition=attrition.get(label, []),
-            primary_rule=settings.get("primary_rule", study.consensus.primary_rule),
-            group_rule=settings.get("group_rule", study.consensus.group_rule),
+            primary_rule=settings["primary_rule"], group_rule=settings["group_rule"],
         ))
     return out
 
@@ -183,19 +176,6 @@ def summary(results: list[ItemResult]) -> dict[str, int]:
         "group_rule_matters": sum(r.group_rule_matters for r in results),
         "groups_disagree": sum(r.groups_disagree for r in results),
     }
-
-
-def fleiss_reason(panel: dict[str, Any] | None, results: list[ItemResult]) -> str | None:
-    """Why the round's Fleiss' kappa is null, from the numbers of valid ratings shown."""
-    if panel is None or panel.get("fleiss_kappa") is not None:
-        return None
-    counts = [r.pooled["n_valid"] for r in results]
-    from ..consensus.panel import fleiss_status  # scipy: load on use
-
-    code = fleiss_status(counts, panel.get("fleiss_kappa"))
-    if code is None:
-        return None
-    return FLEISS_REASONS[code].format(low=min(counts, default=0), high=max(counts, default=0))
 
 
 @dataclass

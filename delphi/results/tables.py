@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from ..consensus.schema import as_json
 from ..consensus.settings import Settings
 from ..consensus.table import ABSENT_CODE, MISSING_CODE, NO_GROUP, UTS_CODE, RatingsTable, Record
 from ..extensions import db
@@ -192,10 +193,10 @@ def store_results(study: Study, rnd: Round) -> RoundResult:
                               item_scales(study), analyze=analyze)
     stored = db.session.scalar(sa.select(RoundResult).where(RoundResult.round_id == rnd.id))
     if stored is None:
-        stored = RoundResult(round_id=rnd.id, data=result)
+        stored = RoundResult(round_id=rnd.id, data=as_json(result))
         db.session.add(stored)
     else:
-        stored.data = result
+        stored.data = as_json(result)
         stored.computed_at = utcnow()
     db.session.flush()
     return stored

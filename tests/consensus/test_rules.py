@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from delphi.consensus import RULES, Settings, analyze
-from delphi.consensus.rules import IN, NONE, OUT, combine_groups, rule_dependent
+from delphi.consensus.rules import IN, NONE, OUT, combine_groups, rule_dependent, rule_descriptions
+from delphi.consensus.words import with_words
 
 AGREE, NEUTRAL, DISAGREE = 8, 5, 2
 
@@ -104,5 +105,6 @@ def test_comet_thresholds_are_parameters():
 def test_rand_does_not_apply_off_the_1_9_scale():
     records = [(1, "q", f"p{k}", None, 4) for k in range(5)]
     result = analyze(records, Settings(scale="agree-5"))
-    assert "rand" not in result["rule_descriptions"]
+    assert "rand" not in rule_descriptions(Settings(scale="agree-5"))
+    assert "rand" not in with_words(result)["rule_descriptions"]
     assert pooled(result)["verdicts"]["rand"] is None

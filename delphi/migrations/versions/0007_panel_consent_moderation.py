@@ -2,7 +2,7 @@
 moderation, and the consensus-settings CHECKs generated from the settings registry
 
 Revision ID: a6f526534a27
-Revises: 5b2d8e7a9c05
+Revises: 8c4f2a6d1e07
 Create Date: 2026-12-01 19:59:42
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a6f526534a27'
-down_revision = '5b2d8e7a9c05'
+down_revision = '8c4f2a6d1e07'
 branch_labels = None
 depends_on = None
 
