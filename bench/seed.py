@@ -26,7 +26,10 @@ import sqlalchemy as sa
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# The platform's code to measure: this checkout, or another one named by BENCH_CODE (a
+# copy of an earlier commit, to measure before and after a change side by side).
+CODE = Path(os.environ.get("BENCH_CODE") or ROOT).resolve()
+sys.path.insert(0, str(CODE))
 
 from delphi import create_app  # noqa: E402
 from delphi.extensions import db  # noqa: E402
@@ -105,10 +108,12 @@ def make_app(url: str, **extra: Any):
 
 
 def upgrade_schema() -> None:
-    """``delphi db upgrade``, inside the caller's app context."""
+    """``delphi db upgrade``, inside the caller's app context, then the tables of models
+    newer than the last migration (a branch's new table, before its migration is written)."""
     from flask_migrate import upgrade
 
     upgrade()
+    db.create_all()
 
 
 @contextmanager

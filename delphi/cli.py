@@ -559,6 +559,27 @@ def close_due_rounds_command() -> None:
     periodic_jobs(purge=False)
 
 
+@click.command("rebuild-pages")
+@with_appcontext
+def rebuild_pages_command() -> None:
+    """Render again the stored statements and feedback of every open round.
+
+    Run it after an upgrade that changed the voting page's templates: until then the
+    pages of rounds launched before are rendered afresh on every view (correct, slower).
+    """
+    import sqlalchemy as sa
+
+    from .models import Round, RoundState
+    from .results.blocks import store_round_blocks
+    from .uow import unit_of_work
+
+    with unit_of_work():
+        rounds = db.session.scalars(sa.select(Round).where(Round.state == RoundState.OPEN)
+                                    .order_by(Round.id)).all()
+        counts = [store_round_blocks(rnd) for rnd in rounds]
+    click.echo(f"{sum(counts)} statements of {len(rounds)} open rounds rendered and stored.")
+
+
 APP_COMMANDS = [
     launch_round_command,
     close_round_command,
@@ -575,6 +596,7 @@ APP_COMMANDS = [
     erase_panellist_command,
     archive_study_command,
     purge_expired_command,
+    rebuild_pages_command,
 ]
 main.add_command(analyze_command)
 for _command in APP_COMMANDS:

@@ -175,6 +175,11 @@ def test_round_two_feedback_on_a_phone_and_a_desktop(app, browser, live_server, 
         page.locator("details.comments summary").first.click()
         assert page.locator("svg.histogram").count() >= 3
         assert "Your rating:" in page.content()
+        # the own rating (8) is outlined on the histogram stored for everyone, by CSS
+        own_bar = page.locator(f"#item-{study.items[0].id} .feedback > svg .p8")
+        assert own_bar.evaluate("e => getComputedStyle(e).strokeWidth") == "2.5px"
+        other_bar = page.locator(f"#item-{study.items[0].id} .feedback > svg .p7")
+        assert other_bar.evaluate("e => getComputedStyle(e).strokeWidth") != "2.5px"
         shot(page, f"vote-round2-feedback-{name}", f"#item-{study.items[0].id}")
         # moving the rating into another band asks for a reason
         item = study.items[1]

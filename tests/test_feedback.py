@@ -46,9 +46,10 @@ def test_round_two_shows_distribution_own_rating_groups_and_anonymous_comments(a
     # median and IQR (linear percentiles of 2,7,7,8,8,9), % in 7-9 (5 of 6)
     assert "median <strong>7.5</strong>, IQR 7–8" in block
     assert "<strong>83%</strong> rated 7–9" in block
-    # the panellist's own rating is marked
+    # the panellist's own rating is said, and marked on the histogram (the 8th point)
     assert "Your rating: <strong>8</strong>" in block
-    assert re.search(r'class="bar bar-agree bar-own"', block)
+    assert re.search(rf'id="item-{first.id}" data-own-at="8"', block)
+    assert '<path class="p8" d=' in block
     # per stakeholder group (both have 3 ratings, the minimum)
     assert "<strong>Clinician</strong>" in block and "<strong>Parent</strong>" in block
     # comments without names

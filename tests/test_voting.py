@@ -440,7 +440,7 @@ def test_no_form_control_is_named_after_a_form_property():
     from wtforms import Form
     from wtforms.fields.core import UnboundField
 
-    for module in ("auth", "studies", "rounds", "decisions", "exports"):
+    for module in ("auth", "studies", "rounds", "decisions", "exports", "panel"):
         forms = __import__(f"delphi.{module}.forms", fromlist=["x"])
         for _, cls in inspect.getmembers(forms, inspect.isclass):
             if issubclass(cls, Form):

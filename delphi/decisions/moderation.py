@@ -29,6 +29,7 @@ from ..models import (
     shown_comment,
     utcnow,
 )
+from ..results.blocks import rebuild_round_feedback
 from ..surveys import MARKUP_RE
 
 ACTIONS = ("hide", "redact", "restore")
@@ -163,9 +164,7 @@ def moderate(study: Study, rating: Rating, action: str, reason: str, redacted: s
 
 
 def refresh_feedback(rnd: Round) -> None:
-    """Make the feedback of the round show the moderated comments.
-
-    The voting page reads the comments of the closed round before it on each page, with
-    caches keyed on ``Round.comments_changed_at`` (set above), so nothing more is needed
-    here.
-    """
+    """Make the feedback of the round show the moderated comments: the stored statements
+    of the round launched after ``rnd`` are rendered again, in the same unit of work, and
+    panellists see the change on their next page view."""
+    rebuild_round_feedback(rnd)

@@ -97,14 +97,33 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        # SQLite alters a table in batch mode by copying it, dropping the old one and
+        # renaming the copy. With foreign keys on (every connection of the app turns them
+        # on), dropping the old ``round`` or ``panellist`` would cascade-delete every row
+        # that refers to it: invitations, answers, stored results. Turn them off for the
+        # migration (outside a transaction: SQLite ignores the pragma inside one), check
+        # what the migration left, and turn them on again before the connection goes back
+        # to the pool.
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the migration left rows whose foreign keys "
+                                           f"point nowhere: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

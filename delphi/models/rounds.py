@@ -117,6 +117,38 @@ class RoundItem(Model):
     item: Mapped[Item] = relationship(lazy="joined")  # a round's items load in one query
 
 
+class StatementBlock(Model):
+    """A statement of a launched round as its voting page shows it to everyone, rendered once.
+
+    Built when the round is launched (``delphi.results.blocks``): the statement's text
+    (``head_html``) and the panel's feedback from the closed round before
+    (``feedback_html``: the whole panel; ``groups_html``: the groups, the hidden-groups
+    note and the comments). Nothing here belongs to one panellist: a view adds the
+    panellist's own answers. ``feedback_item_id`` is the statement of the round before
+    whose answers are fed back (the earlier wording of a reworded statement), so a view
+    can find the panellist's own rating there. ``locale`` and ``template_version`` say
+    what the HTML was rendered for; a view of another locale or template version renders
+    afresh instead of using it. Rebuilt by ``rebuild_round_feedback`` when what is fed
+    back changes (a comment moderated, results recomputed).
+    """
+
+    __tablename__ = "statement_block"
+    __table_args__ = (sa.UniqueConstraint("round_id", "item_id", "locale"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("round.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"))
+    locale: Mapped[str] = mapped_column(sa.String(16), default="en")
+    template_version: Mapped[str] = mapped_column(sa.String(16))
+    position: Mapped[int] = mapped_column(default=0)
+    head_html: Mapped[str] = mapped_column(sa.Text, default="")
+    feedback_html: Mapped[str] = mapped_column(sa.Text, default="")
+    groups_html: Mapped[str] = mapped_column(sa.Text, default="")
+    feedback_item_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("item.id", ondelete="SET NULL"))
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Invitation(Model):
     """A panellist's invitation to one round; its links are access tokens."""
 

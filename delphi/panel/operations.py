@@ -105,14 +105,16 @@ def current_response(invitation: Invitation) -> Response | None:
     )
 
 
+SHEET = (sa.select(Response, Rating)
+         .outerjoin(Rating, Rating.response_id == Response.id)
+         .where(Response.round_id == sa.bindparam("round_id"),
+                Response.panellist_id == sa.bindparam("panellist_id")))
+
+
 def load_sheet(invitation: Invitation) -> tuple[Response | None, dict[int, Answer]]:
     """The panellist's answer sheet of this round and its answers, in one query."""
-    rows = db.session.execute(
-        sa.select(Response, Rating)
-        .outerjoin(Rating, Rating.response_id == Response.id)
-        .where(Response.round_id == invitation.round_id,
-               Response.panellist_id == invitation.panellist_id)
-    ).all()
+    rows = db.session.execute(SHEET, {"round_id": invitation.round_id,
+                                      "panellist_id": invitation.panellist_id}).all()
     if not rows:
         return None, {}
     answers = {r.item_id: Answer(r.value, r.is_uts, r.comment, r.change_reason)

@@ -10,8 +10,8 @@ from flask import render_template
 
 from ..console import facilitator_blueprint, get_study_or_404
 from ..models import ItemStatus, RoundState
-from .feedback import feedback_for_round, render_once
-from .views import STATEMENT_TEMPLATE, _progress, page_scale
+from ..results.blocks import by_id, feedback_for_round, render_statements
+from .views import _progress, page_scale
 
 bp = facilitator_blueprint("previews", __name__, "")
 
@@ -20,17 +20,14 @@ bp = facilitator_blueprint("previews", __name__, "")
 def round_one(slug: str):
     """Round 1's voting page as a panellist will see it: read-only, nothing is saved."""
     study = get_study_or_404(slug)
-    items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
+    items = render_statements(1, [i for i in study.items if i.status is ItemStatus.ACTIVE], {})
     rnd = SimpleNamespace(id=0, number=1, closes_at=None, opened_at=None,
                           allow_suggestions=True, ask_reason_on_band_change=False)
-    statements = {item.id: render_once(None, STATEMENT_TEMPLATE, "statement", item, None, None,
-                                       {}, item.scale, rnd, study, False, {})
-                  for item in items}
     sections = [s for s in study.sections if any(i.section_id == s.id for i in items)]
     return render_template(
         "builder/preview.html", preview=True, invitation=SimpleNamespace(id=0), round=rnd,
-        study=study, items=items, sections=sections, statements=statements, answers={},
-        errors={}, feedback={}, response=None, is_open=False, scale=page_scale(study, items),
+        study=study, items=items, sections=sections, own={}, scale_parts={}, answers={},
+        errors={}, response=None, is_open=False, scale=page_scale(study, items),
         suggestion="", rewords={}, submitted=False, sheet_version="preview",
         progress=_progress(items, {}))
 
@@ -43,10 +40,12 @@ def next_round(slug: str):
     items = [i for i in study.items if i.status is ItemStatus.ACTIVE]
     items.sort(key=lambda i: (next((s.position for s in study.sections
                                     if s.id == i.section_id), 0), i.position))
-    feedback = feedback_for_round(current, None, items) \
+    feedback = feedback_for_round(current, items) \
         if current is not None and current.state is RoundState.CLOSED else {}
+    number = (current.number + 1) if current else 1
     return render_template(
         "decisions/preview.html", study=study, items=items, feedback=feedback,
-        number=(current.number + 1) if current else 1, scale=study.scale,
+        blocks=by_id(render_statements(number, items, feedback)),
+        number=number, scale=study.scale,
         sections=[s for s in study.sections if any(i.section_id == s.id for i in items)],
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -13,6 +12,7 @@ from flask import (
     current_app,
     flash,
     g,
+    get_template_attribute,
     jsonify,
     redirect,
     render_template,
@@ -20,13 +20,15 @@ from flask import (
     session,
     url_for,
 )
-from flask_wtf.csrf import ValidationError, validate_csrf
+from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import tokens
 from ..consensus.scales import get_scale
+from ..console import EmptyForm
 from ..extensions import contention, db
 from ..models import (
     AccessToken,
@@ -34,15 +36,18 @@ from ..models import (
     Response,
     ResponseState,
     Round,
+    RoundItem,
     RoundState,
     Section,
     Study,
     utcnow,
 )
+from ..results.blocks import PageStatement, page_statements, statement_keys
+from ..results.feedback import own_answers
 from ..security import client_address, is_throttled, record_failure
 from ..uow import unit_of_work
-from .answers import Answer, AnswerSheet, parse_sheet
-from .feedback import feedback_for, render_once
+from .answers import UTS, Answer, AnswerSheet
+from .forms import VoteForm, vote_form
 from .operations import (
     RoundClosed,
     SheetChanged,
@@ -63,7 +68,6 @@ BUSY = "The platform is busy; nothing you typed is lost: press Save again in a m
 BAD_VERSION = ("This page's version mark is damaged, so it cannot be saved safely. Your answers "
                "are still below: reload the page, put them back and press Save again.")
 SAVE_ATTEMPTS = 3  # a lost race (deadlock, first save of a sheet twice at once) is retried
-STATEMENT_TEMPLATE = "panel/_statement.html"
 KEEP_ON_EXCHANGE = ("_user_id", "_fresh", "_id", "_started", "_seen")
 
 
@@ -109,8 +113,8 @@ def _vote_url(invitation: Invitation, answers: dict[int, Answer] | None = None) 
         answers = load_answers(invitation)
     if not any(_is_answered(a) for a in answers.values()):
         return url_for("panel.vote")
-    items = _items_of(invitation.round)
-    first = next((i.id for i in items if not _is_answered(answers.get(i.id))), None)
+    first = next((i for i in _item_ids(invitation.round_id)
+                  if not _is_answered(answers.get(i))), None)
     return url_for("panel.vote", _anchor=f"item-{first}" if first else None)
 
 
@@ -119,8 +123,11 @@ def _is_answered(answer: Answer | None) -> bool:
     return answer is not None and (answer.value is not None or answer.is_uts)
 
 
-def _items_of(rnd: Round):
-    return round_items(rnd.id, rnd.opened_at.isoformat()) if rnd.opened_at else rnd.items
+def _item_ids(round_id: int) -> list[int]:
+    """A launched round's statements' ids, in the questionnaire's order."""
+    return list(db.session.scalars(sa.select(RoundItem.item_id)
+                                   .where(RoundItem.round_id == round_id)
+                                   .order_by(RoundItem.position)))
 
 
 @dataclass(frozen=True)
@@ -145,28 +152,50 @@ def _progress(items, answers: dict[int, Answer]) -> Progress:
     return Progress(sum(g for g, _ in by_section.values()), len(items), by_section, first)
 
 
-def current_invitation() -> Invitation:
-    """The invitation of this browser's panellist session, or a 403 page."""
+SESSION_INVITATION = (
+    sa.select(Invitation, AccessToken)
+    .join(AccessToken, AccessToken.invitation_id == Invitation.id)
+    .where(Invitation.id == sa.bindparam("invitation_id"),
+           AccessToken.id == sa.bindparam("token_id"))
+    .options(joinedload(Invitation.round).joinedload(Round.study)))
+SECTIONS = (
+    sa.select(Section.id, Section.title, Section.description, Section.scale_key,
+              Section.evidence, Section.references)
+    .where(Section.study_id == sa.bindparam("study_id")).order_by(Section.position))
+
+
+def _session_invitation() -> Invitation | None:
+    """The invitation of this browser's panellist session, or None (no session, a revoked
+    link: ``g.withdrawn`` then says whether the panellist withdrew)."""
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict):
-        abort(403)
+        return None
     invitation_id, token_id = data.get("invitation"), data.get("token")
     if not isinstance(invitation_id, int) or not isinstance(token_id, int):
-        abort(403)
+        return None
     # The invitation, its link, round and study in one query: every panellist page needs them.
-    row = db.session.execute(
-        sa.select(Invitation, AccessToken)
-        .join(AccessToken, AccessToken.invitation_id == Invitation.id)
-        .where(Invitation.id == invitation_id, AccessToken.id == token_id)
-        .options(joinedload(Invitation.round).joinedload(Round.study))
-    ).first()
+    row = db.session.execute(SESSION_INVITATION, {"invitation_id": invitation_id,
+                                                  "token_id": token_id}).first()
     if row is None:
-        abort(403)
+        return None
     invitation, access = row
     if access.revoked_at is not None or invitation.revoked_at is not None:
         session.pop(SESSION_KEY, None)
         # Told plainly to whoever held the panellist's session (a bare link stays a 404).
         g.withdrawn = invitation.panellist.withdrawal_kind  # None unless withdrawn
+        return None
+    return invitation
+
+
+def current_invitation() -> Invitation:
+    """The invitation of this browser's panellist session, or a 403 page.
+
+    The personal link is what authenticates a panellist (``open_link`` puts it in the
+    session); there is no login. The session also holds Flask-WTF's CSRF secret, so the
+    voting forms are protected like every other form.
+    """
+    invitation = _session_invitation()
+    if invitation is None:
         abort(403)
     return invitation
 
@@ -179,10 +208,13 @@ def _no_session(_error):
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
           status: int = 200, suggestion: str | None = None, rewords: dict[int, str] | None = None,
           response: Response | None | Literal[False] = False,
-          version: SheetVersion | None = None):
+          version: SheetVersion | None = None,
+          statements: list[PageStatement] | None = None):
+    """The voting page: the round's stored statements, and what is the panellist's own
+    (their answers, their ratings of the round before, their suggestions)."""
     rnd = invitation.round
     study = rnd.study
-    items = _items_of(rnd)
+    items = statements if statements is not None else page_statements(rnd)
     if response is False:  # not loaded by the caller
         response = current_response(invitation)
     now = utcnow()
@@ -193,14 +225,13 @@ def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, 
         suggestion = saved.get(None, "") if suggestion is None else suggestion
         rewords = {k: v for k, v in saved.items() if k is not None} if rewords is None \
             else rewords
-    feedback = feedback_for(invitation, items)
+    own = own_answers(rnd, invitation.panellist_id) \
+        if any(s.feedback_item_id for s in items) else {}
     return render_template(
         "panel/vote.html", invitation=invitation, round=rnd, study=study, items=items,
-        sections=[s for s in round_sections(study.id, rnd.id, rnd.opened_at.isoformat()
-                                            if rnd.opened_at else "")
-                  if any(i.section_id == s.id for i in items)],
-        statements=_statements(items, answers, feedback, errors, rnd, study, is_open, rewords),
-        answers=answers, errors=errors, feedback=feedback, progress=_progress(items, answers),
+        sections=[s for s in _sections(study) if any(i.section_id == s.id for i in items)],
+        own=own, scale_parts=_scale_parts(items, study, is_open),
+        answers=answers, errors=errors, progress=_progress(items, answers),
         response=response, is_open=is_open, scale=page_scale(study, items),
         suggestion=suggestion,
         rewords=rewords, submitted=response is not None and response.state is
@@ -213,6 +244,42 @@ def page_scale(study, items) -> Any:
     (each section then says how to answer)."""
     keys = {item.scale_key for item in items} or {study.scale_key}
     return get_scale(keys.pop()) if len(keys) == 1 else None
+
+
+@dataclass(frozen=True)
+class ScaleParts:
+    """A scale's radio buttons, captions and "unable to score", rendered once per page with
+    nothing chosen and a placeholder field name; ``row`` fills in a statement's field name
+    and the panellist's answer (see panel/_statement.html)."""
+
+    base: Markup
+    bands: str
+
+    PLACEHOLDER = "rating-0000"
+
+    def row(self, ident: int, answer: Answer | None) -> Markup:
+        html = self.base.replace(self.PLACEHOLDER, f"rating-{ident}")
+        chosen = None if answer is None else (UTS if answer.is_uts else answer.value)
+        if chosen is not None:  # Markup's replace escapes plain strings: give it markup
+            html = html.replace(Markup(' value="{}"').format(chosen),
+                                Markup(' value="{}" checked').format(chosen), 1)
+        return html
+
+
+def _scale_parts(items: list[PageStatement], study: Study, is_open: bool
+                 ) -> dict[str, ScaleParts]:
+    points = get_template_attribute("panel/_scale.html", "points")
+    caption = get_template_attribute("panel/_scale.html", "caption")
+    unable = get_template_attribute("panel/_scale.html", "unable")
+    out = {}
+    for key in {item.scale_key for item in items}:
+        scale = get_scale(key)
+        field = ScaleParts.PLACEHOLDER
+        base = points(scale, field, None, is_open) + Markup("\n        ") + caption(scale)
+        if study.allow_uts:
+            base += Markup("\n        ") + unable(field, False, is_open)
+        out[key] = ScaleParts(base, ", ".join(band.label for band in scale.bands))
+    return out
 
 
 @dataclass(frozen=True)
@@ -229,80 +296,13 @@ class SectionView:
         return get_scale(self.scale_key) if self.scale_key else None
 
 
-@lru_cache(maxsize=256)
-def round_sections(study_id: int, round_id: int, opened_at: str) -> tuple[SectionView, ...]:
-    """A study's sections in order, read once per worker and round (they are fixed once
-    round 1 has been launched; the round's opening time ties the entry to its life)."""
-    scale_key = db.session.scalar(sa.select(Study.scale_key).where(Study.id == study_id))
-    return tuple(
-        SectionView(ident, title, description, own_scale or scale_key, evidence,
+def _sections(study: Study) -> list[SectionView]:
+    """A study's sections in order, in one query."""
+    return [
+        SectionView(ident, title, description, own_scale or study.scale_key, evidence,
                     tuple(references or ()))
         for ident, title, description, own_scale, evidence, references in db.session.execute(
-            sa.select(Section.id, Section.title, Section.description, Section.scale_key,
-                      Section.evidence, Section.references)
-            .where(Section.study_id == study_id).order_by(Section.position)))
-
-
-@dataclass(frozen=True)
-class ItemView:
-    """A statement as the voting page shows it (statements of a launched round never change)."""
-
-    id: int
-    key: str
-    version: int
-    label: str
-    text: str
-    plain_text: str
-    rationale: str
-    section_id: int
-    created_at: Any
-    parent: ItemView | None = None
-    scale_key: str = "grade-1-9"
-    references: tuple[dict[str, str], ...] = ()  # the cited sources, as stored
-
-    @property
-    def scale(self) -> Any:
-        return get_scale(self.scale_key)
-
-    @classmethod
-    def of(cls, item: Any, with_parent: bool = True) -> ItemView:
-        parent = cls.of(item.parent, False) if with_parent and item.parent is not None else None
-        return cls(item.id, item.key, item.version, item.label, item.text, item.plain_text,
-                   item.rationale, item.section_id, item.created_at, parent, item.scale_key,
-                   tuple(item.references or ()))
-
-
-@lru_cache(maxsize=256)
-def round_items(round_id: int, opened_at: str) -> tuple[ItemView, ...]:
-    """A launched round's statements in order, read once per worker and round."""
-    rnd = db.session.get_one(Round, round_id)
-    return tuple(ItemView.of(item) for item in rnd.items)
-
-
-def _statements(items: list, answers: dict[int, Answer], feedback: dict, errors: dict[str, str],
-                rnd: Round, study, is_open: bool, rewords: dict[int, str]) -> dict[int, Any]:
-    """Each statement's block of the page, reused across panellists for the same inputs.
-
-    A statement of a running round never changes (a rewording is a new statement), so
-    its block depends only on what is in the key: the answer given, the feedback of the
-    closed round before (with the panellist's own rating), and the round's settings.
-    A page with errors is always drawn afresh.
-    """
-    out = {}
-    for item in items:
-        a, fb = answers.get(item.id), feedback.get(item.id)
-        key = None
-        if not errors and (fb is None or fb.cache_key is not None):
-            # The creation times make the key unique even if ids are ever reused (a
-            # database recreated under a running worker).
-            key = ("statement", item.id, item.created_at, rnd.id, rnd.opened_at, is_open,
-                   rnd.ask_reason_on_band_change,
-                   rnd.allow_suggestions, study.allow_uts, item.scale_key,
-                   None if a is None else (a.value, a.is_uts, a.comment, a.reason),
-                   rewords.get(item.id, ""), None if fb is None else (fb.cache_key, fb.own))
-        out[item.id] = render_once(key, STATEMENT_TEMPLATE, "statement", item, a, fb, errors,
-                                   get_scale(item.scale_key), rnd, study, is_open, rewords)
-    return out
+            SECTIONS, {"study_id": study.id})]
 
 
 def _suggestions(invitation: Invitation):
@@ -323,24 +323,57 @@ def vote():
     return _page(invitation, answers, {}, response=response)
 
 
-@bp.route("/vote", methods=["POST"])
-def save():
-    invitation = current_invitation()
-    rnd = invitation.round
-    study = rnd.study
-    sheet = parse_sheet(request.form, rnd.items, study.scale, study.allow_uts, rnd.id,
-                        rnd.allow_suggestions)
-    wants_json = sheet.action == "autosave"
-    if (first := _consent_first(invitation, wants_json)) is not None:
-        return first  # nothing is saved before consent
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
+def _vote_form(rnd: Round, csrf: bool = True) -> VoteForm:
+    """The round's voting form, bound to this request's data (see forms.py)."""
+    return vote_form(statement_keys(rnd), rnd.id, rnd.study.allow_uts, rnd.allow_suggestions,
+                     csrf=csrf)
+
+
+def _posted_sheet(form: VoteForm) -> tuple[AnswerSheet, SheetVersion | None]:
+    """Check the posted form; the sheet it holds (with its problems) and the page's mark."""
+    form.validate()
+    sheet = form.sheet()
+    if "csrf_token" in sheet.errors:
         sheet.errors["csrf_token"] = CSRF_EXPIRED
     raw_version = request.form.get("sheet_version")
     seen = None if raw_version is None else SheetVersion.parse(raw_version)
     if raw_version is not None and seen is None:
         sheet.errors["sheet_version"] = BAD_VERSION
+    return sheet, seen
+
+
+OWN_REFUSAL_PAGES = ("panel.answer_consent", "panel.confirm_withdraw")
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_refused(error: CSRFError):
+    """Flask-WTF refused the token (a page open longer than the session, a forged form):
+    nothing is saved, and a voting page is drawn again with everything that was typed.
+    The consent and withdrawal pages answer with their own page: their forms check the
+    token again, refuse it and say that nothing was recorded."""
+    if request.endpoint in OWN_REFUSAL_PAGES:
+        return current_app.view_functions[request.endpoint]()
+    invitation = _session_invitation()
+    if invitation is None:
+        return _no_session(error)
+    if request.endpoint == "panel.save":
+        sheet, seen = _posted_sheet(_vote_form(invitation.round, csrf=False))
+        if (first := _consent_first(invitation, sheet.action == "autosave")) is not None:
+            return first  # nothing is saved before consent, and no answers are shown
+        sheet.errors = {"csrf_token": CSRF_EXPIRED, **sheet.errors}
+        return _refused(invitation, sheet, 400, sheet.action == "autosave", seen)
+    sheet = _saved_sheet(invitation)
+    sheet.errors["csrf_token"] = CSRF_EXPIRED
+    return _refused(invitation, sheet, 400, False)
+
+
+@bp.route("/vote", methods=["POST"])
+def save():
+    invitation = current_invitation()
+    sheet, seen = _posted_sheet(_vote_form(invitation.round))
+    wants_json = sheet.action == "autosave"
+    if (first := _consent_first(invitation, wants_json)) is not None:
+        return first  # nothing is saved before consent
     if sheet.errors:
         return _refused(invitation, sheet, 400, wants_json, seen)
     # A submit with statements left blank is kept as a draft and asks first (see confirm),
@@ -434,7 +467,7 @@ class DatabaseBusy(Exception):
 
 
 def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVersion | None):
-    """Save and commit; a save that loses a race with another one is tried again.
+    """Save and commit in one unit of work; a save that loses a race is tried again.
 
     Retried: a unique-constraint clash (two first saves of one sheet), a dropped
     connection, a deadlock or serialization failure, a row changed under the ORM.
@@ -448,7 +481,6 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
                 response = save_sheet(invitation, sheet, seen=seen)
             return response
         except (DBAPIError, StaleDataError) as exc:
-            db.session.rollback()
             kind = contention(exc)
             if kind == "busy" or (kind == "retry" and attempt == SAVE_ATTEMPTS):
                 raise DatabaseBusy from exc
@@ -470,12 +502,27 @@ def confirm():
     response, answers = load_sheet(invitation)
     if response is None:
         return redirect(url_for("panel.vote"))
-    items = _items_of(rnd)
+    items = rnd.items
     missing = [i for i in items if not _is_answered(answers.get(i.id))]
     is_open = rnd.state is RoundState.OPEN and not rnd.is_past_deadline(utcnow())
     return render_template("panel/confirm.html", invitation=invitation, round=rnd,
                            study=rnd.study, missing=missing, total=len(items),
                            answered=len(items) - len(missing), is_open=is_open)
+
+
+def _saved_sheet(invitation: Invitation) -> AnswerSheet:
+    """The sheet as saved, to submit as it stands (or to draw the page again from)."""
+    rnd = invitation.round
+    sheet = AnswerSheet(action="submit")
+    answers = load_answers(invitation)
+    saved = {s.item_id: s.text for s in _suggestions(invitation)} if rnd.allow_suggestions \
+        else {}
+    for item_id in _item_ids(rnd.id):
+        answer = answers.get(item_id) or Answer()
+        answer.reword = saved.get(item_id, "")
+        sheet.answers[item_id] = answer
+    sheet.suggestion = saved.get(None, "")
+    return sheet
 
 
 @bp.route("/vote/confirm", methods=["POST"])
@@ -485,22 +532,14 @@ def submit_saved():
     if (first := _consent_first(invitation)) is not None:
         return first
     rnd = invitation.round
-    sheet = AnswerSheet(action="submit")
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
+    form = EmptyForm()
+    form.validate()
+    sheet = _saved_sheet(invitation)
+    if form.errors.get("csrf_token"):
         sheet.errors["csrf_token"] = CSRF_EXPIRED
     if request.form.get("round", "") != str(rnd.id):
         sheet.errors["round"] = ("this form belongs to another round; reload the page to see "
                                  "the current one")
-    answers = load_answers(invitation)
-    saved = {s.item_id: s.text for s in _suggestions(invitation)} if rnd.allow_suggestions \
-        else {}
-    for item in rnd.items:
-        answer = answers.get(item.id) or Answer()
-        answer.reword = saved.get(item.id, "")
-        sheet.answers[item.id] = answer
-    sheet.suggestion = saved.get(None, "")
     if sheet.errors:
         return _refused(invitation, sheet, 400, False)
     try:

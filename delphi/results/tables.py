@@ -34,6 +34,7 @@ from ..models import (
     item_label,
     utcnow,
 )
+from .blocks import rebuild_round_feedback
 
 
 def analyze(*args: Any, **kwargs: Any) -> Any:
@@ -199,6 +200,7 @@ def store_results(study: Study, rnd: Round) -> RoundResult:
         stored.data = as_json(result)
         stored.computed_at = utcnow()
     db.session.flush()
+    rebuild_round_feedback(rnd)  # recomputed after the next round was launched: show it
     return stored
 
 

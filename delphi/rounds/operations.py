@@ -28,6 +28,7 @@ from ..models import (
     utcnow,
 )
 from ..results import tables
+from ..results.blocks import store_round_blocks
 
 
 def open_round(study: Study) -> Round | None:
@@ -80,6 +81,9 @@ def launch_round(study: Study, actor: audit.Actor, closes_at: datetime | None = 
         study.consensus.lock(now)
         study.move_to(StudyState.RUNNING)
     db.session.flush()
+    # What every panellist sees of the statements (and of round number - 1's answers) is
+    # rendered now, once, and stored: a voting page only adds what is the panellist's own.
+    store_round_blocks(rnd)
     for panellist in panellists:
         invitation = Invitation(round=rnd, panellist=panellist)
         db.session.add(invitation)
