@@ -30,6 +30,7 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
 
     from . import (
+        account,
         auth,
         builder,
         cli,
@@ -44,18 +45,24 @@ def build_app(test_config: dict[str, Any] | None = None) -> Flask:
         rounds,
         security,
         studies,
+        team,
     )
 
     limits.init_app(app)  # first: routes pick their converters when they are added
     security.init_app(app)
     errors.init_app(app)
     filters.init_app(app)
+    from .console import can
+
+    app.jinja_env.globals["can"] = can
     auth.init_app(app)
     studies.init_app(app)
     builder.init_app(app)
     rounds.init_app(app)
     decisions.init_app(app)
     exports.init_app(app)
+    team.init_app(app)
+    account.init_app(app)
     panel.init_app(app)
     health.init_app(app)
     if app.config["BENCH_ENDPOINTS"]:

@@ -25,6 +25,7 @@ from .config import DEMO_SETTINGS_FILE, ConfigError, instance_path, read_demo_se
 from .exports.cli import export_command
 from .extensions import db
 from .models import DomainError, Facilitator, Study
+from .roles import ROLE_VALUES
 from .rounds import operations as round_ops
 from .studies import operations as ops
 from .studies import privacy
@@ -154,17 +155,44 @@ def create_facilitator_command(email: str, name: str, password_stdin: bool,
 @click.command("add-facilitator")
 @click.argument("study")
 @click.argument("email")
+@click.option("--role", type=click.Choice(ROLE_VALUES), default="editor", show_default=True,
+              help="The role in the study's team (docs/accounts.md).")
 @as_option
 @with_appcontext
-def add_facilitator_command(study: str, email: str, as_email: str | None) -> None:
+def add_facilitator_command(study: str, email: str, role: str, as_email: str | None) -> None:
     """Give an existing facilitator access to STUDY."""
     target = _study_or_fail(study)
     who = _actor(as_email, target)
     facilitator = accounts.find_facilitator(email)
     if facilitator is None:
         _fail(f"there is no facilitator with the email {email}; create one first")
-    _commit_or_fail(lambda: ops.add_facilitator_to_study(target, facilitator, who))
-    click.echo(f"{facilitator.email} is now a facilitator of {target.slug}.")
+    _commit_or_fail(lambda: ops.add_facilitator_to_study(target, facilitator, who, role=role))
+    click.echo(f"{facilitator.email} is now {role} of {target.slug}.")
+
+
+@click.command("make-admin")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="Take the site-admin flag away instead.")
+@click.option("--as", "as_email", metavar="EMAIL",
+              help="The facilitator doing this, for the audit log; required once a site "
+                   "admin exists (the first one needs none), except in demo mode.")
+@with_appcontext
+def make_admin_command(email: str, revoke: bool, as_email: str | None) -> None:
+    """Make the account EMAIL a site admin: it can create, disable and re-enable accounts
+    in the browser (Accounts page)."""
+    import sqlalchemy as sa
+
+    from .auth import accounts as account_admin
+
+    first = db.session.scalar(sa.select(Facilitator.id).where(Facilitator.is_admin)
+                              .limit(1)) is None
+    actor: Any = "cli:first-admin" if first and not as_email and not revoke \
+        else _actor(as_email, None)
+    facilitator = accounts.find_facilitator(email)
+    if facilitator is None:
+        _fail(f"there is no facilitator with the email {email}; create one first")
+    _commit_or_fail(lambda: account_admin.make_admin(facilitator, actor, admin=not revoke))
+    click.echo(f"{facilitator.email} is {'no longer ' if revoke else ''}a site admin.")
 
 
 @click.command("import-survey")
@@ -529,6 +557,11 @@ def periodic_jobs(purge: bool = True) -> None:
         if rnd is not None:
             current_app.logger.info("closed round %s of %s at its deadline", rnd.number,
                                     rnd.study.slug)
+    try:
+        round_ops.due_reminders(now)
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("queueing the scheduled reminders failed")
     if purge:
         purge_expired("system:retention")
 
@@ -588,6 +621,7 @@ APP_COMMANDS = [
     close_due_rounds_command,
     create_facilitator_command,
     add_facilitator_command,
+    make_admin_command,
     import_survey_command,
     export_survey_command,
     import_panel_command,

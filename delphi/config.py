@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "BASE_URL": None,
     "DEBUG": False,
     "DEMO": False,
+    "REQUIRE_2FA": False,  # site admins must use a second factor (TOTP)
     "SMTP_HOST": None,
     "SMTP_PORT": 25,
     "SMTP_USER": None,

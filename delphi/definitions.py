@@ -72,6 +72,13 @@ def apply_definition(study: Study, d: SurveyDefinition) -> None:
     study.ask_reason_on_band_change = d.ask_reason_on_band_change
     study.erasure = d.erasure
     study.retention_days = d.retention_days
+    study.time_zone = d.time_zone
+    study.reminder_days = list(d.reminder_days)
+    study.suggestions_every_round = d.suggestions_every_round
+    study.reply_to = d.reply_to
+    study.contact_person = d.contact_person
+    study.email_texts = {kind: {"subject": subject, "body": body}
+                         for kind, subject, body in d.email_texts}
     _apply_consent(study, d.information_sheet, d.consent_statement)
     for name, value in d.consensus.items():
         setattr(study.consensus, name, value)
@@ -135,6 +142,12 @@ def _new_item(d: ItemDef, section: Section, position: int) -> Item:
                 position=position)
 
 
+def _kind_order(kind: str) -> int:
+    from .email_texts import KINDS
+
+    return KINDS.index(kind) if kind in KINDS else len(KINDS)
+
+
 def study_definition(study: Study) -> SurveyDefinition:
     """The study's current definition, as a survey file would hold it."""
     current = [i for i in study.items if i.status.value == "active"]
@@ -155,6 +168,14 @@ def study_definition(study: Study) -> SurveyDefinition:
         ask_reason_on_band_change=study.ask_reason_on_band_change,
         erasure=study.erasure,
         retention_days=study.retention_days,
+        time_zone=study.time_zone,
+        reminder_days=tuple(study.reminder_days or ()),
+        suggestions_every_round=study.suggestions_every_round,
+        reply_to=study.reply_to,
+        contact_person=study.contact_person,
+        email_texts=tuple((kind, t["subject"], t["body"]) for kind, t in
+                          sorted((study.email_texts or {}).items(),
+                                 key=lambda kv: _kind_order(kv[0]))),
         information_sheet=consent.information_sheet if consent else "",
         consent_statement=consent.statement if consent else "",
         groups=tuple(GroupDef(g.key, g.name, g.description) for g in study.groups),

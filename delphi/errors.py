@@ -70,6 +70,10 @@ def _http_error(error: HTTPException):
     custom = code in (400, 409, 413) and error.description != type(error).description
     message = (error.description if custom else MESSAGES.get(code)) or "Something went wrong."
     if isinstance(error, InternalServerError):
+        # The failed transaction is rolled back before the page is drawn: the layout
+        # reads the logged-in account (its name, whether a site admin), which a session
+        # left in a failed flush could not load.
+        db.session.rollback()
         message = "Something went wrong on our side. Nothing you sent was half-saved; try again."
     if _is_api():
         response = problem(code, f"http.{code}", message)

@@ -59,7 +59,15 @@ def reference_links(references: Iterable[object] | None) -> list[dict[str, objec
     return out
 
 
+def in_zone(when: object, study: object, fmt: str = "%d %B %Y at %H:%M") -> str:
+    """A stored (UTC) time as shown in the study's time zone, with the zone's offset."""
+    from .timezones import shown
+
+    return shown(when, getattr(study, "time_zone", "UTC") or "UTC", fmt)  # type: ignore[arg-type]
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.filters["in_zone"] = in_zone
     app.jinja_env.filters["fmt"] = fmt
     app.jinja_env.filters["pct"] = pct
     app.jinja_env.filters["pval"] = pval

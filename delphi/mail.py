@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from sqlalchemy.orm import joinedload
 
+from . import email_texts, timezones
 from .extensions import affected_rows, db
 from .models import (
     DomainError,
@@ -57,7 +58,13 @@ from .uow import unit_of_work
 
 log = logging.getLogger("delphi.mail")
 
-KINDS = ("invitation", "reminder", "receipt")
+KINDS = ("invitation", "reminder", "receipt", "extension", "thankyou")
+# Kinds with a shipped Jinja template (the default text); the others have only the
+# editable default of ``email_texts.DEFAULTS``.
+TEMPLATE_KINDS = ("invitation", "reminder", "receipt")
+# Messages to facilitators (not panellists): no study outbox shows them, and their link
+# is minted when the message is built, like a panellist's.
+ACCOUNT_KINDS = ("team_invitation", "password_reset")
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
 HEARTBEAT_LOG_SECONDS = 60  # the worker's "alive" log line, at most once a minute
@@ -142,6 +149,22 @@ def queue(kind: str, panellist: Panellist, study: Study, dedupe_key: str,
     return message
 
 
+def queue_account_message(kind: str, to_address: str, dedupe_key: str,
+                          **context: Any) -> OutboxMessage:
+    """Add a message to a facilitator (a team invitation, a password reset) to the outbox.
+
+    ``context`` names the row the link opens (``team_invitation_id``, ``reset_id``).
+    """
+    if kind not in ACCOUNT_KINDS:
+        raise ValueError(f"unknown message kind {kind!r}")
+    message = OutboxMessage(study_id=None, kind=kind, dedupe_key=dedupe_key,
+                            to_address=to_address, context=context,
+                            status=MailStatus.PENDING, next_attempt_at=utcnow())
+    db.session.add(message)
+    db.session.flush()
+    return message
+
+
 class UndeliverableMessage(Exception):
     """A message that can never be sent as it is (trying again would not help)."""
 
@@ -151,6 +174,7 @@ class Rendered:
     subject: str
     text: str
     html: str
+    reply_to: str = ""
 
 
 SECONDS_PER_STATEMENT = 30  # the invitation's time estimate (docs/running-a-study.md)
@@ -185,17 +209,62 @@ def render(message: OutboxMessage, link: str | None,
     if rnd is not None:
         statements = (sizes if sizes is not None and rnd.id in sizes
                       else round_sizes({rnd.id})).get(rnd.id, 0)
+    link = link or message.context.get("sample_link")
+    zone_name = study.time_zone if study is not None else "UTC"
+    deadline = timezones.shown(rnd.closes_at, zone_name, "%A %d %B %Y at %H:%M") \
+        if rnd is not None and rnd.closes_at else ""
+    if message.context.get("sample_deadline"):
+        deadline = message.context["sample_deadline"]
     values = dict(message.context, study=study, panellist=panellist, link=link, round=rnd,
                   statements=statements, minutes=estimated_minutes(statements),
-                  withdraw_link=withdraw_link_for(link))
-    subject = render_template(f"email/{message.kind}.subject.txt", **values).strip()
-    # A subject is one line: a study title with a line break must not add a header.
-    subject = " ".join(subject.split())
+                  deadline=deadline, withdraw_link=withdraw_link_for(link))
+    if message.kind in ACCOUNT_KINDS:
+        from .auth import links
+
+        values.update(links.message_values(message))
+    reply_to = study.reply_to if study is not None else ""
+    custom = email_texts.texts_for(study.email_texts if study else None, message.kind)
+    if custom is None and message.kind in TEMPLATE_KINDS + ACCOUNT_KINDS \
+            and not message.context.get("test"):
+        subject = render_template(f"email/{message.kind}.subject.txt", **values).strip()
+        # A subject is one line: a study title with a line break must not add a header.
+        subject = " ".join(subject.split())
+        return Rendered(
+            subject=subject,
+            text=render_template(f"email/{message.kind}.txt", **values),
+            html=render_template(f"email/{message.kind}.html", **values),
+            reply_to=reply_to,
+        )
+    texts = custom or email_texts.DEFAULTS[message.kind]
+    filled = sandbox_values(study, panellist, rnd, link, statements, deadline, message.context)
+    body = email_texts.fill_text(texts["body"], filled, "body")
     return Rendered(
-        subject=subject,
-        text=render_template(f"email/{message.kind}.txt", **values),
-        html=render_template(f"email/{message.kind}.html", **values),
+        subject=" ".join(email_texts.fill_text(texts["subject"], filled, "subject").split()),
+        text=body if body.endswith("\n") else body + "\n",
+        html=render_template("email/_custom.html",
+                             body=email_texts.fill_html(texts["body"], filled, "body")),
+        reply_to=reply_to,
     )
+
+
+def sandbox_values(study: Study | None, panellist: Panellist | None, rnd: Any,
+                   link: str | None, statements: int, deadline: str,
+                   context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The values an edited email text's placeholders are filled with."""
+    context = context or {}
+    token = link.rsplit("/", 1)[-1] if link and "/p/" in link else None
+    return {
+        "name": panellist.name if panellist is not None else context.get("name", ""),
+        "deadline": deadline or "the date the study team closes it (no fixed date)",
+        "link": link or "",
+        "statements": statements or context.get("statements", 0),
+        "minutes": estimated_minutes(statements or context.get("statements", 0)),
+        "withdraw_link": email_texts.withdraw_link(token) or context.get("withdraw_link", ""),
+        "study": study.mail_name if study is not None else "",
+        "round": rnd.number if rnd is not None else context.get("round", ""),
+        "signature": study.signature if study is not None else "",
+        "contact": study.contact_person if study is not None else "",
+    }
 
 
 def withdraw_link_for(link: str | None) -> str | None:
@@ -224,6 +293,8 @@ def build_email(message: OutboxMessage, rendered: Rendered) -> Message:
     email["Date"] = formatdate(usegmt=True)
     email["Message-ID"] = make_msgid(domain=_sender_domain())
     email["Auto-Submitted"] = "auto-generated"
+    if rendered.reply_to and not address_problem(rendered.reply_to):
+        email["Reply-To"] = formataddr(("", rendered.reply_to))
     email.attach(MIMEText(rendered.text, "plain", "utf-8"))
     email.attach(MIMEText(rendered.html, "html", "utf-8"))
     return email
@@ -236,6 +307,10 @@ def _sender_domain() -> str:
 
 def link_for_message(message: OutboxMessage) -> str | None:
     """Mint a fresh personal link for a message that carries one."""
+    if message.kind in ACCOUNT_KINDS:
+        from .auth import links
+
+        return links.link_for_message(message)
     if message.invitation_id is None:
         return None
     invitation = db.session.get(Invitation, message.invitation_id)

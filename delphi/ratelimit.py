@@ -1,7 +1,8 @@
 """Optional rate limits in Redis (Flask-Limiter) in front of the database-backed throttles.
 
 The database counters (``security.is_throttled``) always run; with ``DELPHI_REDIS_URL``
-set, Flask-Limiter also caps login attempts and personal-link openings per address,
+set, Flask-Limiter also caps login attempts (passwords, second-factor codes, reset
+requests) and link openings (personal, reset and team-invitation links) per address,
 shared by every web process, before a request reaches the database.
 """
 
@@ -17,6 +18,10 @@ from .config import ConfigError
 
 LIMITED = (
     ("auth.login", "RATE_LIMIT_LOGIN", "POST"),
+    ("auth.second_factor", "RATE_LIMIT_LOGIN", "POST"),
+    ("auth.reset_request", "RATE_LIMIT_LOGIN", "POST"),
+    ("auth.reset", "RATE_LIMIT_LINKS", None),
+    ("join.join", "RATE_LIMIT_LINKS", None),
     ("panel.open_link", "RATE_LIMIT_LINKS", None),
 )
 

@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from . import email_texts
 from .consensus.scales import SCALES
 from .consensus.settings import STUDY_SETTINGS, SettingsError, Spec, parse_number
 from .models.study import ERASURE_POLICIES
@@ -52,6 +53,7 @@ from .surveys import (
 MAX_GROUP_SIZE = 1000
 MAX_INFORMATION_SHEET = 30000  # a participant information sheet runs to a few pages
 MAX_CONSENT_STATEMENT = 3000
+MAX_REMINDERS, MAX_REMINDER_DAYS = 10, 90
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "survey.schema.json"
 
 
@@ -299,6 +301,94 @@ class Consent(Strict):
         "panellists are not asked for consent on the platform).")
 
 
+def _time_zone(value: Any) -> str:
+    from .timezones import zone_names
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "UTC"
+    name = value.strip() if isinstance(value, str) else value
+    if not isinstance(name, str) or len(name) > 64 or name not in zone_names():
+        raise problem(f"{name!r} is not a time zone name such as Europe/London")
+    return name
+
+
+def _reminder_days(value: Any) -> list[int]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_REMINDERS or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_REMINDER_DAYS
+            for d in value):
+        raise problem(f"must be a list of at most {MAX_REMINDERS} whole numbers of days "
+                      f"from 1 to {MAX_REMINDER_DAYS}, such as [7, 2]")
+    return sorted(set(value), reverse=True)
+
+
+class Schedule(Strict):
+    time_zone: Annotated[str, BeforeValidator(_time_zone),
+                         WithJsonSchema({"type": "string", "maxLength": 64})] = Field(
+        "UTC", description="The IANA zone times are entered and shown in, e.g. Europe/London.")
+    reminders: Annotated[list[int], BeforeValidator(_reminder_days), WithJsonSchema({
+        "type": "array", "maxItems": MAX_REMINDERS, "uniqueItems": True,
+        "items": {"type": "integer", "minimum": 1, "maximum": MAX_REMINDER_DAYS}})] = Field(
+        default_factory=list, description="Days before a round's deadline when those who "
+        "have not submitted are reminded, e.g. [7, 2].")
+    suggestions_every_round: Flag() = Field(
+        False, description="Panellists may suggest statements in every round, not only round 1.")
+
+
+def _reply_to(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    if not isinstance(value, str):
+        raise problem(f"must be text, got {kind(value)}")
+    from .mail import address_problem
+
+    address = value.strip().lower()
+    if len(address) > 254:
+        raise problem(f"is {len(address)} characters long; at most 254 are allowed")
+    if found := address_problem(address):
+        raise problem(found)
+    return address
+
+
+class EmailText(Strict):
+    subject: Text(email_texts.MAX_SUBJECT) = Field(description="The subject, with placeholders.")
+    body: Text(email_texts.MAX_BODY) = Field(
+        description="Plain text with placeholders such as {name} and {link}; a blank line "
+        "starts a paragraph.")
+
+
+class Emails(Strict):
+    reply_to: Annotated[str, BeforeValidator(_reply_to), WithJsonSchema(
+        {"type": "string", "maxLength": 254})] = Field(
+        "", description="Where panellists' replies go (empty: the platform's sender).")
+    contact_person: Text(200, required=False) = Field(
+        "", description="Who panellists may contact, as the {contact} placeholder reads.")
+    invitation: EmailText | None = None
+    reminder: EmailText | None = None
+    receipt: EmailText | None = None
+    extension: EmailText | None = None
+    thankyou: EmailText | None = None
+
+    @field_validator(*email_texts.KINDS)
+    @classmethod
+    def _checked(cls, value: EmailText | None, info: ValidationInfo) -> EmailText | None:
+        """Placeholders only, and ``{link}`` where the message needs it (as the Emails tab)."""
+        from .models import DomainError
+
+        if value is not None:
+            try:
+                email_texts.check(str(info.field_name), value.subject, value.body)
+            except DomainError as exc:
+                raise problem(str(exc)) from None
+        return value
+
+    def texts(self) -> tuple[tuple[str, str, str], ...]:
+        """(kind, subject, body) of each edited text, in the order of the message kinds."""
+        return tuple((k, t.subject, t.body) for k in email_texts.KINDS
+                     if (t := getattr(self, k)) is not None)
+
+
 def consent_problems(sheet: str, statement: str, *, required: bool = False) -> list[str]:
     """The information sheet and consent statement checked as the survey file checks them
     (``required``: both must be given), as ``consent.*: problem``."""
@@ -458,6 +548,8 @@ class SurveyFile(Strict):
     consensus: Consensus = Field(default_factory=Consensus)
     feedback: Feedback = Field(default_factory=Feedback)
     privacy: Privacy = Field(default_factory=Privacy)
+    schedule: Schedule = Field(default_factory=Schedule)
+    emails: Emails = Field(default_factory=Emails)
     consent: Consent = Field(default_factory=Consent)
     groups: list[Group]
     sections: list[Section]

@@ -130,6 +130,14 @@ class SurveyDefinition:
     # The protocol's personal-data settings (``privacy:`` in the file).
     erasure: str = "keep-pseudonymised"
     retention_days: int | None = None
+    # Deadlines and schedules (``schedule:``) and the email texts (``emails:``); left out
+    # of a file while they hold their defaults.
+    time_zone: str = "UTC"
+    reminder_days: tuple[int, ...] = ()
+    suggestions_every_round: bool = False
+    reply_to: str = ""
+    contact_person: str = ""
+    email_texts: tuple[tuple[str, str, str], ...] = ()  # (kind, subject, body)
     # The participant information sheet and consent statement (``consent:`` in the file);
     # both empty: panellists are not asked for consent on the platform.
     information_sheet: str = ""
@@ -302,6 +310,11 @@ def _from_model(model: BaseModel) -> SurveyDefinition:
         feedback_by_group=model.feedback.by_group, min_group_size=model.feedback.min_group_size,
         ask_reason_on_band_change=model.feedback.ask_reason,
         erasure=model.privacy.erasure, retention_days=model.privacy.retention_days,
+        time_zone=model.schedule.time_zone,
+        reminder_days=tuple(model.schedule.reminders),
+        suggestions_every_round=model.schedule.suggestions_every_round,
+        reply_to=model.emails.reply_to, contact_person=model.emails.contact_person,
+        email_texts=model.emails.texts(),
         information_sheet=model.consent.information_sheet,
         consent_statement=model.consent.statement,
         groups=tuple(GroupDef(g.key, g.name, g.description) for g in model.groups),
@@ -423,6 +436,18 @@ def survey_document(definition: SurveyDefinition) -> dict[str, Any]:
         "privacy": {"erasure": definition.erasure}
         | ({"retention_days": definition.retention_days}
            if definition.retention_days is not None else {}),
+        **({"schedule": _without_empty({
+            "time_zone": "" if definition.time_zone == "UTC" else definition.time_zone,
+            "reminders": list(definition.reminder_days),
+            "suggestions_every_round": definition.suggestions_every_round or None}, keep=())}
+           if (definition.time_zone != "UTC" or definition.reminder_days
+               or definition.suggestions_every_round) else {}),
+        **({"emails": _without_empty({
+            "reply_to": definition.reply_to, "contact_person": definition.contact_person,
+            **{kind: {"subject": subject, "body": body}
+               for kind, subject, body in definition.email_texts}}, keep=())}
+           if (definition.reply_to or definition.contact_person or definition.email_texts)
+           else {}),
         **({"consent": {"information_sheet": definition.information_sheet,
                         "statement": definition.consent_statement}}
            if definition.information_sheet or definition.consent_statement else {}),

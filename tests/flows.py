@@ -38,6 +38,9 @@ def confirm_in_console(client: FlaskClient, path: str, query: str = ""):
     form = html[html.index(f'<form method="post" action="{path}">'):]
     form = form[:form.index("</form>")]
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    # The boxes the page asks to tick (statements without a decision), ticked as read.
+    fields.update(re.findall(r'<input type="checkbox" name="([^"]+)" value="([^"]*)" required>',
+                             form))
     assert fields.get("confirmed") == "yes", fields
     return client.post(path, data=fields, follow_redirects=True)
 

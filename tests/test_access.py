@@ -1,68 +1,178 @@
-"""A facilitator can neither read nor change another facilitator's study."""
+"""Who may open what: every role of a study's team on every study route (allowed, or 403),
+and anyone outside the team gets 404. The routes come from the app's URL map, so a new
+route is walked (and must name its permission) without anyone adding it here."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
+
+from delphi.console import permission_for
+from delphi.extensions import db
+from delphi.models import OutboxMessage, Rating, StudyMembership
+from delphi.roles import ROLE_PERMISSIONS, Permission, Role, allows
+from delphi.studies import operations as ops
+from delphi.team import operations as team_ops
 
 from .conftest import csrf_token, login
 
-
-def _facilitator_rules(app: Flask):
-    for rule in app.url_map.iter_rules():
-        feature = rule.endpoint.split(".")[0]
-        if feature in ("studies", "builder", "rounds", "decisions", "exports", "previews") \
-                and "slug" in rule.arguments:
-            yield rule
+METHODS = ("GET", "POST")
 
 
-def _fill(rule, slug: str) -> str:
-    values = {}
+def _study_rules(app: Flask):
+    """Every route of a study: its URL names the study by slug."""
+    rules = [r for r in app.url_map.iter_rules() if "slug" in r.arguments]
+    # Leaving the team goes last: after it, the study is no longer this member's.
+    return sorted(rules, key=lambda r: (r.endpoint == "team.leave", r.rule))
+
+
+def _fill(rule, values: dict[str, object]) -> str:
+    args = {}
     for name in rule.arguments:
-        converter = rule._converters[name].__class__.__name__
-        if name == "slug":
-            values[name] = slug
-        elif name == "pseudonym":
-            values[name] = "P0001"
-        else:
-            values[name] = 1 if "Integer" in converter else "x"
-    return rule.build(values)[1]
+        key = f"{rule.endpoint}:{name}"
+        args[name] = values.get(key, values.get(name, "x"))
+    return rule.build(args)[1]
 
 
-def test_every_study_route_answers_404_for_another_facilitators_study(app, client, factory):
-    mine = factory.study(owner=factory.facilitator("me@example.org"))
-    theirs = factory.study(owner=factory.facilitator("them@example.org"))
-    their_panel = factory.panel(theirs)
+def _walk_study(factory):
+    """A study with a panel, round 1 closed and round 2 open, an outbox message, a team
+    with one member of each role, and a pending invitation."""
+    from flask import current_app
+
     from .flows import close, launch, link_for_panellist, open_link, vote
 
-    launch(theirs)
-    voter = app.test_client()
-    open_link(voter, link_for_panellist(theirs, their_panel[0].id))
-    vote(voter, {i.id: 8 for i in theirs.items},
-         extra={f"comment-{theirs.items[0].id}": "A comment to moderate"})
-    close(theirs)
-    launch(theirs)  # round 2 open, round 1 results stored, outbox message 1 and rating 1 exist
-    login(client, "me@example.org")
-    token = csrf_token(client, f"/studies/{mine.slug}/panel")
-    rules = list(_facilitator_rules(app))
-    assert len(rules) >= 10
+    owner = factory.facilitator("owner@example.org")
+    study = factory.study(owner=owner)
+    panel = factory.panel(study)
+    launch(study)
+    voter = current_app.test_client()
+    open_link(voter, link_for_panellist(study, panel[0].id))
+    vote(voter, {i.id: 8 for i in study.items},
+         extra={f"comment-{study.items[0].id}": "A comment to moderate"})
+    close(study)
+    launch(study)
+    members = {Role.OWNER: owner}
+    for role in (Role.EDITOR, Role.VIEWER, Role.STATISTICIAN):
+        members[role] = factory.facilitator(f"{role.value}@example.org")
+        ops.add_facilitator_to_study(study, members[role], "test", role=role.value)
+    invitation = team_ops.invite(study, "new@example.org", "viewer", owner)
+    db.session.commit()
+    owner_seat = db.session.scalar(sa.select(StudyMembership.id).where(
+        StudyMembership.study_id == study.id, StudyMembership.facilitator_id == owner.id))
+    section = study.sections[0]
+    values = {
+        "slug": study.slug, "pseudonym": study.panellists[0].pseudonym,
+        "item_id": study.items[0].id, "number": 1, "what": "ratings", "fmt": "csv",
+        "message_id": db.session.scalar(sa.select(sa.func.min(OutboxMessage.id))
+                                        .where(OutboxMessage.study_id == study.id)),
+        "member_id": owner_seat, "invitation_id": invitation.id,
+        "rating_id": db.session.scalar(sa.select(sa.func.min(Rating.id)).where(
+            Rating.comment != "")),
+        "builder.group:key": study.groups[0].key, "builder.delete_group:key": "nope",
+        "key": section.key,
+        "builder.statement:key": study.items[0].key,
+        "builder.move_statement:key": study.items[0].key,
+        "builder.delete_statement:key": "nope",
+        "builder.delete_section:key": "nope",
+    }
+    return study, members, values
+
+
+def _record_calls(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Wrap every view so the test knows which ones ran (the role check comes first)."""
+    called: list[str] = []
+    for endpoint, view in list(app.view_functions.items()):
+        def wrapper(*args, _view=view, _endpoint=endpoint, **kwargs):
+            called.append(_endpoint)
+            return _view(*args, **kwargs)
+        monkeypatch.setitem(app.view_functions, endpoint,
+                            functools.update_wrapper(wrapper, view))
+    return called
+
+
+def test_every_study_route_names_the_permission_it_needs(app):
+    rules = _study_rules(app)
+    assert len(rules) >= 50
     for rule in rules:
-        url = _fill(rule, theirs.slug)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods & set(METHODS)):
+            assert permission_for(view, method) is not None, (rule.endpoint, method)
+
+
+def test_the_role_table_is_what_the_docs_say():
+    assert ROLE_PERMISSIONS[Role.OWNER] == frozenset(Permission)
+    assert Permission.MANAGE_TEAM not in ROLE_PERMISSIONS[Role.EDITOR]
+    assert all(not allows(Role.VIEWER, p) for p in (
+        Permission.EDIT_DEFINITION, Permission.MANAGE_PANEL, Permission.RUN_ROUNDS,
+        Permission.DECIDE, Permission.MANAGE_TEAM, Permission.ARCHIVE_STUDY,
+        Permission.CONFIGURE_EXPORTS))
+    assert {p for p in Permission if allows(Role.STATISTICIAN, p)} == {
+        Permission.VIEW_RESULTS, Permission.EXPORT, Permission.CONFIGURE_EXPORTS,
+        Permission.VIEW_TEAM}
+    assert not allows("member", Permission.VIEW_STUDY) and not allows(None, Permission.EXPORT)
+
+
+@pytest.mark.parametrize("role", [*Role, None], ids=[*(r.value for r in Role), "outsider"])
+def test_every_role_on_every_study_route(app, client, factory, monkeypatch, role):
+    study, members, values = _walk_study(factory)
+    if role is None:
+        factory.facilitator("outsider@example.org")
+        factory.study(owner=db.session.scalar(sa.select(type(members[Role.OWNER])).where(
+            type(members[Role.OWNER]).email == "outsider@example.org")))
+        email = "outsider@example.org"
+    else:
+        email = members[role].email
+    assert login(client, email).status_code == 302
+    token = csrf_token(client, "/account/")
+    called = _record_calls(app, monkeypatch)
+    walked = 0
+    for rule in _study_rules(app):
+        view = app.view_functions[rule.endpoint]
+        url = _fill(rule, values)
+        for method in sorted(rule.methods & set(METHODS)):
+            called.clear()
             response = client.open(url, method=method, data={"csrf_token": token})
-            assert response.status_code in (403, 404), (method, url, response.status_code)
-            body = response.get_data(as_text=True)
-            assert theirs.title not in body
-            assert not re.search(r"expert\d+\.\d@example\.org", body)
+            status = response.status_code
+            walked += 1
+            where = (role, method, url, status)
+            if role is None:
+                assert status == 404, where
+                body = response.get_data(as_text=True)
+                assert study.title not in body, where
+                assert not re.search(r"expert\d+\.\d@example\.org", body), where
+            elif allows(role, permission_for(view, method)):
+                assert rule.endpoint in called, where  # the view ran
+                assert status < 500 and status != 403, where
+            else:
+                assert status == 403, where
+                assert rule.endpoint not in called, where
+    assert walked >= 60
 
 
 @pytest.mark.parametrize("path", ["/", "/studies/whatever/", "/studies/whatever/panel",
                                   "/studies/whatever/rounds/", "/studies/whatever/outbox",
                                   "/studies/whatever/exports/", "/studies/whatever/audit",
-                                  "/studies/whatever/rounds/1/results"])
+                                  "/studies/whatever/rounds/1/results",
+                                  "/studies/whatever/team/", "/account/", "/admin/accounts"])
 def test_console_pages_need_a_login(client, path):
     response = client.get(path)
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+def test_only_site_admins_open_the_accounts_page(client, factory):
+    factory.facilitator("plain@example.org")
+    factory.facilitator("admin@example.org", is_admin=True)
+    login(client, "plain@example.org")
+    token = csrf_token(client, "/account/")
+    assert client.get("/admin/accounts").status_code == 403
+    for path in ("/admin/accounts", "/admin/accounts/1/disable", "/admin/accounts/1/enable"):
+        assert client.post(path, data={"csrf_token": token, "email": "x@example.org"}
+                           ).status_code == 403, path
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "admin@example.org")
+    assert client.get("/admin/accounts").status_code == 200

@@ -104,7 +104,7 @@ def test_create_facilitator_reads_the_password_from_stdin(app, runner):
     assert result.exit_code == 1 and "already exists" in result.output
     result = runner.invoke(args=["create-facilitator", "kim@example.org", "--password-stdin",
                                  "--as", "lee@example.org"], input="short\n")
-    assert result.exit_code == 1 and "at least 10 characters" in result.output
+    assert result.exit_code == 1 and "at least 12 characters" in result.output
 
 
 def test_the_cached_dummy_hash_is_one_value_for_everyone_and_opens_no_account(app):

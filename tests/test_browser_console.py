@@ -125,6 +125,8 @@ def test_a_facilitator_runs_two_rounds_in_the_console(app, browser, live_server,
     page.goto(base + f"/studies/{study.slug}/rounds/")
     page.get_by_role("button", name="Launch round 2").click()
     assert '"consensus out"' in page.content() or "no decision yet" in page.content()
+    if page.locator("input[name=undecided_confirmed]").count():
+        page.locator("input[name=undecided_confirmed]").check()  # read the list: confirmed
     page.get_by_role("button", name="Yes, launch round 2").click()
     assert "Round 2 is open" in page.content()
     db.session.commit()
@@ -210,6 +212,8 @@ def test_no_console_page_scrolls_sideways_on_a_phone(app, browser, live_server, 
         "launch-confirm": f"{study_url}/rounds/launch",
         "finish-confirm": f"{study_url}/finish", "audit": f"{study_url}/audit",
         "exports": f"{study_url}/exports/", "report": f"{study_url}/exports/report",
+        "schedule": f"{study_url}/schedule", "emails": f"{study_url}/emails",
+        "meeting": f"{study_url}/meeting",
     }
     spilled = {}
     for name, url in pages.items():

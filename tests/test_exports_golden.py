@@ -152,6 +152,10 @@ def build_study(monkeypatch: pytest.MonkeyPatch, panel_csv: str | None = None) -
     clock.stamp(T0 + timedelta(days=12))
     round_ops.close_round(study, "test", now=T0 + timedelta(days=15))
     decisions.finish_study(study, "test")
+    # The final consensus meeting voted on one statement and endorsed a new wording.
+    voted = decisions.meeting_items(study)[0]
+    decisions.record_meeting_outcome(study, voted, 9, 1, 2,
+                                     voted.text + " (as endorsed by the meeting)", "test")
     clock.stamp(T0 + timedelta(days=15))
     return study
 

@@ -162,6 +162,10 @@ def test_redis_rate_limit_caps_logins_per_address(tmp_path):
              for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     assert client.get("/login").status_code == 200  # GET is not limited
+    # Reset requests are capped the same way, whatever address is typed.
+    codes = [client.post("/reset", data={"email": f"r{i}@example.org"}).status_code
+             for i in range(4)]
+    assert codes == [302, 302, 302, 429]
     assert any(b"delphi" in key for key in connection.keys("*"))  # the limits live in Redis
     connection.flushdb()
 

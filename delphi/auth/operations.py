@@ -159,16 +159,24 @@ def finish_login(attempt: LoginAttempt, password: str) -> Facilitator | None:
         clear_failures(PAIR_SCOPE, attempt.pair_key)
         clear_failures(ACCOUNT_SCOPE, attempt.account_key)
         uncount_attempt(ADDRESS_SCOPE, attempt.address)  # a success costs the address nothing
-        facilitator.last_login_at = utcnow()
-        _forget_old_sessions(facilitator)
-        facilitator.start_session()
-        audit.record(facilitator, "facilitator.login")
+        if not facilitator.has_second_factor:
+            complete_login(facilitator)
+        # else: no session yet; the caller asks for the second factor (complete_login then)
         return facilitator
     who = _who(attempt, facilitator)
     log.warning("login failed: %s address=%s reason=%s", _who_text(who), attempt.address, reason)
     audit.record(AUDIT_ACTOR, "facilitator.login_failed", address=attempt.address,
                  reason=reason, **who)
     return None
+
+
+def complete_login(facilitator: Facilitator, **detail: object) -> None:
+    """Start the login session of a facilitator whose password (and second factor, if
+    any) was right."""
+    facilitator.last_login_at = utcnow()
+    _forget_old_sessions(facilitator)
+    facilitator.start_session()
+    audit.record(facilitator, "facilitator.login", **detail)
 
 
 def _forget_old_sessions(facilitator: Facilitator) -> None:
@@ -237,10 +245,7 @@ def create_facilitator(email: str, password: str, name: str = "",
         raise DomainError("facilitator.exists",
                           "a facilitator with the email {email} already exists", email=email)
     facilitator = Facilitator(email=email, name=name.strip())
-    try:
-        facilitator.set_password(password)
-    except ValueError as exc:
-        raise DomainError("facilitator.bad_password", "{reason}", reason=str(exc)) from None
+    facilitator.set_password(password)  # a DomainError says what the password lacks
     db.session.add(facilitator)
     db.session.flush()
     audit.record(actor, "facilitator.created", email=email)

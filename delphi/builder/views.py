@@ -15,9 +15,10 @@ from flask import Response, abort, flash, jsonify, redirect, render_template, re
 from flask_wtf import FlaskForm
 
 from ..consensus.settings import SettingsError
-from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404
+from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404, requires
 from ..extensions import db
 from ..models import DomainError, ItemStatus, StudyState
+from ..roles import Permission
 from ..surveys import SurveyError, dump_survey
 from ..uow import unit_of_work
 from . import operations as ops
@@ -209,6 +210,7 @@ def _put_settings(doc: dict[str, Any], v: dict[str, Any]) -> None:
 
 
 @bp.route("/studies/<slug>/build", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def settings(slug: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -251,6 +253,7 @@ def _sentence_or_problem(values: dict[str, Any]) -> str:
 
 
 @bp.route("/studies/<slug>/build/rule-sentence")
+@requires(Permission.EDIT_DEFINITION)
 def rule_sentence(slug: str):
     """The rule in words for the values typed so far (the settings page asks as you type).
 
@@ -271,6 +274,7 @@ def _group_values(form: GroupForm) -> dict[str, str]:
 
 
 @bp.route("/studies/<slug>/build/groups", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def groups(slug: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -302,6 +306,7 @@ def _group_index(study, key: str) -> int:
 
 
 @bp.route("/studies/<slug>/build/groups/<key>", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def group(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -331,6 +336,7 @@ def group(slug: str, key: str):
 
 
 @bp.route("/studies/<slug>/build/groups/<key>/delete", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def delete_group(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -361,6 +367,7 @@ def _section_values(form: SectionForm) -> dict[str, Any]:
 
 
 @bp.route("/studies/<slug>/build/statements", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def statements(slug: str):
     """The questionnaire: its sections and their statements, and a form to add a section."""
     study = get_study_or_404(slug)
@@ -403,6 +410,7 @@ def _section_index(study, key: str) -> int:
 
 
 @bp.route("/studies/<slug>/build/sections/<key>", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def section(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -429,6 +437,7 @@ def section(slug: str, key: str):
 
 
 @bp.route("/studies/<slug>/build/sections/<key>/move", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def move_section(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -460,6 +469,7 @@ def _end(direction: str) -> str:
 
 
 @bp.route("/studies/<slug>/build/sections/<key>/delete", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def delete_section(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -486,6 +496,7 @@ def _statement_values(form: StatementForm) -> tuple[dict[str, Any], list[str]]:
 
 
 @bp.route("/studies/<slug>/build/sections/<key>/statements/new", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def new_statement(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -524,6 +535,7 @@ def _item_index(study, key: str) -> tuple[int, int]:
 
 
 @bp.route("/studies/<slug>/build/statements/<key>", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def statement(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -555,6 +567,7 @@ def statement(slug: str, key: str):
 
 
 @bp.route("/studies/<slug>/build/statements/<key>/move", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def move_statement(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -574,6 +587,7 @@ def move_statement(slug: str, key: str):
 
 
 @bp.route("/studies/<slug>/build/statements/<key>/delete", methods=["POST"])
+@requires(Permission.EDIT_DEFINITION)
 def delete_statement(slug: str, key: str):
     study = get_study_or_404(slug)
     if (refused := _draft_or_redirect(study)) is not None:
@@ -592,6 +606,7 @@ def delete_statement(slug: str, key: str):
 # -- preview and survey file -------------------------------------------------------------
 
 @bp.route("/studies/<slug>/build/survey.yaml")
+@requires(Permission.EDIT_DEFINITION)
 def survey_file(slug: str):
     """The study's definition as a survey file, to keep in version control."""
     study = get_study_or_404(slug)
@@ -604,6 +619,7 @@ def survey_file(slug: str):
 # -- participant information and consent --------------------------------------------------
 
 @bp.route("/studies/<slug>/build/consent", methods=["GET", "POST"])
+@requires(Permission.EDIT_DEFINITION)
 def consent(slug: str):
     """The participant information sheet and consent statement: part of a draft's
     definition; after launch an edit adds a new version (panellists are asked again)."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from ..console import actor, field_text, get_study_or_404
+from ..console import actor, field_text, get_study_or_404, requires
 from ..extensions import db
 from ..models import DomainError, Item, Round
+from ..roles import Permission
 from ..uow import unit_of_work
 from . import moderation as ops
 from .forms import ModerationForm
@@ -14,6 +15,7 @@ from .views import _round_or_404, bp
 
 
 @bp.route("/rounds/<int:number>/comments")
+@requires(Permission.DECIDE)
 def comments(slug: str, number: int):
     """Every submitted comment of a round as written and as the panel reads it."""
     study = get_study_or_404(slug)
@@ -23,6 +25,7 @@ def comments(slug: str, number: int):
 
 
 @bp.route("/comments/<int:rating_id>", methods=["GET", "POST"])
+@requires(Permission.DECIDE)
 def moderate(slug: str, rating_id: int):
     study = get_study_or_404(slug)
     rating = ops.find_comment(study, rating_id)

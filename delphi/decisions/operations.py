@@ -22,6 +22,7 @@ from ..models import (
     ItemLink,
     ItemOrigin,
     ItemStatus,
+    MeetingOutcome,
     RoundState,
     Section,
     Study,
@@ -210,7 +211,7 @@ def _child(study: Study, decision: ItemDecision, parents: Sequence[Item], *, key
 
 
 def reword(study: Study, item: Item, text: str, reason: str, actor: audit.Actor,
-           plain_text: str = "") -> Item:
+           plain_text: str = "", rationale: str = "") -> Item:
     """Replace a statement by a new version of itself, linked to the old one."""
     _same_study(study, [item])
     _replace_earlier(study, [item], actor, DecisionKind.REWORD)
@@ -221,14 +222,15 @@ def reword(study: Study, item: Item, text: str, reason: str, actor: audit.Actor,
     decision = _decision(study, DecisionKind.REWORD, reason, actor, [item])
     child = _child(study, decision, [item], key=item.key, version=_next_version(study, item.key),
                    text=text, origin=ItemOrigin.REWORDED,
-                   plain_text=_clean(plain_text, "The plain-language version", required=False))
+                   plain_text=_clean(plain_text, "The plain-language version", required=False),
+                   rationale=_clean(rationale, "The rationale", required=False))
     item.status = ItemStatus.SUPERSEDED
     _record(actor, study, decision, item=item.label, new=child.label)
     return child
 
 
 def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
-          actor: audit.Actor) -> Item:
+          actor: audit.Actor, plain_text: str = "", rationale: str = "") -> Item:
     """Replace several statements by one new statement."""
     _same_study(study, items)
     _replace_earlier(study, items, actor, DecisionKind.MERGE)
@@ -237,7 +239,9 @@ def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
         raise DomainError("decision.merge_too_few", "choose at least two statements to merge")
     decision = _decision(study, DecisionKind.MERGE, reason, actor, items)
     child = _child(study, decision, items, key=_key_free(study, key), version=1,
-                   text=_clean(text, "The merged statement"), origin=ItemOrigin.MERGED)
+                   text=_clean(text, "The merged statement"), origin=ItemOrigin.MERGED,
+                   plain_text=_clean(plain_text, "The plain-language version", required=False),
+                   rationale=_clean(rationale, "The rationale", required=False))
     for item in items:
         item.status = ItemStatus.SUPERSEDED
     _record(actor, study, decision, items=[i.label for i in items], new=child.label)
@@ -245,8 +249,9 @@ def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
 
 
 def split(study: Study, item: Item, texts: Sequence[str], reason: str,
-          actor: audit.Actor) -> list[Item]:
-    """Replace one statement by several narrower ones (keys KEY-a, KEY-b, ...)."""
+          actor: audit.Actor, plain_texts: Sequence[str] = (), rationale: str = "") -> list[Item]:
+    """Replace one statement by several narrower ones (keys KEY-a, KEY-b, ...); the
+    plain-language versions are given line by line in the same order."""
     _same_study(study, [item])
     _replace_earlier(study, [item], actor, DecisionKind.SPLIT)
     _active(study, item)
@@ -256,11 +261,20 @@ def split(study: Study, item: Item, texts: Sequence[str], reason: str,
     if len(texts) > len(string.ascii_lowercase):
         raise DomainError("decision.split_too_many", "a split makes at most {limit} statements",
                           limit=len(string.ascii_lowercase))
+    plain = [_clean(t, "A plain-language version", required=False) for t in plain_texts]
+    plain = [t for t in plain if t]
+    if plain and len(plain) != len(texts):
+        raise DomainError("decision.split_plain_count",
+                          "Give one plain-language line per new statement ({texts} statements, "
+                          "{plain} plain-language lines), or none.",
+                          texts=len(texts), plain=len(plain))
+    rationale = _clean(rationale, "The rationale", required=False)
     decision = _decision(study, DecisionKind.SPLIT, reason, actor, [item])
     children = [
         _child(study, decision, [item], key=_key_free(study, f"{item.key}-{letter}"), version=1,
-               text=text, origin=ItemOrigin.SPLIT)
-        for letter, text in zip(string.ascii_lowercase, texts, strict=False)
+               text=text, origin=ItemOrigin.SPLIT, rationale=rationale,
+               plain_text=plain[n] if plain else "")
+        for n, (letter, text) in enumerate(zip(string.ascii_lowercase, texts, strict=False))
     ]
     item.status = ItemStatus.SUPERSEDED
     _record(actor, study, decision, item=item.label, new=[c.label for c in children])
@@ -268,7 +282,8 @@ def split(study: Study, item: Item, texts: Sequence[str], reason: str,
 
 
 def add_statement(study: Study, section: Section, key: str, text: str, rationale: str,
-                  reason: str, actor: audit.Actor, suggestion: Suggestion | None = None) -> Item:
+                  reason: str, actor: audit.Actor, suggestion: Suggestion | None = None,
+                  plain_text: str = "") -> Item:
     """Add a new statement for the next round, from a panellist's suggestion or the committee."""
     if section.study_id != study.id:
         raise DomainError("decision.other_study_section", "that section belongs to another study")
@@ -276,6 +291,7 @@ def add_statement(study: Study, section: Section, key: str, text: str, rationale
     item = Item(study=study, section_id=section.id, key=_key_free(study, key), version=1,
                 text=_clean(text, "The statement"),
                 rationale=_clean(rationale, "The rationale", required=False),
+                plain_text=_clean(plain_text, "The plain-language version", required=False),
                 origin=ItemOrigin.SUGGESTED if suggestion else ItemOrigin.PROPOSED,
                 position=1 + max((i.position for i in study.items), default=0))
     db.session.add(item)
@@ -285,6 +301,9 @@ def add_statement(study: Study, section: Section, key: str, text: str, rationale
         if suggestion.resulting_item_id is not None:
             raise DomainError("decision.suggestion_used",
                               "that suggestion has already become a statement")
+        if suggestion.state != "open":
+            raise DomainError("suggestion.not_open", "That suggestion was {state} already.",
+                              state=suggestion.state)
         suggestion.resulting_item_id = item.id
     _record(actor, study, decision, new=item.label,
             suggestion=suggestion.id if suggestion else None)
@@ -298,3 +317,189 @@ def finish_study(study: Study, actor: audit.Actor) -> None:
     study.finished_at = utcnow()  # the retention period runs from here
     db.session.flush()
     audit.record(actor, "study.finished", study, rounds=len(study.rounds))
+
+
+def _decision_facts(decision: ItemDecision) -> dict[str, object]:
+    return {"kind": decision.kind.value, "reason": decision.reason,
+            "outcome": decision.outcome.value if decision.outcome else None,
+            "items": [s.item.label for s in decision.subjects],
+            "new": [link.child.label for link in decision.links]}
+
+
+def undo_decision(study: Study, decision: ItemDecision, actor: audit.Actor) -> list[str]:
+    """Undo a decision made after the latest round, before the next launch: its
+    statements are back as they were after the round closed, and the statements it
+    made (a new version, merged, split or added statement) are removed.  Returns the
+    labels of the statements it was about."""
+    if decision.study_id != study.id:
+        raise DomainError("decision.other_study", "That decision belongs to another study.")
+    number = last_closed_round_number(study)
+    if decision.after_round != number:
+        raise DomainError("decision.fixed", "The decisions after round {round} were fixed "
+                          "when round {next} was launched.", round=decision.after_round,
+                          next=decision.after_round + 1)
+    before = _decision_facts(decision)
+    made = {link.child_id for link in decision.links}
+    if decision.kind is DecisionKind.ADD:
+        made |= {s.item_id for s in decision.subjects}
+    used = db.session.scalars(
+        sa.select(DecisionSubject).join(ItemDecision)
+        .where(DecisionSubject.item_id.in_(made), ItemDecision.id != decision.id)).first() \
+        if made else None
+    if used is not None:
+        raise DomainError("decision.has_later", "A later decision is about a statement this "
+                          "one made; undo that one first.")
+    children = [db.session.get(Item, i) for i in made]
+    if decision.kind is not DecisionKind.ADD:
+        for subject in decision.subjects:
+            subject.item.status = ItemStatus.ACTIVE
+    for suggestion in db.session.scalars(
+            sa.select(Suggestion).where(Suggestion.resulting_item_id.in_(made))):
+        suggestion.resulting_item_id = None
+    db.session.delete(decision)
+    db.session.flush()
+    for child in children:
+        if child is not None:
+            db.session.delete(child)
+    db.session.flush()
+    db.session.expire(study, ["items"])
+    audit.record(actor, "item.decision_undone", study, decision=decision.id,
+                 after_round=number, before=before, after=None)
+    return before["items"] or before["new"]  # type: ignore[return-value]
+
+
+def _open_suggestion(study: Study, suggestion: Suggestion) -> Suggestion:
+    if suggestion.round.study_id != study.id:
+        raise DomainError("suggestion.other_study", "That suggestion belongs to another study.")
+    last_closed_round_number(study)
+    if suggestion.round is not study.current_round:
+        raise DomainError("suggestion.old_round", "That suggestion is from an earlier round.")
+    if suggestion.state != "open" or suggestion.resulting_item_id is not None:
+        raise DomainError("suggestion.not_open", "That suggestion was {state} already.",
+                          state="added" if suggestion.resulting_item_id else suggestion.state)
+    return suggestion
+
+
+def _suggestion_facts(suggestion: Suggestion) -> dict[str, object]:
+    return {"id": suggestion.id, "state": suggestion.state, "text": suggestion.text}
+
+
+def dismiss_suggestion(study: Study, suggestion: Suggestion, reason: str,
+                       actor: audit.Actor) -> Suggestion:
+    """Set a panel suggestion aside, with the reason."""
+    _open_suggestion(study, suggestion)
+    before = _suggestion_facts(suggestion)
+    suggestion.state = "dismissed"
+    suggestion.state_reason = _clean(reason, "The reason")
+    db.session.flush()
+    audit.record(actor, "suggestion.dismissed", study, suggestion=suggestion.id,
+                 reason=suggestion.state_reason, before=before,
+                 after=_suggestion_facts(suggestion))
+    return suggestion
+
+
+def _derived(source: Suggestion, text: str) -> Suggestion:
+    made = Suggestion(round_id=source.round_id, panellist_id=source.panellist_id,
+                      item_id=source.item_id, text=text, parent_id=source.id)
+    db.session.add(made)
+    return made
+
+
+def split_suggestion(study: Study, suggestion: Suggestion, actor: audit.Actor,
+                     texts: Sequence[str] | None = None) -> list[Suggestion]:
+    """Make one suggestion per line of a multi-line suggestion (or per given text)."""
+    _open_suggestion(study, suggestion)
+    lines = texts if texts is not None else suggestion.text.splitlines()
+    parts = [t for t in (_clean(line.strip(" -*•\t"), "A suggestion", required=False)
+                         for line in lines) if t]
+    if len(parts) < 2:
+        raise DomainError("suggestion.one_line", "That suggestion has only one line; "
+                          "there is nothing to split.")
+    before = _suggestion_facts(suggestion)
+    suggestion.state = "split"
+    made = [_derived(suggestion, text) for text in parts]
+    db.session.flush()
+    audit.record(actor, "suggestion.split", study, suggestion=suggestion.id, before=before,
+                 after={"state": "split", "into": [m.id for m in made]})
+    return made
+
+
+def merge_suggestions(study: Study, suggestions: Sequence[Suggestion], text: str,
+                      actor: audit.Actor) -> Suggestion:
+    """Make one suggestion of several (their texts are kept, marked merged)."""
+    suggestions = list(dict.fromkeys(suggestions))
+    if len(suggestions) < 2:
+        raise DomainError("suggestion.merge_two", "Choose at least two suggestions to merge.")
+    for s in suggestions:
+        _open_suggestion(study, s)
+    text = _clean(text, "The merged suggestion")
+    before = [_suggestion_facts(s) for s in suggestions]
+    made = _derived(suggestions[0], text)
+    made.item_id = None if len({s.item_id for s in suggestions}) > 1 else suggestions[0].item_id
+    db.session.flush()
+    for s in suggestions:
+        s.state = "merged"
+        s.state_reason = f"merged into #{made.id}"
+    db.session.flush()
+    audit.record(actor, "suggestion.merged", study, suggestions=[s.id for s in suggestions],
+                 before=before, after={"id": made.id, "text": text})
+    return made
+
+
+MAX_VOTES = 10000
+
+
+def _meeting_facts(outcome: MeetingOutcome | None) -> dict[str, object] | None:
+    if outcome is None:
+        return None
+    return {"for": outcome.votes_for, "against": outcome.votes_against,
+            "abstain": outcome.votes_abstain, "final_wording": outcome.final_wording}
+
+
+def meeting_items(study: Study) -> list[Item]:
+    """The statements the final meeting may vote on: every current or dropped statement
+    that a closed round rated."""
+    from ..models import Round, RoundItem
+
+    rated = set(db.session.scalars(
+        sa.select(RoundItem.item_id).join(Round, RoundItem.round_id == Round.id)
+        .where(Round.study_id == study.id, Round.state == RoundState.CLOSED)))
+    return [i for i in study.items if i.id in rated and i.status is not ItemStatus.SUPERSEDED]
+
+
+def record_meeting_outcome(study: Study, item: Item, votes_for: int, votes_against: int,
+                           votes_abstain: int, final_wording: str,
+                           actor: audit.Actor) -> MeetingOutcome:
+    """Record (or correct) the consensus meeting's vote on one statement and the wording
+    it endorsed; audited with before and after."""
+    if item.study_id != study.id:
+        raise DomainError("meeting.other_study", "That statement belongs to another study.")
+    current = study.current_round
+    if current is None or current.state is not RoundState.CLOSED:
+        raise DomainError("meeting.round_open", "The final meeting is recorded once the last "
+                          "round has closed.")
+    if item not in meeting_items(study):
+        raise DomainError("meeting.not_rated", "{item} was not rated in a closed round, or "
+                          "was replaced.", item=item.label)
+    votes = (votes_for, votes_against, votes_abstain)
+    if any(v is None or v < 0 or v > MAX_VOTES for v in votes):
+        raise DomainError("meeting.votes", "Votes are whole numbers from 0 to {max}.",
+                          max=MAX_VOTES)
+    if not sum(votes):
+        raise DomainError("meeting.no_votes", "Enter the meeting's votes: all three are 0.")
+    wording = _clean(final_wording, "The endorsed wording", required=False)
+    outcome = db.session.scalar(sa.select(MeetingOutcome).where(
+        MeetingOutcome.study_id == study.id, MeetingOutcome.item_id == item.id))
+    before = _meeting_facts(outcome)
+    if outcome is None:
+        outcome = MeetingOutcome(study_id=study.id, item_id=item.id)
+        db.session.add(outcome)
+    outcome.votes_for, outcome.votes_against, outcome.votes_abstain = votes
+    outcome.final_wording = "" if wording == item.text else wording
+    outcome.recorded_at = utcnow()
+    after = _meeting_facts(outcome)
+    if before == after:
+        raise DomainError("settings.unchanged", "Nothing was different from before.")
+    db.session.flush()
+    audit.record(actor, "meeting.recorded", study, item=item.label, before=before, after=after)
+    return outcome

@@ -57,7 +57,7 @@ def apply_view(results: list[ItemResult], filter_key: str, sort_key: str) -> lis
 def open_suggestions(rnd: Round) -> list[Suggestion]:
     """Panellists' suggestions of this round that have not become statements."""
     return list(db.session.scalars(
-        sa.select(Suggestion).where(Suggestion.round_id == rnd.id,
+        sa.select(Suggestion).where(Suggestion.round_id == rnd.id, Suggestion.state == "open",
                                     Suggestion.resulting_item_id.is_(None))
         .order_by(Suggestion.item_id.is_not(None), Suggestion.id)))
 

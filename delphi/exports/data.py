@@ -20,6 +20,7 @@ from ..models import (
     Item,
     ItemDecision,
     ItemLink,
+    MeetingOutcome,
     Round,
     RoundResult,
     RoundState,
@@ -54,6 +55,8 @@ class StudyData:
     decisions: list[ItemDecision]
     lineage: Lineage
     rows: dict[tuple[int, str, str | None], dict[str, Any]] = field(default_factory=dict)
+    # The final consensus meeting's outcome per item id (empty until one is recorded).
+    meeting: dict[int, MeetingOutcome] = field(default_factory=dict)
 
     def section(self, name: str) -> list[dict[str, Any]]:
         """The rows of one section of the stored analysis (``stability``, ``panel``,
@@ -155,9 +158,11 @@ def load(study: Study, generated_at: datetime | None = None) -> StudyData:
         .order_by(ItemDecision.after_round, ItemDecision.id)))
     items = cast(list[dict[str, Any]], result["items"]) if result else []
     rows = {(r["round"], r["item"], r["group"]): r for r in items}
+    meeting = {m.item_id: m for m in db.session.scalars(
+        sa.select(MeetingOutcome).where(MeetingOutcome.study_id == study.id))}
     return StudyData(study=study, generated_at=generated_at or utcnow(), result=result,
                      closed_rounds=rounds, items=ordered_items(study), decisions=decisions,
-                     lineage=lineage(study, decisions), rows=rows)
+                     lineage=lineage(study, decisions), rows=rows, meeting=meeting)
 
 
 def short_time(when: datetime | None) -> str:

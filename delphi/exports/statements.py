@@ -39,6 +39,19 @@ DONE = {
 ROUND_KEYS = ("n", "median", "p25", "p75", "iqr", "pct_agree", "verdict")
 BASE_COLUMNS = ("item", "key", "version", "section", "scale", "text", "origin", "came_from",
                 "final_status", "final_status_text", "settled_in_round", "became", "decision")
+# The final consensus meeting's outcome (empty cells until one is recorded).
+MEETING_COLUMNS = ("meeting_for", "meeting_against", "meeting_abstain", "meeting_endorsed",
+                   "meeting_final_wording")
+
+
+def meeting_of(data: StudyData, item: Item) -> dict[str, Any] | None:
+    """The meeting's vote on the item and the wording it endorsed, or None."""
+    outcome = data.meeting.get(item.id)
+    if outcome is None:
+        return None
+    return {"for": outcome.votes_for, "against": outcome.votes_against,
+            "abstain": outcome.votes_abstain, "endorsed": outcome.endorsed,
+            "final_wording": outcome.final_wording or item.text}
 
 
 def round_numbers(data: StudyData, item: Item) -> list[dict[str, Any]]:
@@ -99,6 +112,7 @@ def statement_rows(data: StudyData) -> list[dict[str, Any]]:
             "final_status": code, "final_status_text": text, "settled_in_round": settled,
             "became": [label(c) for c in data.lineage.children.get(item.id, [])],
             "decision": describe_decision(data.lineage.ended_by.get(item.id)),
+            "meeting": meeting_of(data, item),
             "rounds": rounds,
         })
     return rows
@@ -106,12 +120,15 @@ def statement_rows(data: StudyData) -> list[dict[str, Any]]:
 
 def statements_table(data: StudyData, rows: list[dict[str, Any]]) -> Table:
     """The statements as one wide table: the base columns, then ``r<N>_<statistic>``."""
-    headers = [*BASE_COLUMNS, *(f"r{n}_{k}" for n in data.rounds for k in ROUND_KEYS)]
+    headers = [*BASE_COLUMNS, *MEETING_COLUMNS,
+               *(f"r{n}_{k}" for n in data.rounds for k in ROUND_KEYS)]
     body = []
     for row in rows:
         by_round = {r["round"]: r for r in row["rounds"]}
         cells = [";".join(v) if isinstance(v, list) else v
                  for v in (row[c] for c in BASE_COLUMNS)]
+        meeting = row["meeting"] or {}
+        cells.extend(meeting.get(k.removeprefix("meeting_")) for k in MEETING_COLUMNS)
         for number in data.rounds:
             stats = by_round.get(number, {})
             cells.extend(stats.get(k) for k in ROUND_KEYS)
@@ -148,6 +165,15 @@ def round_summary(stats: dict[str, Any]) -> str:
             f"{fmt(stats['p75'])}), {pct(stats['pct_agree'])} agree, {verdict}")
 
 
+def meeting_summary(meeting: dict[str, Any] | None) -> str:
+    """The meeting's vote in a few words."""
+    if meeting is None:
+        return "–"
+    verdict = "endorsed" if meeting["endorsed"] else "not endorsed"
+    return (f"{verdict} ({meeting['for']} for, {meeting['against']} against, "
+            f"{meeting['abstain']} abstained): {meeting['final_wording']}")
+
+
 MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>!|~"})
 
 
@@ -162,12 +188,15 @@ def statements_markdown(data: StudyData, rows: list[dict[str, Any]]) -> str:
     lines = [f"# {md(study.title)}: final statements", "",
              f"Generated {iso(data.generated_at)}. {md(study.consensus.describe())}", "",
              "| Statement | Text | Final status | Settled in | "
-             + " | ".join(f"Round {n}" for n in data.rounds) + " |",
-             "|---|---|---|---|" + "---|" * len(data.rounds)]
+             + " | ".join(f"Round {n}" for n in data.rounds)
+             + (" | Final meeting" if data.meeting else "") + " |",
+             "|---|---|---|---|" + "---|" * (len(data.rounds) + bool(data.meeting))]
     for row in rows:
         by_round = {r["round"]: r for r in row["rounds"]}
         cells = [md(row["item"]), md(row["text"]), md(row["final_status_text"]),
                  f"round {row['settled_in_round']}" if row["settled_in_round"] else "–"]
         cells += [md(round_summary(by_round[n])) if n in by_round else "–" for n in data.rounds]
+        if data.meeting:
+            cells.append(md(meeting_summary(row["meeting"])))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
 
-from ..console import actor, facilitator_blueprint, get_study_or_404
+from ..console import actor, facilitator_blueprint, get_study_or_404, requires
 from ..models import DomainError
+from ..roles import Permission
 from ..uow import unit_of_work
 from .checklist import TEAM_FIELDS, accord_rows
 from .data import load
@@ -29,12 +30,14 @@ def _page(study, form: ReportFieldsForm, status: int = 200):
 
 
 @bp.route("/exports/")
+@requires(Permission.EXPORT)
 def index(slug: str):
     study = get_study_or_404(slug)
     return _page(study, ReportFieldsForm(data=study.report_fields or {}))
 
 
 @bp.route("/exports/report-fields", methods=["POST"])
+@requires(Permission.CONFIGURE_EXPORTS)
 def report_fields(slug: str):
     study = get_study_or_404(slug)
     form = ReportFieldsForm()
@@ -54,12 +57,14 @@ def report_fields(slug: str):
 
 
 @bp.route("/exports/report")
+@requires(Permission.EXPORT)
 def report(slug: str):
     """The report as a web page, with its style sheet linked (the console's CSP)."""
     return report_html(load(get_study_or_404(slug)), standalone=False)
 
 
 @bp.route("/exports/<what>.<fmt>")
+@requires(Permission.EXPORT)
 def download(slug: str, what: str, fmt: str):
     study = get_study_or_404(slug)
     try:

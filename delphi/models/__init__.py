@@ -1,8 +1,22 @@
 """Typed SQLAlchemy models, by aggregate; import them from here."""
 
-from .accounts import Facilitator, FacilitatorSession, StudyMembership
+from .accounts import (
+    Facilitator,
+    FacilitatorSession,
+    PasswordReset,
+    RecoveryCode,
+    StudyMembership,
+    TeamInvitation,
+)
 from .audit import AuditEvent, ThrottleCounter
-from .decisions import DecisionKind, DecisionSubject, DropOutcome, ItemDecision, ItemLink
+from .decisions import (
+    DecisionKind,
+    DecisionSubject,
+    DropOutcome,
+    ItemDecision,
+    ItemLink,
+    MeetingOutcome,
+)
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
     MODERATIONS,
@@ -57,9 +71,12 @@ __all__ = [
     "ItemOrigin",
     "ItemStatus",
     "MailStatus",
+    "MeetingOutcome",
     "OutboxMessage",
+    "PasswordReset",
     "Panellist",
     "Rating",
+    "RecoveryCode",
     "Response",
     "ResponseState",
     "Round",
@@ -74,6 +91,7 @@ __all__ = [
     "StudyMembership",
     "StudyState",
     "Suggestion",
+    "TeamInvitation",
     "ThrottleCounter",
     "WorkerHeartbeat",
     "item_label",

@@ -14,6 +14,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model, db
+from ..passwords import password_problem
+from ..roles import ROLE_VALUES, Role
 from .types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ def _dummy_hash() -> str:
     return _hasher.hash("no account has this password")
 
 
-MIN_PASSWORD_LENGTH = 10
+_ROLES_SQL = ", ".join(f"'{r}'" for r in ROLE_VALUES)
 
 
 class Facilitator(Model):
@@ -53,6 +55,13 @@ class Facilitator(Model):
     session_epoch: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A site admin creates, disables and re-enables accounts in the browser.
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    # The second factor: a base32 TOTP secret once confirmed; the one being enrolled; the
+    # last time step accepted (a code is good once).
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     memberships: Mapped[list[StudyMembership]] = relationship(
         back_populates="facilitator", cascade="all, delete-orphan"
@@ -63,11 +72,17 @@ class Facilitator(Model):
     session_secret = None  # type: str | None  # (a plain attribute, so no annotation)
 
     def set_password(self, password: str) -> None:
-        """Hash and store a new password, ending every existing session."""
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise ValueError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        """Hash and store a new password, ending every existing session. A password that
+        is too short, too long or common is refused (``passwords.password_problem``)."""
+        problem = password_problem(password, self.email)
+        if problem is not None:
+            raise problem
         self.password_hash = _hasher.hash(password)
         self.end_all_sessions()
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_secret is not None
 
     def check_password(self, password: str) -> bool:
         """Return whether ``password`` matches, rehashing when the parameters changed."""
@@ -147,6 +162,13 @@ class Facilitator(Model):
         """Return whether this facilitator is on the study's steering committee."""
         return any(m.study_id == study.id for m in self.memberships)
 
+    def role_in(self, study: Study) -> Role | None:
+        """This facilitator's role in ``study``, or None when not on its team."""
+        for m in self.memberships:
+            if m.study_id == study.id:
+                return Role(m.role)
+        return None
+
 
 class StudyMembership(Model):
     """A facilitator's seat on one study's steering committee."""
@@ -154,7 +176,7 @@ class StudyMembership(Model):
     __tablename__ = "study_membership"
     __table_args__ = (
         sa.UniqueConstraint("study_id", "facilitator_id"),
-        sa.CheckConstraint("role IN ('owner', 'member')", name="role_known"),
+        sa.CheckConstraint(f"role IN ({_ROLES_SQL})", name="role_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -162,7 +184,7 @@ class StudyMembership(Model):
     facilitator_id: Mapped[int] = mapped_column(
         sa.ForeignKey("facilitator.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[str] = mapped_column(sa.String(16), default="member")
+    role: Mapped[str] = mapped_column(sa.String(16), default=Role.EDITOR.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     facilitator: Mapped[Facilitator] = relationship(back_populates="memberships")
@@ -187,3 +209,75 @@ class FacilitatorSession(Model):
     @staticmethod
     def hash(secret: str) -> str:
         return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class RecoveryCode(Model):
+    """A single-use code that stands in for the second factor (its SHA-256 only)."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facilitator_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("facilitator.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TeamInvitation(Model):
+    """An invitation to join a study's team with a role, sent by email.
+
+    The link's secret is made when the email is sent (only its SHA-256 is kept, in
+    ``token_hash``); the invitation is good once, until ``expires_at``.
+    """
+
+    __tablename__ = "team_invitation"
+    __table_args__ = (
+        sa.CheckConstraint(f"role IN ({_ROLES_SQL})", name="role_known"),
+        sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"),
+                                          index=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    invited_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("facilitator.id", ondelete="SET NULL"))
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("facilitator.id", ondelete="SET NULL"))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    study: Mapped[Study] = relationship()
+    invited_by: Mapped[Facilitator | None] = relationship(foreign_keys=[invited_by_id])
+
+    @property
+    def is_open(self) -> bool:
+        return (self.accepted_at is None and self.cancelled_at is None
+                and self.expires_at > utcnow())
+
+
+class PasswordReset(Model):
+    """A request to reset a password by email: good once, for 30 minutes.
+
+    Made for every request, whether the account exists or not (``facilitator_id`` is
+    then NULL and the email says there is no account), so both take the same work.
+    The link's secret is made when the email is sent; only its SHA-256 is kept.
+    """
+
+    __tablename__ = "password_reset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facilitator_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("facilitator.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    facilitator: Mapped[Facilitator | None] = relationship()

@@ -93,3 +93,33 @@ class ItemLink(Model):
     decision: Mapped[ItemDecision] = relationship(back_populates="links")
     parent: Mapped[Item] = relationship(foreign_keys=[parent_id])
     child: Mapped[Item] = relationship(foreign_keys=[child_id])
+
+
+class MeetingOutcome(Model):
+    """The final consensus meeting's vote on one statement and the wording it endorsed."""
+
+    __tablename__ = "meeting_outcome"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "item_id"),
+        sa.CheckConstraint("votes_for >= 0 AND votes_against >= 0 AND votes_abstain >= 0",
+                           name="votes_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(sa.ForeignKey("study.id", ondelete="CASCADE"),
+                                          index=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("item.id", ondelete="CASCADE"),
+                                         index=True)
+    votes_for: Mapped[int] = mapped_column(default=0)
+    votes_against: Mapped[int] = mapped_column(default=0)
+    votes_abstain: Mapped[int] = mapped_column(default=0)
+    # The wording the meeting endorsed ("" : the statement's own wording).
+    final_wording: Mapped[str] = mapped_column(sa.Text, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    item: Mapped[Item] = relationship()
+
+    @property
+    def endorsed(self) -> bool:
+        """More votes for than against."""
+        return self.votes_for > self.votes_against

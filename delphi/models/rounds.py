@@ -50,6 +50,8 @@ class Round(Model):
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # How many times the round was reopened after a close by mistake.
+    reopened: Mapped[int] = mapped_column(default=0, server_default="0")
     # When a moderation last changed what the round's comments show (None: never); the
     # feedback's caches key on it, so every worker reads the comments again.
     comments_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -279,6 +281,7 @@ class Rating(Model):
         return "UTS" if self.is_uts else self.value
 
 
+SUGGESTION_STATES = ("open", "dismissed", "merged", "split")
 MODERATIONS = ("hidden", "redacted")
 
 
@@ -292,9 +295,18 @@ def shown_comment(comment: str, moderation: str | None, redacted: str) -> str:
 
 
 class Suggestion(Model):
-    """A panellist's proposal of a new statement or a rewording of one."""
+    """A panellist's proposal of a new statement or a rewording of one.
+
+    The committee may dismiss it (with a reason), split a multi-line one into one per
+    line, or merge several into one: the new suggestions have ``parent_id`` set (the
+    first of a merge's) and are the committee's, never shown back to the panellist.
+    """
 
     __tablename__ = "suggestion"
+    __table_args__ = (
+        sa.CheckConstraint("state IN ('open', 'dismissed', 'merged', 'split')",
+                           name="suggestion_state_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(sa.ForeignKey("round.id", ondelete="CASCADE"), index=True)
@@ -307,6 +319,11 @@ class Suggestion(Model):
     resulting_item_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("item.id", ondelete="SET NULL")
     )
+    state: Mapped[str] = mapped_column(sa.String(16), default="open", server_default="open")
+    # A dismissal's reason; the suggestion a split or merge made this one from.
+    state_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    parent_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("suggestion.id", ondelete="SET NULL"), index=True)
 
     round: Mapped[Round] = relationship()
     item: Mapped[Item | None] = relationship(foreign_keys=[item_id])

@@ -88,6 +88,7 @@ class Study(Model):
         sa.CheckConstraint(_in("erasure", ERASURE_POLICIES), name="erasure_known"),
         sa.CheckConstraint("retention_days IS NULL OR retention_days >= 0",
                            name="retention_days_nonnegative"),
+        sa.CheckConstraint("time_zone <> ''", name="time_zone_not_empty"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -118,6 +119,22 @@ class Study(Model):
     retention_days: Mapped[int | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Deadlines and schedules: the IANA time zone every time is entered and shown in,
+    # and the reminders the mail worker sends before a deadline (days before it, e.g.
+    # [7, 2]) to those who have not submitted.
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
+    reminder_days: Mapped[list[int]] = mapped_column(sa.JSON, default=list,
+                                                     server_default="[]")
+    # Panel suggestions in every round, not only round 1.
+    suggestions_every_round: Mapped[bool] = mapped_column(default=False,
+                                                          server_default=sa.false())
+    # Email texts (delphi/email_texts.py): the Reply-To address, the contact person named
+    # in the emails, and the edited subject and body of each kind of message
+    # ({"reminder": {"subject": ..., "body": ...}}; a kind not there keeps the default).
+    reply_to: Mapped[str] = mapped_column(sa.String(254), default="", server_default="")
+    contact_person: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    email_texts: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
+                                                        server_default="{}")
 
     consensus: Mapped[ConsensusSettings] = relationship(
         back_populates="study", cascade="all, delete-orphan", uselist=False
@@ -162,6 +179,13 @@ class Study(Model):
     @property
     def scale(self) -> Scale:
         return get_scale(self.scale_key)
+
+    @property
+    def zone(self) -> Any:
+        """The study's time zone (``zoneinfo``); UTC if the stored name is unknown here."""
+        from ..timezones import zone
+
+        return zone(self.time_zone)
 
     @property
     def is_closed_for_good(self) -> bool:

@@ -150,7 +150,8 @@ def save_sheet(invitation: Invitation, sheet: AnswerSheet, now: datetime | None 
         .execution_options(populate_existing=True))}
     suggestions = {s.item_id: s for s in db.session.scalars(
         sa.select(Suggestion).where(Suggestion.round_id == invitation.round_id,
-                                    Suggestion.panellist_id == invitation.panellist_id)
+                                    Suggestion.panellist_id == invitation.panellist_id,
+                                    Suggestion.parent_id.is_(None))
         .execution_options(populate_existing=True))}
     saved = {item_id: Answer(r.value, r.is_uts, r.comment, r.change_reason)
              for item_id, r in existing.items()}

@@ -8,15 +8,17 @@ from types import SimpleNamespace
 
 from flask import render_template
 
-from ..console import facilitator_blueprint, get_study_or_404
+from ..console import facilitator_blueprint, get_study_or_404, requires
 from ..models import ItemStatus, RoundState
 from ..results.blocks import by_id, feedback_for_round, render_statements
+from ..roles import Permission
 from .views import _progress, page_scale
 
 bp = facilitator_blueprint("previews", __name__, "")
 
 
 @bp.route("/studies/<slug>/build/preview")
+@requires(Permission.EDIT_DEFINITION)
 def round_one(slug: str):
     """Round 1's voting page as a panellist will see it: read-only, nothing is saved."""
     study = get_study_or_404(slug)
@@ -33,6 +35,7 @@ def round_one(slug: str):
 
 
 @bp.route("/studies/<slug>/next-round/preview")
+@requires(Permission.VIEW_RESULTS)
 def next_round(slug: str):
     """The next round as a panellist will see it: its statements and their feedback."""
     study = get_study_or_404(slug)

@@ -310,7 +310,8 @@ def _suggestions(invitation: Invitation):
 
     return db.session.scalars(
         db.select(Suggestion).where(Suggestion.round_id == invitation.round_id,
-                                    Suggestion.panellist_id == invitation.panellist_id)
+                                    Suggestion.panellist_id == invitation.panellist_id,
+                                    Suggestion.parent_id.is_(None))
     ).all()
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
 from .. import mail
@@ -15,23 +15,34 @@ from ..console import (
     actor,
     facilitator_blueprint,
     get_study_or_404,
+    requires,
     run_use_case,
     unconfirmed,
 )
 from ..extensions import db
 from ..models import (
+    DomainError,
     Invitation,
     OutboxMessage,
     Panellist,
     Response,
     ResponseState,
     Round,
+    Study,
 )
+from ..roles import Permission
 from ..tokens import link_for, mint_token
 from ..uow import unit_of_work
 from . import confirm
 from . import operations as ops
-from .forms import LaunchRoundForm
+from .forms import (
+    DeadlineForm,
+    EmailSettingsForm,
+    EmailTextForm,
+    LaunchRoundForm,
+    ReopenForm,
+    ScheduleForm,
+)
 
 bp = facilitator_blueprint("rounds", __name__, "/studies/<slug>")
 
@@ -42,12 +53,35 @@ def _run(action: Any, success: str, slug: str, target: str | None = None):
 
 
 @bp.route("/rounds/")
+@requires(Permission.VIEW_ROUNDS)
 def index(slug: str):
     study = get_study_or_404(slug)
     rounds = [_progress(r) for r in study.rounds]
+    open_round = ops.open_round(study)
+    deadline_form = DeadlineForm(formdata=None, closes_at=_local(open_round.closes_at, study)
+                                 if open_round else None)
     return render_template("rounds/index.html", study=study, rounds=rounds,
-                           open_round=ops.open_round(study), launch_form=LaunchRoundForm(),
-                           form=EmptyForm())
+                           open_round=open_round, launch_form=LaunchRoundForm(),
+                           deadline_form=deadline_form, reopen_form=ReopenForm(formdata=None),
+                           can_reopen=_can_reopen(study), form=EmptyForm())
+
+
+def _local(when, study):  # type: ignore[no-untyped-def]
+    """A stored time as the naive local time a datetime-local field shows."""
+    from ..timezones import local
+
+    here = local(when, study.time_zone)
+    return here.replace(tzinfo=None) if here else None
+
+
+def _can_reopen(study) -> bool:  # type: ignore[no-untyped-def]
+    from ..models import ItemDecision, RoundState
+
+    current = study.current_round
+    if current is None or current.state is not RoundState.CLOSED or study.is_closed_for_good:
+        return False
+    return not db.session.scalar(sa.select(sa.func.count()).select_from(ItemDecision).where(
+        ItemDecision.study_id == study.id, ItemDecision.after_round == current.number))
 
 
 def _progress(rnd: Round) -> dict[str, Any]:
@@ -76,6 +110,7 @@ def _progress(rnd: Round) -> dict[str, Any]:
 
 
 @bp.route("/rounds/launch", methods=["GET", "POST"])
+@requires(Permission.RUN_ROUNDS)
 def launch(slug: str):
     """GET: what launching will do, and a button to confirm; POST (confirmed): launch."""
     study = get_study_or_404(slug)
@@ -84,7 +119,12 @@ def launch(slug: str):
         if not form.validate():
             flash("The closing time is not a valid date and time.", "error")
             return redirect(url_for("rounds.index", slug=slug))
-        facts = confirm.launch_facts(study, _utc(form.closes_at.data))
+        try:
+            closes_at = _utc(form.closes_at.data, study)
+        except DomainError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("rounds.index", slug=slug))
+        facts = confirm.launch_facts(study, closes_at)
         return render_template("rounds/confirm.html", study=study, kind="launch", facts=facts,
                                closes_at=request.args.get("closes_at", ""))
     form = LaunchRoundForm()
@@ -98,16 +138,25 @@ def launch(slug: str):
             abort(400)
         flash("The closing time is not a valid date and time.", "error")
         return redirect(url_for("rounds.index", slug=slug))
-    closes_at = _utc(form.closes_at.data)
-    return _run(lambda: ops.launch_message(ops.launch_round(study, actor(), closes_at)),
-                "{result}", slug)
+    undecided = confirm.between_rounds(study).undecided
+    if undecided and request.form.get("undecided_confirmed") != "yes":
+        flash(f"Nothing was changed: {len(undecided)} statement(s) have no decision; tick "
+              "the box to confirm they go to the next round unchanged.", "error")
+        return redirect(url_for("rounds.launch", slug=slug,
+                                closes_at=request.form.get("closes_at") or None), code=303)
+    return _run(lambda: ops.launch_message(ops.launch_round(
+        study, actor(), _utc(form.closes_at.data, study))), "{result}", slug)
 
 
-def _utc(when: datetime | None) -> datetime | None:
-    return when.replace(tzinfo=UTC) if when else None
+def _utc(when: datetime | None, study: Study) -> datetime | None:
+    """A time entered in the study's time zone, in UTC (DomainError if it does not exist)."""
+    from ..timezones import to_utc
+
+    return to_utc(when, study.time_zone) if when else None
 
 
 @bp.route("/rounds/close", methods=["GET", "POST"])
+@requires(Permission.RUN_ROUNDS)
 def close(slug: str):
     """GET: how many answers the close counts, and a button to confirm; POST: close."""
     study = get_study_or_404(slug)
@@ -126,6 +175,7 @@ def close(slug: str):
 
 
 @bp.route("/rounds/remind", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
 def remind(slug: str):
     study = get_study_or_404(slug)
     return _run(lambda: ops.remind(study, actor()),
@@ -149,6 +199,7 @@ def _back(slug: str) -> str:
 
 
 @bp.route("/panellists/<pseudonym>/reissue", methods=["POST"])
+@requires(Permission.MANAGE_PANEL)
 def reissue(slug: str, pseudonym: str):
     study = get_study_or_404(slug)
     panellist = _panellist_or_404(study, pseudonym)
@@ -159,6 +210,7 @@ def reissue(slug: str, pseudonym: str):
 
 @bp.route("/panellists/<pseudonym>/revoke", methods=["POST"])
 @bp.route("/panellists/<pseudonym>/withdraw", methods=["POST"])
+@requires(Permission.MANAGE_PANEL)
 def withdraw(slug: str, pseudonym: str):
     """Revoke a panellist's links for good: a withdrawal, until reinstated."""
     study = get_study_or_404(slug)
@@ -170,6 +222,7 @@ def withdraw(slug: str, pseudonym: str):
 
 
 @bp.route("/panellists/<pseudonym>/reinstate", methods=["POST"])
+@requires(Permission.MANAGE_PANEL)
 def reinstate(slug: str, pseudonym: str):
     study = get_study_or_404(slug)
     panellist = _panellist_or_404(study, pseudonym)
@@ -182,6 +235,7 @@ def reinstate(slug: str, pseudonym: str):
 
 
 @bp.route("/outbox")
+@requires(Permission.VIEW_ROUNDS)
 def outbox(slug: str):
     study = get_study_or_404(slug)
     messages = db.session.scalars(
@@ -201,6 +255,7 @@ def _message_or_404(study, message_id: int) -> OutboxMessage:
 
 
 @bp.route("/outbox/<int:message_id>/resend", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
 def resend(slug: str, message_id: int):
     study = get_study_or_404(slug)
     message = _message_or_404(study, message_id)
@@ -209,6 +264,7 @@ def resend(slug: str, message_id: int):
 
 
 @bp.route("/outbox/<int:message_id>/preview", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)  # it makes a working personal link
 def preview(slug: str, message_id: int):
     """Show a message as it would be delivered, with a fresh personal link (no SMTP set)."""
     study = get_study_or_404(slug)
@@ -233,3 +289,180 @@ def preview(slug: str, message_id: int):
                      panellist=panellist.pseudonym if panellist else None)
     return render_template("rounds/message.html", study=study, message=message,
                            rendered=rendered, link=link)
+
+
+@bp.route("/rounds/deadline", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
+def deadline(slug: str):
+    """Set, extend, shorten or remove the open round's closing time."""
+    study = get_study_or_404(slug)
+    form = DeadlineForm()
+
+    def action():  # type: ignore[no-untyped-def]
+        closes_at = None if form.no_deadline.data else _utc(form.closes_at.data, study)
+        rnd = ops.set_deadline(study, closes_at, actor())
+        return rnd
+
+    return run_use_case(action, "The deadline of round {result.number} is changed.",
+                        url_for("rounds.index", slug=slug), form,
+                        failure="Nothing was changed: ")
+
+
+@bp.route("/rounds/reopen", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
+def reopen(slug: str):
+    """Reopen the latest round, closed by mistake (before any decision on it)."""
+    study = get_study_or_404(slug)
+    form = ReopenForm()
+    return run_use_case(
+        lambda: ops.reopen_round(study, _utc(form.closes_at.data, study), actor()),
+        "Round {result.number} is open again; its results are computed again when it closes.",
+        url_for("rounds.index", slug=slug), form, failure="Nothing was changed: ")
+
+
+@bp.route("/schedule", methods=["GET", "POST"])
+@requires(Permission.VIEW_ROUNDS, post=Permission.RUN_ROUNDS)
+def schedule(slug: str):
+    """The study's time zone, reminder schedule and suggestion setting."""
+    from ..timezones import zone_names
+
+    study = get_study_or_404(slug)
+    if request.method == "POST":
+        form = ScheduleForm()
+        if form.validate_on_submit():
+            try:
+                with unit_of_work():
+                    ops.update_schedule(study, form.time_zone.data, form.days,
+                                        form.suggestions_every_round.data, actor())
+            except DomainError as exc:
+                form.form_errors.append(str(exc))
+            else:
+                flash("The schedule is saved.", "info")
+                return redirect(url_for("rounds.schedule", slug=slug))
+        elif "csrf_token" in form.errors:
+            abort(400)
+        status = 400
+    else:
+        form = ScheduleForm(formdata=None, time_zone=study.time_zone,
+                            reminder_days=", ".join(str(d) for d in study.reminder_days or []),
+                            suggestions_every_round=study.suggestions_every_round)
+        status = 200
+    return render_template("rounds/schedule.html", study=study, form=form,
+                           zones=zone_names()), status
+
+
+def _email_page(study, settings_form=None, text_forms=None, preview=None,  # type: ignore[no-untyped-def]
+                status: int = 200):
+    from .. import email_texts
+
+    text_forms = text_forms or {}
+    for kind in email_texts.KINDS:
+        if kind not in text_forms:
+            saved = email_texts.texts_for(study.email_texts, kind) or email_texts.DEFAULTS[kind]
+            text_forms[kind] = EmailTextForm(formdata=None, prefix=kind, kind=kind, **saved)
+    settings_form = settings_form or EmailSettingsForm(
+        formdata=None, sender_name=study.sender_name, reply_to=study.reply_to,
+        contact_person=study.contact_person)
+    return render_template(
+        "rounds/emails.html", study=study, settings_form=settings_form,
+        text_forms=text_forms, kinds=email_texts.KINDS, names=email_texts.KIND_NAMES,
+        placeholders=email_texts.PLACEHOLDERS, needs_link=email_texts.NEEDS_LINK,
+        edited={k for k in email_texts.KINDS if email_texts.texts_for(study.email_texts, k)},
+        preview=preview, form=EmptyForm()), status
+
+
+@bp.route("/emails", methods=["GET"])
+@requires(Permission.VIEW_ROUNDS)
+def emails(slug: str):
+    """The study's email settings and texts, each with a preview and a test."""
+    return _email_page(get_study_or_404(slug))
+
+
+@bp.route("/emails/settings", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
+def email_settings(slug: str):
+    study = get_study_or_404(slug)
+    form = EmailSettingsForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _email_page(study, settings_form=form, status=400)
+    try:
+        with unit_of_work():
+            ops.update_email_settings(study, form.sender_name.data or "",
+                                      form.reply_to.data or "", form.contact_person.data or "",
+                                      actor())
+    except DomainError as exc:
+        form.form_errors.append(str(exc))
+        return _email_page(study, settings_form=form, status=400)
+    flash("The email settings are saved.", "info")
+    return redirect(url_for("rounds.emails", slug=slug))
+
+
+@bp.route("/emails/<kind>", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
+def email_text(slug: str, kind: str):
+    """Save, preview, test or reset one message's text (the button pressed says which)."""
+    from .. import email_texts
+
+    study = get_study_or_404(slug)
+    if kind not in email_texts.KINDS:
+        abort(404)
+    form = EmailTextForm(prefix=kind)
+    intent = request.form.get("intent", "save")
+    if intent == "reset":
+        return run_use_case(lambda: ops.reset_email_text(study, kind, actor()),
+                            f"The {email_texts.KIND_NAMES[kind].lower()} message is back to "
+                            "its default text.", url_for("rounds.emails", slug=slug),
+                            failure="Nothing was changed: ")
+    if intent == "test":
+        me = actor()
+        return run_use_case(lambda: ops.send_test_email(study, kind, me.email, me.name,
+                                                        actor()),
+                            f"A test of the {email_texts.KIND_NAMES[kind].lower()} message to "
+                            f"{me.email} is in the outbox.",
+                            url_for("rounds.emails", slug=slug))
+    if not form.validate_on_submit() or form.kind.data != kind:
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _email_page(study, text_forms={kind: form}, status=400)
+    try:
+        email_texts.check(kind, form.subject.data, form.body.data)
+    except DomainError as exc:
+        form.form_errors.append(str(exc))
+        return _email_page(study, text_forms={kind: form}, status=400)
+    if intent == "preview":
+        return _email_page(study, text_forms={kind: form},
+                           preview=_preview(study, kind, form.subject.data, form.body.data))
+    try:
+        with unit_of_work():
+            ops.update_email_text(study, kind, form.subject.data, form.body.data, actor())
+    except DomainError as exc:
+        form.form_errors.append(str(exc))
+        return _email_page(study, text_forms={kind: form}, status=400)
+    flash(f"The {email_texts.KIND_NAMES[kind].lower()} message is saved.", "info")
+    return redirect(url_for("rounds.emails", slug=slug) + f"#{kind}")
+
+
+def _preview(study, kind: str, subject: str, body: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The text filled with sample values, as a panellist would read it."""
+    from .. import email_texts
+    from ..models import utcnow
+    from ..timezones import shown
+
+    base = (current_app.config.get("BASE_URL") or "").rstrip("/")
+    values = mail.sandbox_values(  # a sample link, never a real one
+        study, None, None, f"{base}/p/example-personal-link", 12,
+        shown(utcnow() + timedelta(days=7), study.time_zone, "%A %d %B %Y at %H:%M"),
+        {"name": "Dr Jane Example", "round": 1})
+    return {"kind": kind, "subject": email_texts.fill_text(subject, values, "subject"),
+            "html": email_texts.fill_html(body, values, "body"),
+            "text": email_texts.fill_text(body, values, "body")}
+
+
+@bp.route("/thank-you", methods=["POST"])
+@requires(Permission.RUN_ROUNDS)
+def thank_you(slug: str):
+    study = get_study_or_404(slug)
+    return _run(lambda: ops.send_thank_you(study, actor()),
+                "{result} thank-you messages are in the outbox.", slug)

@@ -30,7 +30,7 @@ from ..surveys import MARKUP_RE
 
 
 def add_facilitator_to_study(study: Study, facilitator: Facilitator, actor: audit.Actor,
-                             role: str = "member") -> None:
+                             role: str = "editor") -> None:
     """Give a facilitator a seat on the study's steering committee."""
     if facilitator.can_access(study):
         raise DomainError("study.facilitator_exists", "{email} is already a facilitator of {slug}",

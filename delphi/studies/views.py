@@ -16,6 +16,7 @@ from ..console import (
     actor,
     facilitator_blueprint,
     get_study_or_404,
+    requires,
     run_use_case,
     unconfirmed,
 )
@@ -33,6 +34,7 @@ from ..models import (
     StudyState,
     Suggestion,
 )
+from ..roles import Permission, allows
 from ..uow import unit_of_work
 from . import privacy
 from .forms import PanellistForm, PanelUploadForm
@@ -53,16 +55,22 @@ MAX_PANEL_UPLOAD = 2 * 1024 * 1024
 
 @bp.route("/")
 def index():
-    studies = db.session.scalars(
-        sa.select(Study)
+    rows = db.session.execute(
+        sa.select(Study, StudyMembership.role)
         .join(StudyMembership)
         .where(StudyMembership.facilitator_id == current_user.id)
         .order_by(Study.created_at.desc())
     ).all()
-    return render_template("studies/index.html", studies=studies)
+    studies = [study for study, _ in rows]
+    # Where each study's card leads: its page, or the exports for a statistician.
+    home = {study.id: ("studies.detail" if allows(role, Permission.VIEW_STUDY)
+                       else "exports.index") for study, role in rows}
+    roles = {study.id: role for study, role in rows}
+    return render_template("studies/index.html", studies=studies, home=home, roles=roles)
 
 
 @bp.route("/studies/<slug>/")
+@requires(Permission.VIEW_STUDY)
 def detail(slug: str):
     study = get_study_or_404(slug)
     current = study.current_round
@@ -89,6 +97,7 @@ def detail(slug: str):
 
 
 @bp.route("/studies/<slug>/panel", methods=["GET", "POST"])
+@requires(Permission.VIEW_PANEL, post=Permission.MANAGE_PANEL)
 def panel(slug: str):
     study = get_study_or_404(slug)
     form = PanelUploadForm()
@@ -143,6 +152,7 @@ def _held(panellist: Panellist) -> dict[str, int]:
 
 
 @bp.route("/studies/<slug>/panel/<pseudonym>/")
+@requires(Permission.VIEW_PANEL)
 def panellist(slug: str, pseudonym: str):
     """One panellist's personal data: what is held, a copy of it, and erasure."""
     study = get_study_or_404(slug)
@@ -152,6 +162,7 @@ def panellist(slug: str, pseudonym: str):
 
 
 @bp.route("/studies/<slug>/panel/<pseudonym>/export", methods=["POST"])
+@requires(Permission.MANAGE_PANEL)
 def export_panellist(slug: str, pseudonym: str):
     """Download everything held about the panellist as JSON; the audit log records who."""
     study = get_study_or_404(slug)
@@ -168,6 +179,7 @@ def export_panellist(slug: str, pseudonym: str):
 
 
 @bp.route("/studies/<slug>/panel/<pseudonym>/erase", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PANEL)
 def erase_panellist(slug: str, pseudonym: str):
     """GET: what erasing does, and a button; POST (confirmed): erase for good."""
     study = get_study_or_404(slug)
@@ -185,6 +197,7 @@ def erase_panellist(slug: str, pseudonym: str):
 
 
 @bp.route("/studies/<slug>/archive", methods=["GET", "POST"])
+@requires(Permission.ARCHIVE_STUDY)
 def archive(slug: str):
     """GET: the final export and what archiving means; POST (confirmed): archive."""
     study = get_study_or_404(slug)
@@ -239,6 +252,7 @@ def _valid_post(form: PanellistForm) -> bool:
 
 
 @bp.route("/studies/<slug>/panel/add", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PANEL)
 def add_one(slug: str):
     """Add one panellist; while a round is open, invite them to it if asked."""
     study = get_study_or_404(slug)
@@ -262,6 +276,7 @@ def add_one(slug: str):
 
 
 @bp.route("/studies/<slug>/panel/<pseudonym>/edit", methods=["GET", "POST"])
+@requires(Permission.MANAGE_PANEL)
 def edit_one(slug: str, pseudonym: str):
     """Edit a panellist's name, email, group, language and other details."""
     study = get_study_or_404(slug)

@@ -1,0 +1,90 @@
+"""The links in emails to facilitators: a team invitation (good for 7 days) and a
+password reset (good for 30 minutes), each good once.
+
+As with a panellist's link, the secret is made when the email is built by the mail
+worker (``link_for_message``) and only its SHA-256 is stored; building the message again
+(a retry) makes a new secret and the old link stops working.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+
+from ..extensions import db
+from ..models import OutboxMessage, PasswordReset, TeamInvitation, utcnow
+from ..roles import Role
+from ..tokens import TOKEN_BYTES, hash_token
+
+INVITATION_DAYS = 7
+RESET_MINUTES = 30
+INVITATION_LIFETIME = timedelta(days=INVITATION_DAYS)
+RESET_LIFETIME = timedelta(minutes=RESET_MINUTES)
+
+
+def _base() -> str:
+    return (current_app.config.get("BASE_URL") or "").rstrip("/")
+
+
+def _mint(row: TeamInvitation | PasswordReset) -> str:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    row.token_hash = hash_token(token)
+    return token
+
+
+def link_for_message(message: OutboxMessage) -> str | None:
+    """A fresh link for a team invitation or a password reset, or None when there is
+    nothing to open (a reset for an address with no account)."""
+    from ..mail import UndeliverableMessage
+
+    if message.kind == "team_invitation":
+        invitation = db.session.get(TeamInvitation, message.context.get("team_invitation_id"))
+        if invitation is None or not invitation.is_open:
+            raise UndeliverableMessage("the invitation was cancelled, used or has expired")
+        return f"{_base()}/join/{_mint(invitation)}"
+    reset = db.session.get(PasswordReset, message.context.get("reset_id"))
+    if reset is None or reset.facilitator_id is None:
+        return None
+    if reset.used_at is not None or reset.expires_at <= utcnow():
+        raise UndeliverableMessage("the password reset was used or has expired")
+    return f"{_base()}/reset/{_mint(reset)}"
+
+
+def message_values(message: OutboxMessage) -> dict[str, Any]:
+    """What the templates of these messages show besides the link."""
+    if message.kind == "team_invitation":
+        invitation = db.session.get(TeamInvitation, message.context.get("team_invitation_id"))
+        inviter = invitation.invited_by if invitation else None
+        return {"invitation": invitation, "study": invitation.study if invitation else None,
+                "role": Role(invitation.role) if invitation else None,
+                "inviter": (inviter.name or inviter.email) if inviter else "A colleague",
+                "days": INVITATION_DAYS}
+    reset = db.session.get(PasswordReset, message.context.get("reset_id"))
+    return {"has_account": reset is not None and reset.facilitator_id is not None,
+            "minutes": RESET_MINUTES, "address": message.to_address}
+
+
+def _by_token(model: type, token: str) -> Any:
+    if not token or len(token) > 100 or not token.isascii():
+        return None
+    from sqlalchemy import select
+
+    return db.session.scalar(select(model).where(model.token_hash == hash_token(token)))
+
+
+def find_team_invitation(token: str) -> TeamInvitation | None:
+    """The open invitation a link opens, or None (wrong, used, cancelled or expired)."""
+    invitation = _by_token(TeamInvitation, token)
+    return invitation if invitation is not None and invitation.is_open else None
+
+
+def find_reset(token: str) -> PasswordReset | None:
+    """The usable reset a link opens, or None (wrong, used or expired)."""
+    reset = _by_token(PasswordReset, token)
+    if (reset is None or reset.facilitator_id is None or reset.used_at is not None
+            or reset.expires_at <= utcnow()):
+        return None
+    return reset
