@@ -332,7 +332,7 @@ class Schedule(Strict):
         "items": {"type": "integer", "minimum": 1, "maximum": MAX_REMINDER_DAYS}})] = Field(
         default_factory=list, description="Days before a round's deadline when those who "
         "have not submitted are reminded, e.g. [7, 2].")
-    suggestions_every_round: Flag() = Field(
+    suggestions_every_round: Annotated[bool, Flag()] = Field(
         False, description="Panellists may suggest statements in every round, not only round 1.")
 
 
@@ -352,8 +352,9 @@ def _reply_to(value: Any) -> str:
 
 
 class EmailText(Strict):
-    subject: Text(email_texts.MAX_SUBJECT) = Field(description="The subject, with placeholders.")
-    body: Text(email_texts.MAX_BODY) = Field(
+    subject: Annotated[str, Text(email_texts.MAX_SUBJECT)] = Field(
+        description="The subject, with placeholders.")
+    body: Annotated[str, Text(email_texts.MAX_BODY)] = Field(
         description="Plain text with placeholders such as {name} and {link}; a blank line "
         "starts a paragraph.")
 
@@ -362,7 +363,7 @@ class Emails(Strict):
     reply_to: Annotated[str, BeforeValidator(_reply_to), WithJsonSchema(
         {"type": "string", "maxLength": 254})] = Field(
         "", description="Where panellists' replies go (empty: the platform's sender).")
-    contact_person: Text(200, required=False) = Field(
+    contact_person: Annotated[str, Text(200, required=False)] = Field(
         "", description="Who panellists may contact, as the {contact} placeholder reads.")
     invitation: EmailText | None = None
     reminder: EmailText | None = None
