@@ -67,7 +67,7 @@ class LiveChoice(click.Choice):
         self._options = options
         super().__init__(options())
 
-    @property  # type: ignore[override]
+    @property
     def choices(self) -> tuple[str, ...]:
         return self._options()
 

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeAlias
 
 from .extensions import db
 from .models import AuditEvent, Facilitator, Study
 
 log = logging.getLogger("delphi.audit")
 
+# Who did it: a facilitator, a label such as "cli" or "system", or None (the system).
+Actor: TypeAlias = "Facilitator | str | None"
 
-def actor_label(actor: Facilitator | str | None) -> str:
+
+def actor_label(actor: Actor) -> str:
     """Name an actor: a facilitator by email, or a label such as ``cli`` or ``system``."""
     if isinstance(actor, Facilitator):
         return f"facilitator:{actor.email}"
     return actor or "system"
 
 
-def record(actor: Facilitator | str | None, action: str, study: Study | None = None,
+def record(actor: Actor, action: str, study: Study | None = None, /,
            **detail: Any) -> AuditEvent:
-    """Add an audit event to the session (the caller commits)."""
+    """Add an audit event to the session (the caller commits).
+
+    The first three are positional-only, so any name may be a detail's key."""
     event = AuditEvent(
         study_id=study.id if study is not None else None,
         actor=actor_label(actor),
@@ -50,7 +55,7 @@ def without_personal_data(detail: Any) -> Any:
     return detail
 
 
-def _log_label(actor: Facilitator | str | None) -> str:
+def _log_label(actor: Actor) -> str:
     if isinstance(actor, Facilitator):
         return f"facilitator#{actor.id}"
     return actor or "system"

@@ -9,7 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from flask import Flask, current_app
@@ -32,6 +32,9 @@ from .studies import operations as ops
 from .studies import privacy
 from .surveys import SurveyError, dump_survey, load_survey_file
 from .uow import unit_of_work
+
+if TYPE_CHECKING:
+    from .audit import Actor
 
 SHIPPED_SURVEYS = Path(__file__).resolve().parent / "surveys"
 DEMO_EMAIL = "demo@example.org"
@@ -80,7 +83,7 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -212,9 +215,10 @@ def import_survey_command(file: Path, owner: str | None, update: bool,
     who = _actor(as_email, existing if existing is not None and update else None)
     facilitator = who
     if owner:
-        facilitator = accounts.find_facilitator(owner)
-        if facilitator is None:
+        named = accounts.find_facilitator(owner)
+        if named is None:
             _fail(f"there is no facilitator with the email {owner}")
+        facilitator = named
     if existing is not None and update:
         study = _commit_or_fail(lambda: ops.update_survey(existing, definition, who))
         click.echo(f"Updated study {study.slug}: {len(study.items)} statements.")
@@ -512,7 +516,7 @@ def purge_expired_command(as_email: str | None) -> None:
                + (f": {', '.join(deleted)}." if deleted else "."))
 
 
-def purge_expired(actor: object) -> list[str]:
+def purge_expired(actor: Actor) -> list[str]:
     """Delete the archived studies past their retention date, each in its own transaction."""
     deleted = []
     for study_id in [s.id for s in privacy.expired_studies()]:
@@ -529,7 +533,7 @@ def purge_expired(actor: object) -> list[str]:
     return deleted
 
 
-def _delete_if_expired(study_id: int, actor: object) -> str | None:
+def _delete_if_expired(study_id: int, actor: Actor) -> str | None:
     """Delete the study if it is (still) past its retention date; its slug, or None."""
     study = db.session.get(Study, study_id)
     if study is None or study not in privacy.expired_studies():

@@ -38,7 +38,7 @@ from .models import (
 from .surveys import check_consent_texts
 
 
-def revise(study: Study, sheet: str, statement: str, actor: object) -> ConsentDocument:
+def revise(study: Study, sheet: str, statement: str, actor: audit.Actor) -> ConsentDocument:
     """Add a new version of the information sheet and consent statement (after launch).
 
     Raises SurveyError (``consent.field: problem``) for bad text, DomainError when nothing

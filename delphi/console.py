@@ -23,7 +23,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, request, ur
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as HttpResponse
-from wtforms import Field, Form
+from wtforms import Field, Form, StringField
 from wtforms.validators import ValidationError
 
 from .extensions import db
@@ -181,3 +181,8 @@ def run_use_case(action: Callable[[], Any], success: str, back: str,
         return redirect(back)
     flash(success.format(result=result), "info")
     return redirect(back)
+
+
+def field_text(field: StringField) -> str:
+    """The text of a field whose validators require it (WTForms types it ``str | None``)."""
+    return field.data or ""

@@ -27,7 +27,7 @@ def find_study(slug: str) -> Study | None:
     return db.session.scalar(sa.select(Study).where(Study.slug == slug))
 
 
-def import_survey(definition: SurveyDefinition, actor: object,
+def import_survey(definition: SurveyDefinition, actor: audit.Actor,
                   owner: Facilitator | None = None) -> Study:
     """Create a study from a survey definition; a duplicate slug is refused."""
     if find_study(definition.slug) is not None:
@@ -47,7 +47,7 @@ def import_survey(definition: SurveyDefinition, actor: object,
     return study
 
 
-def update_survey(study: Study, definition: SurveyDefinition, actor: object) -> Study:
+def update_survey(study: Study, definition: SurveyDefinition, actor: audit.Actor) -> Study:
     """Replace a draft study's definition with an edited one, keeping its panel."""
     if study.state is not StudyState.DRAFT or study.rounds:
         raise DomainError(

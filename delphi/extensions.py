@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import Executable, MetaData, event, text
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.exc import StaleDataError
@@ -36,7 +36,7 @@ class Base(DeclarativeBase):
     def __init__(self, **kwargs: Any) -> None:
         # Column defaults normally appear only at flush; a new object should already
         # be in its initial state (a new round is a draft before anyone saves it).
-        for column in self.__table__.columns:  # type: ignore[attr-defined]
+        for column in self.__table__.columns:
             default = column.default
             if column.key in kwargs or default is None or not default.is_scalar:
                 continue
@@ -51,6 +51,18 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The models subclass ``Model``. At run time that is ``db.Model``, which Flask-SQLAlchemy
+# builds from ``Base`` (same registry, metadata and ``__init__``) plus its own mixins; a
+# type checker cannot follow a base class made at run time, so it is told the same thing
+# as a class (the typed-model pattern Flask-SQLAlchemy's maintainers point to).
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+
+    class Model(_FlaskModel, Base):
+        __abstract__ = True
+else:
+    Model = db.Model
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -105,6 +117,13 @@ def write_transaction() -> Iterator[None]:
         yield
     finally:
         _write_intent.reset(token)
+
+
+def affected_rows(statement: Executable) -> int:
+    """Run a bulk UPDATE or DELETE in the session and return how many rows it matched."""
+    result = db.session.execute(statement)
+    assert isinstance(result, CursorResult)  # what an UPDATE or DELETE without RETURNING gives
+    return result.rowcount
 
 
 def database_now() -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from math import isfinite
 
@@ -41,7 +42,7 @@ def pval(value: float | None) -> str:
     return "< 0.001" if value < 0.001 else f"{_half_up(value, 3):f}"
 
 
-def reference_links(references: object) -> list[dict[str, object]]:
+def reference_links(references: Iterable[object] | None) -> list[dict[str, object]]:
     """A statement's or section's cited sources with links to their records: a DOI to
     doi.org, a PubMed id to PubMed (both when both are given)."""
     out = []

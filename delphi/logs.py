@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 # A personal link's secret after /p/, also percent-encoded (``next=%2Fp%2F...``).
 TOKEN_PATH = re.compile(r"(/|%2f)p(/|%2f)(?:[A-Za-z0-9_\-]|%[0-9A-Fa-f]{2})+", re.IGNORECASE)
@@ -139,18 +139,18 @@ class JsonFormatter(_Redacting):
         return scrub(json.dumps(payload, ensure_ascii=False))
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a record comes (it may be replaced)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
-    def stream(self):  # type: ignore[no-untyped-def]
+    @property
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+    def stream(self, _value: TextIO) -> None:
         pass
 
 

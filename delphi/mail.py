@@ -26,6 +26,7 @@ import smtplib
 import socket
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import Header
@@ -40,7 +41,7 @@ from flask import current_app, render_template
 from sqlalchemy.orm import joinedload
 
 from . import email_texts, timezones
-from .extensions import db
+from .extensions import affected_rows, db
 from .models import (
     DomainError,
     Invitation,
@@ -286,7 +287,9 @@ def build_email(message: OutboxMessage, rendered: Rendered) -> Message:
     email = MIMEMultipart("alternative")
     email["From"] = formataddr((name, address), charset="utf-8") if address else sender
     email["To"] = formataddr(("", message.to_address))
-    email["Subject"] = Header(rendered.subject, "utf-8")
+    # typeshed types a MIMEMultipart's headers as str; the compat32 policy also takes a
+    # Header, encoded (RFC 2047) and folded when the message is written.
+    email["Subject"] = Header(rendered.subject, "utf-8")  # type: ignore[assignment]
     email["Date"] = formatdate(usegmt=True)
     email["Message-ID"] = make_msgid(domain=_sender_domain())
     email["Auto-Submitted"] = "auto-generated"
@@ -552,7 +555,7 @@ def _prepare(message_ids: list[int], result: BatchResult,
     return prepared
 
 
-def _load_related(messages: list[OutboxMessage]) -> list[object]:
+def _load_related(messages: Sequence[OutboxMessage]) -> list[object]:
     """Load the messages' studies, panellists and invitations (with rounds) in 3 queries."""
     def ids(attr: str) -> set[int]:
         return {getattr(m, attr) for m in messages if getattr(m, attr) is not None}
@@ -573,13 +576,16 @@ def _send_one(message_id: int, email: Message, sender: Sender,
         sender.send(email)
     except Exception as exc:
         sender.close()
+        permanent = _is_permanent(exc)
+        if not permanent and _is_server_error(exc):
+            result.server_error = describe(exc)
         with unit_of_work():
             message = db.session.get(OutboxMessage, message_id)
-            if _is_permanent(exc):
+            if message is None:
+                pass  # deleted meanwhile (with its study): nothing left to record
+            elif permanent:
                 _fail_for_good(message, exc, result)
             else:
-                if _is_server_error(exc):
-                    result.server_error = describe(exc)
                 _record_failure(message, exc, result)
         return False
     if mark:
@@ -671,10 +677,10 @@ def beat(now: datetime | None = None) -> None:
     name = worker_name()
     try:
         with unit_of_work():
-            updated = db.session.execute(
+            updated = affected_rows(
                 sa.update(WorkerHeartbeat).where(WorkerHeartbeat.worker == name)
                 .values(last_seen_at=now).execution_options(synchronize_session=False)
-            ).rowcount
+            )
             if not updated:
                 # Rows of workers gone for a week are no use to anyone.
                 db.session.execute(sa.delete(WorkerHeartbeat).where(

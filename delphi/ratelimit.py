@@ -8,7 +8,11 @@ shared by every web process, before a request reaches the database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
 from flask import Flask
+from flask.typing import ResponseReturnValue
 
 from .config import ConfigError
 
@@ -36,7 +40,8 @@ def init_app(app: Flask) -> None:
     limiter = Limiter(get_remote_address, app=app, storage_uri=url, default_limits=[],
                       key_prefix="delphi", strategy="fixed-window")
     for endpoint, setting, method in LIMITED:
-        view = app.view_functions[endpoint]
+        # Flask's type also allows coroutine views; delphi's are plain functions.
+        view = cast(Callable[..., ResponseReturnValue], app.view_functions[endpoint])
         methods = [method] if method else None
         app.view_functions[endpoint] = limiter.limit(app.config[setting], methods=methods)(view)
     app.extensions["delphi_limiter"] = limiter

@@ -162,20 +162,29 @@ class Claim:
     retry_after: int = 0  # seconds until an attempt can be allowed again, when refused
 
 
+def _counters() -> sa.Table:
+    """The throttle counters' table (statements here are written against its columns)."""
+    table = ThrottleCounter.__table__
+    assert isinstance(table, sa.Table)  # a mapped class's own table, never a join
+    return table
+
+
 def _upsert(values: dict[str, Any]) -> Any:
     """An INSERT ... ON CONFLICT (scope, key) statement for the database in use; SQLite
     (3.35 and later) and PostgreSQL both run it, RETURNING included, as one atomic step."""
-    table = ThrottleCounter.__table__
+    table = _counters()
     if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).values(**values)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).values(**values)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).values(**values)
 
 
 def _window_fields(now: datetime, window_seconds: int) -> tuple[Any, dict[str, Any]]:
     """The 'window ran out' condition, and the SET clauses that start a new window."""
-    table = ThrottleCounter.__table__
+    table = _counters()
     expired = table.c.window_started_at < _at(now - timedelta(seconds=window_seconds))
     return expired, {
         "window_started_at": sa.case((expired, _at(now)), else_=table.c.window_started_at),
@@ -194,7 +203,7 @@ def count_attempt(scope: str, key: str, limit: int, window_seconds: int) -> Clai
     and the decision is taken on the count the increment returned: N concurrent attempts
     get N different counts, so no more than ``limit`` of them are ever allowed."""
     now = utcnow()
-    table = ThrottleCounter.__table__
+    table = _counters()
     expired, fresh = _window_fields(now, window_seconds)
     statement = _upsert({"scope": scope, "key": key, "count": 1, "refused": 0,
                          "window_started_at": now, "next_allowed_at": None})
@@ -216,7 +225,7 @@ def claim_slot(scope: str, key: str, free: int, delay_seconds: int, max_delay_se
     ``max_delay_seconds``. One atomic statement counts the attempt and sets when the next
     one may come, and only when the current delay is over; nothing changes otherwise."""
     now = utcnow()
-    table = ThrottleCounter.__table__
+    table = _counters()
     expired, fresh = _window_fields(now, window_seconds)
     count = sa.case((expired, 1), else_=table.c.count + 1)
     delays, step = [], 0
@@ -241,16 +250,16 @@ def claim_slot(scope: str, key: str, free: int, delay_seconds: int, max_delay_se
     allowed = db.session.execute(statement).scalar()
     if allowed is not None:
         return Claim(True, allowed)
-    row = db.session.execute(
+    counted, next_allowed_at = db.session.execute(
         sa.select(table.c.count, table.c.next_allowed_at)
         .where(table.c.scope == scope, table.c.key == key)
     ).one()
-    return Claim(False, row.count, _seconds_until(row.next_allowed_at, now))
+    return Claim(False, counted, _seconds_until(next_allowed_at, now))
 
 
 def uncount_attempt(scope: str, key: str) -> None:
     """Take back one counted attempt (a success, or one refused further on)."""
-    table = ThrottleCounter.__table__
+    table = _counters()
     db.session.execute(
         sa.update(table).where(table.c.scope == scope, table.c.key == key, table.c.count > 0)
         .values(count=table.c.count - 1)
@@ -260,7 +269,7 @@ def uncount_attempt(scope: str, key: str) -> None:
 def note_refusal(scope: str, key: str) -> int:
     """Count one refused attempt for ``key`` and return how many there have been in the
     window (callers write an audit event at 1, 2, 4, 8, ... so a flood stays small)."""
-    table = ThrottleCounter.__table__
+    table = _counters()
     refused = db.session.execute(
         sa.update(table).where(table.c.scope == scope, table.c.key == key)
         .values(refused=table.c.refused + 1).returning(table.c.refused)
@@ -291,7 +300,7 @@ def record_failure(scope: str, key: str, window_seconds: int) -> int:
     and return the count. Two failures at once can neither lose a count nor collide on
     inserting the first row, as a read-then-write would."""
     now = utcnow()
-    table = ThrottleCounter.__table__
+    table = _counters()
     expired, fresh = _window_fields(now, window_seconds)
     statement = _upsert({"scope": scope, "key": key, "count": 1, "refused": 0,
                          "window_started_at": now, "next_allowed_at": None})

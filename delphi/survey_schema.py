@@ -14,16 +14,17 @@ choices, its default and its help text. The file format is published as JSON Sch
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Self, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Self, get_args, get_origin
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     ValidationInfo,
     WithJsonSchema,
@@ -69,9 +70,26 @@ def kind(value: Any) -> str:
 
 
 # -- the kinds of value a survey file holds ------------------------------------------------
+# Each kind is pydantic metadata written as ``Annotated[type, Kind(...)]``: a check run
+# before the type's own validation (as ``BeforeValidator``) and the JSON Schema that the
+# file format publishes for it (as ``WithJsonSchema``).
+
+@dataclass(frozen=True)
+class Rule:
+    check: Callable[[Any], Any]
+    schema: Callable[[], dict[str, Any]]
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return self.schema()
+
 
 def Text(limit: int = MAX_TEXT, *, required: bool = True, pattern: re.Pattern[str] | None = None,
-         allowed: str = "letters, digits, '.', '_' or '-'", one_line: bool = False) -> Any:
+         allowed: str = "letters, digits, '.', '_' or '-'", one_line: bool = False) -> Rule:
     """Plain text of at most ``limit`` characters, stripped; numbers are read as text."""
 
     def check(value: Any) -> str:
@@ -102,10 +120,10 @@ def Text(limit: int = MAX_TEXT, *, required: bool = True, pattern: re.Pattern[st
         schema["minLength"] = 1
     if pattern is not None:
         schema["pattern"] = pattern.pattern
-    return Annotated[str, BeforeValidator(check), WithJsonSchema(schema)]
+    return Rule(check, lambda: dict(schema))
 
 
-def Whole(low: int, high: int, *, optional: bool = False) -> Any:
+def Whole(low: int, high: int, *, optional: bool = False) -> Rule:
     """A whole number from ``low`` to ``high`` (true/false is not a number)."""
 
     def check(value: Any) -> int | None:
@@ -119,12 +137,11 @@ def Whole(low: int, high: int, *, optional: bool = False) -> Any:
 
     schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
     if optional:
-        return Annotated[int | None, BeforeValidator(check),
-                         WithJsonSchema({"anyOf": [schema, {"type": "null"}]})]
-    return Annotated[int, BeforeValidator(check), WithJsonSchema(schema)]
+        return Rule(check, lambda: {"anyOf": [dict(schema), {"type": "null"}]})
+    return Rule(check, lambda: dict(schema))
 
 
-def ExactNumber(low: Any, high: Any) -> Any:
+def ExactNumber(low: Any, high: Any) -> Rule:
     """A number such as 0.15, kept as the decimal written (exactly, as the engine reads it)."""
 
     def check(value: Any) -> float:
@@ -136,31 +153,19 @@ def ExactNumber(low: Any, high: Any) -> Any:
             raise problem(f"must be between {low} and {high}, got {value!r}")
         return float(number)
 
-    return Annotated[float, BeforeValidator(check),
-                     WithJsonSchema({"type": "number", "minimum": low, "maximum": high})]
+    return Rule(check, lambda: {"type": "number", "minimum": low, "maximum": high})
 
 
-def Flag() -> Any:
+def Flag() -> Rule:
     def check(value: Any) -> bool:
         if not isinstance(value, bool):
             raise problem(f"must be true or false, got {value!r}")
         return value
 
-    return Annotated[bool, BeforeValidator(check), WithJsonSchema({"type": "boolean"})]
+    return Rule(check, lambda: {"type": "boolean"})
 
 
-@dataclass(frozen=True)
-class LiveEnum:
-    """The JSON Schema of a choice: its options as they are when the schema is written."""
-
-    options: Callable[[], tuple[str, ...]]
-
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
-                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return {"type": "string", "enum": list(self.options())}
-
-
-def Choice(options: Callable[[], tuple[str, ...]]) -> Any:
+def Choice(options: Callable[[], tuple[str, ...]]) -> Rule:
     """One of ``options()``, read when a file is checked (a rule registered later counts)."""
 
     def check(value: Any) -> str:
@@ -169,7 +174,8 @@ def Choice(options: Callable[[], tuple[str, ...]]) -> Any:
             raise problem(f"{value!r} is not one of: {', '.join(known)}")
         return value
 
-    return Annotated[str, BeforeValidator(check), LiveEnum(options)]
+    # The options as they are when the schema is written.
+    return Rule(check, lambda: {"type": "string", "enum": list(options())})
 
 
 def nonempty_unless_draft(value: list[Any], info: ValidationInfo) -> list[Any]:
@@ -190,10 +196,10 @@ class Strict(BaseModel):
 class Reference(Strict):
     """A cited source: how it reads, and its DOI and/or PubMed id."""
 
-    text: Text(1000) = Field(description="The citation as it reads.")
-    doi: Text(300, required=False) = Field(
+    text: Annotated[str, Text(1000)] = Field(description="The citation as it reads.")
+    doi: Annotated[str, Text(300, required=False)] = Field(
         "", description="DOI as 10.NNNN/suffix, without https://doi.org/.")
-    pmid: Text(20, required=False) = Field("", description="PubMed id (digits).")
+    pmid: Annotated[str, Text(20, required=False)] = Field("", description="PubMed id (digits).")
 
     @field_validator("doi")
     @classmethod
@@ -230,23 +236,25 @@ References = Annotated[list[Reference], BeforeValidator(_at_most_references),
 class Item(Strict):
     """A statement the panel rates."""
 
-    key: Text(64, pattern=KEY_RE) = Field(description="Stays the same when reworded.")
-    text: Text() = Field(description="The statement.")
-    rationale: Text() = Field(description="Why it is proposed, with its sources.")
-    plain_text: Text(required=False) = Field("", description="A plain-language version.")
+    key: Annotated[str, Text(64, pattern=KEY_RE)] = Field(
+        description="Stays the same when reworded.")
+    text: Annotated[str, Text()] = Field(description="The statement.")
+    rationale: Annotated[str, Text()] = Field(description="Why it is proposed, with its sources.")
+    plain_text: Annotated[str, Text(required=False)] = Field(
+        "", description="A plain-language version.")
     references: References
 
 
 class Section(Strict):
     """A titled part of the questionnaire."""
 
-    key: Text(64, required=False, pattern=KEY_RE) = Field(
+    key: Annotated[str, Text(64, required=False, pattern=KEY_RE)] = Field(
         "", description="Default: section-N, by position.")
-    title: Text(300)
-    description: Text(required=False) = ""
-    scale: Choice(lambda: tuple(SCALES)) | None = Field(
+    title: Annotated[str, Text(300)]
+    description: Annotated[str, Text(required=False)] = ""
+    scale: Annotated[str, Choice(lambda: tuple(SCALES))] | None = Field(
         None, description="The section's own rating scale (default: the study's).")
-    evidence: Text(required=False) = Field(
+    evidence: Annotated[str, Text(required=False)] = Field(
         "", description="A summary of the evidence, shown at the top of the section.")
     references: References
     items: list[Item]
@@ -257,35 +265,38 @@ class Section(Strict):
 class Group(Strict):
     """A stakeholder group of the panel."""
 
-    key: Text(64, pattern=KEY_RE) = Field(description="Used in panel files.")
-    name: Text(200)
-    description: Text(required=False) = ""
+    key: Annotated[str, Text(64, pattern=KEY_RE)] = Field(description="Used in panel files.")
+    name: Annotated[str, Text(200)]
+    description: Annotated[str, Text(required=False)] = ""
 
 
 class Scale(Strict):
-    key: Choice(lambda: tuple(SCALES)) = Field("grade-1-9", description="The rating scale.")
-    unable_to_score: Flag() = Field(True, description="Panellists may answer unable to score.")
+    key: Annotated[str, Choice(lambda: tuple(SCALES))] = Field(
+        "grade-1-9", description="The rating scale.")
+    unable_to_score: Annotated[bool, Flag()] = Field(
+        True, description="Panellists may answer unable to score.")
 
 
 class Feedback(Strict):
-    by_group: Flag() = Field(True, description="From round 2, show each group's ratings.")
-    min_group_size: Whole(1, MAX_GROUP_SIZE) = Field(
+    by_group: Annotated[bool, Flag()] = Field(
+        True, description="From round 2, show each group's ratings.")
+    min_group_size: Annotated[int, Whole(1, MAX_GROUP_SIZE)] = Field(
         3, description="A group with fewer ratings on a statement is not shown on its own.")
-    ask_reason: Flag() = Field(
+    ask_reason: Annotated[bool, Flag()] = Field(
         True, description="Ask why when a panellist moves a rating to another band.")
 
 
 class Privacy(Strict):
-    erasure: Choice(lambda: ERASURE_POLICIES) = Field(
+    erasure: Annotated[str, Choice(lambda: ERASURE_POLICIES)] = Field(
         "keep-pseudonymised", description="What erasing a panellist does to their answers.")
-    retention_days: Whole(0, MAX_RETENTION_DAYS, optional=True) = Field(
+    retention_days: Annotated[int | None, Whole(0, MAX_RETENTION_DAYS, optional=True)] = Field(
         None, description="Days after finishing that an archived study may be deleted.")
 
 
 class Consent(Strict):
-    information_sheet: Text(MAX_INFORMATION_SHEET, required=False) = Field(
+    information_sheet: Annotated[str, Text(MAX_INFORMATION_SHEET, required=False)] = Field(
         "", description="The participant information sheet, read before consenting.")
-    statement: Text(MAX_CONSENT_STATEMENT, required=False) = Field(
+    statement: Annotated[str, Text(MAX_CONSENT_STATEMENT, required=False)] = Field(
         "", description="What the panellist agrees to. Both texts, or neither (then "
         "panellists are not asked for consent on the platform).")
 
@@ -321,7 +332,7 @@ class Schedule(Strict):
         "items": {"type": "integer", "minimum": 1, "maximum": MAX_REMINDER_DAYS}})] = Field(
         default_factory=list, description="Days before a round's deadline when those who "
         "have not submitted are reminded, e.g. [7, 2].")
-    suggestions_every_round: Flag() = Field(
+    suggestions_every_round: Annotated[bool, Flag()] = Field(
         False, description="Panellists may suggest statements in every round, not only round 1.")
 
 
@@ -341,8 +352,9 @@ def _reply_to(value: Any) -> str:
 
 
 class EmailText(Strict):
-    subject: Text(email_texts.MAX_SUBJECT) = Field(description="The subject, with placeholders.")
-    body: Text(email_texts.MAX_BODY) = Field(
+    subject: Annotated[str, Text(email_texts.MAX_SUBJECT)] = Field(
+        description="The subject, with placeholders.")
+    body: Annotated[str, Text(email_texts.MAX_BODY)] = Field(
         description="Plain text with placeholders such as {name} and {link}; a blank line "
         "starts a paragraph.")
 
@@ -351,7 +363,7 @@ class Emails(Strict):
     reply_to: Annotated[str, BeforeValidator(_reply_to), WithJsonSchema(
         {"type": "string", "maxLength": 254})] = Field(
         "", description="Where panellists' replies go (empty: the platform's sender).")
-    contact_person: Text(200, required=False) = Field(
+    contact_person: Annotated[str, Text(200, required=False)] = Field(
         "", description="Who panellists may contact, as the {contact} placeholder reads.")
     invitation: EmailText | None = None
     reminder: EmailText | None = None
@@ -407,14 +419,16 @@ def both_or_neither(sheet: str, statement: str, *, required: bool = False) -> li
 def setting_type(spec: Spec, *, optional: bool = False) -> Any:
     """The survey file's type of one setting, from its spec."""
     if spec.kind == "choice":
-        return Choice(spec.options)
+        return Annotated[str, Choice(spec.options)]
     if spec.kind == "flag":
-        return Flag()
+        return Annotated[bool, Flag()]
     low, high = spec.study_range
     assert high is not None, f"{spec.name}: a study's setting needs an upper bound"
     if spec.stored is float:
-        return ExactNumber(low, high)
-    return Whole(int(low), int(high), optional=optional or spec.default is None)
+        return Annotated[float, ExactNumber(low, high)]
+    if optional or spec.default is None:
+        return Annotated[int | None, Whole(int(low), int(high), optional=True)]
+    return Annotated[int, Whole(int(low), int(high))]
 
 
 def _block(name: str, fields: dict[str, Any], doc: str) -> type[BaseModel]:
@@ -455,7 +469,8 @@ ROUND_SPECS = [spec for spec in STUDY_SETTINGS.values() if spec.per_round]
 
 
 def _round_block() -> type[BaseModel]:
-    fields = _blocks(ROUND_SPECS, lambda spec: (Whole(0, 100, optional=True), None), "Round")
+    fields = _blocks(ROUND_SPECS, lambda spec: (
+        Annotated[int | None, Whole(0, 100, optional=True)], None), "Round")
     model = _block("RoundThresholds", fields, "Thresholds that change from a round on.")
 
     def named(self: BaseModel) -> BaseModel:
@@ -465,8 +480,10 @@ def _round_block() -> type[BaseModel]:
             raise problem(f"names no threshold ({names})")
         return self
 
+    # pydantic documents decorated validators here; its annotation says plain functions.
+    validators = {"_named": model_validator(mode="after")(named)}
     return create_model("RoundThresholds", __base__=model,
-                        __validators__={"_named": model_validator(mode="after")(named)})
+                        __validators__=validators)  # type: ignore[arg-type]
 
 
 def round_values(block: BaseModel) -> dict[str, int]:
@@ -485,7 +502,11 @@ def get_path(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-RoundThresholds = _round_block()
+if TYPE_CHECKING:  # built from the registry when the module loads
+    class RoundThresholds(Strict):
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    RoundThresholds = _round_block()
 
 
 def _consensus_model() -> type[BaseModel]:
@@ -499,7 +520,11 @@ def _consensus_model() -> type[BaseModel]:
                                        "fixed when round 1 is launched.")
 
 
-Consensus = _consensus_model()
+if TYPE_CHECKING:  # built from the registry when the module loads
+    class Consensus(Strict):
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    Consensus = _consensus_model()
 
 
 class SurveyFile(Strict):
@@ -508,16 +533,18 @@ class SurveyFile(Strict):
 
     model_config = ConfigDict(extra="forbid", title="Delphi survey file")
 
-    slug: Text(80, pattern=SLUG_RE, allowed="2-80 lower-case letters, digits or '-'") = Field(
+    slug: Annotated[str, Text(80, pattern=SLUG_RE,
+                              allowed="2-80 lower-case letters, digits or '-'")] = Field(
         description="The study's short address.")
-    title: Text(300)
-    short_name: Text(40, required=False, one_line=True) = Field(
+    title: Annotated[str, Text(300)]
+    short_name: Annotated[str, Text(40, required=False, one_line=True)] = Field(
         "", description="How emails name the study.")
-    sender_name: Text(120, required=False, one_line=True) = Field(
+    sender_name: Annotated[str, Text(120, required=False, one_line=True)] = Field(
         "", description="Who signs the emails.")
-    description: Text(required=False) = ""
-    method: Text(120, required=False) = Field("", description="Default: modified e-Delphi.")
-    plain_language: Text(required=False) = ""
+    description: Annotated[str, Text(required=False)] = ""
+    method: Annotated[str, Text(120, required=False)] = Field(
+        "", description="Default: modified e-Delphi.")
+    plain_language: Annotated[str, Text(required=False)] = ""
     scale: Scale = Field(default_factory=Scale)
     consensus: Consensus = Field(default_factory=Consensus)
     feedback: Feedback = Field(default_factory=Feedback)
@@ -567,7 +594,7 @@ def path_of(loc: list[Any], doc: Any) -> str:
     return out
 
 
-def message_of(error: dict[str, Any], loc: list[Any]) -> str:
+def message_of(error: Mapping[str, Any], loc: list[Any]) -> str:
     """The words of one validation error, as the survey file's docs write them."""
     kind_of = error["type"]
     if kind_of == "survey":
@@ -580,12 +607,13 @@ def message_of(error: dict[str, Any], loc: list[Any]) -> str:
         return f"must be a list, got {kind(error['input'])}"
     if kind_of == "extra_forbidden":
         model = _model_at(loc[:-1])
-        allowed = sorted(model.model_fields) if isinstance(model, type) else []
+        allowed = sorted(model.model_fields) if isinstance(model, type) and issubclass(
+            model, BaseModel) else []
         return f"unknown key (allowed: {', '.join(allowed)})"
     return str(error["msg"])
 
 
-def problems_of(errors: list[dict[str, Any]], doc: Any) -> list[str]:
+def problems_of(errors: Sequence[Mapping[str, Any]], doc: Any) -> list[str]:
     """Each error as ``path: problem`` (only the problem for the file as a whole)."""
     out = []
     for error in errors:

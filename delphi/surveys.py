@@ -343,7 +343,8 @@ def _cross_checks(d: SurveyDefinition) -> list[str]:
         try:  # each round's thresholds within their ranges, as the engine checks them
             Settings(scale=d.scale_key, **{
                 name: d.consensus[spec.column] for name, spec in STUDY_SETTINGS.items()
-                if spec.per_round or name in ("percentile_method", "round_thresholds")})
+                if spec.column and (spec.per_round
+                                    or name in ("percentile_method", "round_thresholds"))})
         except SettingsError as error:
             problems.append(f"consensus.by_round: {error}")
     problems += _twice(d.groups, "groups", "key", what="group")

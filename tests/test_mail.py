@@ -640,3 +640,28 @@ def test_reminders_and_receipts_use_the_short_name_and_the_sender(app, smtp, fac
 
 def test_estimated_minutes_round_up_at_30_seconds_a_statement():
     assert [mail.estimated_minutes(n) for n in (0, 1, 2, 3, 56, 57)] == [1, 1, 1, 2, 28, 29]
+
+
+def test_a_message_deleted_while_it_was_being_sent_does_not_stop_the_worker(app, factory):
+    """Deleting a study deletes its outbox; a failed send of one of its messages then has
+    nothing left to record, and the pass goes on with the other messages."""
+    import smtplib
+
+    study = factory.study()
+    factory.panel(study, per_group=1)
+    launch(study)
+    first, address = _messages()[0].id, _messages()[0].to_address
+
+    class DeletedMidSend(mail.Sender):
+        def send(self, email):  # noqa: ANN001
+            if email["To"] == address:
+                db.session.execute(sa.delete(OutboxMessage).where(OutboxMessage.id == first))
+                db.session.commit()
+                raise smtplib.SMTPRecipientsRefused({email["To"]: (550, b"no such user")})
+
+        def close(self):
+            pass
+
+    result = mail.deliver_batch(sender=DeletedMidSend())
+    assert (result.sent, result.failed, result.retried) == (1, 0, 0)
+    assert [m.status for m in _messages()] == [MailStatus.SENT]

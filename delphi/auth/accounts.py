@@ -294,7 +294,7 @@ def set_enabled(actor: Facilitator, facilitator: Facilitator, enabled: bool) -> 
                  email=facilitator.email, before=not enabled, after=enabled)
 
 
-def make_admin(facilitator: Facilitator, actor: object, admin: bool = True) -> None:
+def make_admin(facilitator: Facilitator, actor: audit.Actor, admin: bool = True) -> None:
     if facilitator.is_admin == admin:
         return
     facilitator.is_admin = admin

@@ -233,7 +233,7 @@ def _wait_text(seconds: int) -> str:
 # -- facilitator accounts ------------------------------------------------------------
 
 def create_facilitator(email: str, password: str, name: str = "",
-                       actor: object = "cli") -> Facilitator:
+                       actor: audit.Actor = "cli") -> Facilitator:
     """Create a facilitator account with an argon2id password hash."""
     email = normalise_email(email)
     problem = address_problem(email)

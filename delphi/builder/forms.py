@@ -14,7 +14,9 @@ from typing import Any
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import (  # type: ignore[attr-defined]  # new in WTForms 3.3,
+    SelectChoice,  # after the newest stubs (types-WTForms 3.2)
+)
 from wtforms.validators import InputRequired, Optional
 
 from ..consensus.scales import SCALES

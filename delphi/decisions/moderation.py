@@ -108,7 +108,7 @@ def _state(rating: Rating) -> dict[str, Any]:
 
 
 def moderate(study: Study, rating: Rating, action: str, reason: str, redacted: str,
-             actor: object) -> Rating:
+             actor: audit.Actor) -> Rating:
     """Hide a comment, show a redacted text in its place, or restore it as written.
 
     Only a closed round's comments are moderated (an open round's may still change, and

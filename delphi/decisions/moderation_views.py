@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from ..console import actor, get_study_or_404, requires
+from ..console import actor, field_text, get_study_or_404, requires
 from ..extensions import db
 from ..models import DomainError, Item, Round
 from ..roles import Permission
@@ -31,7 +31,7 @@ def moderate(slug: str, rating_id: int):
     rating = ops.find_comment(study, rating_id)
     if rating is None:
         abort(404)
-    number = db.session.get(Round, rating.round_id).number
+    number = db.session.get_one(Round, rating.round_id).number
     form = ModerationForm(data={"show": {"hidden": "hide", "redacted": "redact"}.get(
         rating.moderation or "", "redact"), "redacted": rating.redacted_comment or rating.comment,
         "reason": rating.moderation_reason})
@@ -42,7 +42,7 @@ def moderate(slug: str, rating_id: int):
         else:
             try:
                 with unit_of_work():
-                    ops.moderate(study, rating, form.show.data, form.reason.data or "",
+                    ops.moderate(study, rating, field_text(form.show), form.reason.data or "",
                                  form.redacted.data or "", actor())
             except ops.ModerationInvalid as exc:
                 for name, message in exc.problems.items():
@@ -53,7 +53,7 @@ def moderate(slug: str, rating_id: int):
             else:
                 flash({"hide": "The comment is hidden from the panel and the report.",
                        "redact": "The panel and the report now read the redacted text.",
-                       "restore": "The comment is shown as written again."}[form.show.data],
+                       "restore": "The comment is shown as written again."}[field_text(form.show)],
                       "info")
                 return redirect(url_for("decisions.comments", slug=slug, number=number))
     item = db.session.get(Item, rating.item_id)

@@ -75,7 +75,7 @@ def _active(study: Study, item: Item) -> Item:
     return item
 
 
-def _replace_earlier(study: Study, items: Sequence[Item], actor: object,
+def _replace_earlier(study: Study, items: Sequence[Item], actor: audit.Actor,
                      replaced_by: DecisionKind) -> None:
     """Undo this round's earlier decisions about ``items``: one decision per statement per
     round, the later replacing the earlier (audited), so the item flow never holds two.
@@ -133,7 +133,7 @@ def _replace_earlier(study: Study, items: Sequence[Item], actor: object,
     db.session.expire(study, ["items"])
 
 
-def _decision(study: Study, kind: DecisionKind, reason: str, actor: object,
+def _decision(study: Study, kind: DecisionKind, reason: str, actor: audit.Actor,
               subjects: Sequence[Item], outcome: DropOutcome | None = None) -> ItemDecision:
     decision = ItemDecision(study_id=study.id, after_round=last_closed_round_number(study),
                             kind=kind, outcome=outcome, reason=_clean(reason, "The reason"),
@@ -144,13 +144,14 @@ def _decision(study: Study, kind: DecisionKind, reason: str, actor: object,
     return decision
 
 
-def _record(actor: object, study: Study, decision: ItemDecision, **detail: object) -> None:
+def _record(actor: audit.Actor, study: Study, decision: ItemDecision, **detail: object) -> None:
     db.session.flush()
     audit.record(actor, f"item.{decision.kind.value}", study, decision=decision.id,
                  after_round=decision.after_round, reason=decision.reason, **detail)
 
 
-def carry_forward(study: Study, items: Sequence[Item], reason: str, actor: object) -> ItemDecision:
+def carry_forward(study: Study, items: Sequence[Item], reason: str,
+                  actor: audit.Actor) -> ItemDecision:
     """Keep statements for the next round as they are."""
     _same_study(study, items)
     _replace_earlier(study, items, actor, DecisionKind.CARRY)
@@ -163,7 +164,7 @@ def carry_forward(study: Study, items: Sequence[Item], reason: str, actor: objec
 
 
 def drop(study: Study, item: Item, outcome: DropOutcome, reason: str,
-         actor: object) -> ItemDecision:
+         actor: audit.Actor) -> ItemDecision:
     """Take a statement out of later rounds: it reached consensus in or out, or another reason."""
     _same_study(study, [item])
     _replace_earlier(study, [item], actor, DecisionKind.DROP)
@@ -209,7 +210,7 @@ def _child(study: Study, decision: ItemDecision, parents: Sequence[Item], *, key
     return item
 
 
-def reword(study: Study, item: Item, text: str, reason: str, actor: object,
+def reword(study: Study, item: Item, text: str, reason: str, actor: audit.Actor,
            plain_text: str = "", rationale: str = "") -> Item:
     """Replace a statement by a new version of itself, linked to the old one."""
     _same_study(study, [item])
@@ -229,7 +230,7 @@ def reword(study: Study, item: Item, text: str, reason: str, actor: object,
 
 
 def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
-          actor: object, plain_text: str = "", rationale: str = "") -> Item:
+          actor: audit.Actor, plain_text: str = "", rationale: str = "") -> Item:
     """Replace several statements by one new statement."""
     _same_study(study, items)
     _replace_earlier(study, items, actor, DecisionKind.MERGE)
@@ -248,7 +249,7 @@ def merge(study: Study, items: Sequence[Item], key: str, text: str, reason: str,
 
 
 def split(study: Study, item: Item, texts: Sequence[str], reason: str,
-          actor: object, plain_texts: Sequence[str] = (), rationale: str = "") -> list[Item]:
+          actor: audit.Actor, plain_texts: Sequence[str] = (), rationale: str = "") -> list[Item]:
     """Replace one statement by several narrower ones (keys KEY-a, KEY-b, ...); the
     plain-language versions are given line by line in the same order."""
     _same_study(study, [item])
@@ -281,7 +282,7 @@ def split(study: Study, item: Item, texts: Sequence[str], reason: str,
 
 
 def add_statement(study: Study, section: Section, key: str, text: str, rationale: str,
-                  reason: str, actor: object, suggestion: Suggestion | None = None,
+                  reason: str, actor: audit.Actor, suggestion: Suggestion | None = None,
                   plain_text: str = "") -> Item:
     """Add a new statement for the next round, from a panellist's suggestion or the committee."""
     if section.study_id != study.id:
@@ -309,7 +310,7 @@ def add_statement(study: Study, section: Section, key: str, text: str, rationale
     return item
 
 
-def finish_study(study: Study, actor: object) -> None:
+def finish_study(study: Study, actor: audit.Actor) -> None:
     """Close the study for good after its final round."""
     last_closed_round_number(study)
     study.move_to(StudyState.FINISHED)
@@ -328,7 +329,7 @@ def _decision_facts(decision: ItemDecision) -> dict[str, object]:
             "new": [link.child.label for link in decision.links]}
 
 
-def undo_decision(study: Study, decision: ItemDecision, actor: object) -> list[str]:
+def undo_decision(study: Study, decision: ItemDecision, actor: audit.Actor) -> list[str]:
     """Undo a decision made after the latest round, before the next launch: its
     statements are back as they were after the round closed, and the statements it
     made (a new version, merged, split or added statement) are removed.  Returns the
@@ -387,7 +388,7 @@ def _suggestion_facts(suggestion: Suggestion) -> dict[str, object]:
 
 
 def dismiss_suggestion(study: Study, suggestion: Suggestion, reason: str,
-                       actor: object) -> Suggestion:
+                       actor: audit.Actor) -> Suggestion:
     """Set a panel suggestion aside, with the reason."""
     _open_suggestion(study, suggestion)
     before = _suggestion_facts(suggestion)
@@ -407,7 +408,7 @@ def _derived(source: Suggestion, text: str) -> Suggestion:
     return made
 
 
-def split_suggestion(study: Study, suggestion: Suggestion, actor: object,
+def split_suggestion(study: Study, suggestion: Suggestion, actor: audit.Actor,
                      texts: Sequence[str] | None = None) -> list[Suggestion]:
     """Make one suggestion per line of a multi-line suggestion (or per given text)."""
     _open_suggestion(study, suggestion)
@@ -427,7 +428,7 @@ def split_suggestion(study: Study, suggestion: Suggestion, actor: object,
 
 
 def merge_suggestions(study: Study, suggestions: Sequence[Suggestion], text: str,
-                      actor: object) -> Suggestion:
+                      actor: audit.Actor) -> Suggestion:
     """Make one suggestion of several (their texts are kept, marked merged)."""
     suggestions = list(dict.fromkeys(suggestions))
     if len(suggestions) < 2:
@@ -471,7 +472,7 @@ def meeting_items(study: Study) -> list[Item]:
 
 def record_meeting_outcome(study: Study, item: Item, votes_for: int, votes_against: int,
                            votes_abstain: int, final_wording: str,
-                           actor: object) -> MeetingOutcome:
+                           actor: audit.Actor) -> MeetingOutcome:
     """Record (or correct) the consensus meeting's vote on one statement and the wording
     it endorsed; audited with before and after."""
     if item.study_id != study.id:

@@ -13,6 +13,7 @@ from ..console import (
     actor,
     can,
     facilitator_blueprint,
+    field_text,
     get_study_or_404,
     requires,
     run_use_case,
@@ -134,7 +135,7 @@ def dismiss_suggestion(slug: str, suggestion_id: int):
     suggestion = _suggestion_or_404(study, suggestion_id)
     form = DismissSuggestionForm()
     return _decide(study, form, lambda: ops.dismiss_suggestion(
-        study, suggestion, form.reason.data, actor()), "The suggestion is set aside.")
+        study, suggestion, field_text(form.reason), actor()), "The suggestion is set aside.")
 
 
 @bp.route("/suggestions/<int:suggestion_id>/split", methods=["POST"])
@@ -154,7 +155,7 @@ def merge_suggestions(slug: str):
     chosen = [_suggestion_or_404(study, bounded_int(v))
               for v in request.form.getlist("suggestions")]
     return _decide(study, form, lambda: ops.merge_suggestions(
-        study, chosen, form.text.data, actor()), "The suggestions are merged into one.")
+        study, chosen, field_text(form.text), actor()), "The suggestions are merged into one.")
 
 
 def _item_or_404(study: Study, item_id: int) -> Item:
@@ -178,7 +179,7 @@ def carry(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = CarryForm()
     return _decide(study, form, lambda: ops.carry_forward(
-        study, [item], form.reason.data, actor()), f"{item.label} goes to the next round.")
+        study, [item], field_text(form.reason), actor()), f"{item.label} goes to the next round.")
 
 
 @bp.route("/items/<int:item_id>/drop", methods=["POST"])
@@ -188,7 +189,7 @@ def drop(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = DropForm()
     return _decide(study, form, lambda: ops.drop(
-        study, item, DropOutcome(form.outcome.data), form.reason.data, actor()),
+        study, item, DropOutcome(field_text(form.outcome)), field_text(form.reason), actor()),
         f"{item.label} is dropped from later rounds.")
 
 
@@ -199,8 +200,8 @@ def reword(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = RewordForm()
     return _decide(study, form, lambda: ops.reword(
-        study, item, form.text.data, form.reason.data, actor(), form.plain_text.data or "",
-        form.rationale.data or ""),
+        study, item, field_text(form.text), field_text(form.reason), actor(),
+        form.plain_text.data or "", form.rationale.data or ""),
         "{result.label} replaces " + item.label + ".")
 
 
@@ -211,7 +212,7 @@ def split(slug: str, item_id: int):
     item = _item_or_404(study, item_id)
     form = SplitForm()
     return _decide(study, form, lambda: len(ops.split(
-        study, item, form.texts.data.splitlines(), form.reason.data, actor(),
+        study, item, field_text(form.texts).splitlines(), field_text(form.reason), actor(),
         (form.plain_texts.data or "").splitlines(), form.rationale.data or "")),
         item.label + " is split into {result} statements.")
 
@@ -224,7 +225,7 @@ def merge(slug: str):
     ids = [bounded_int(v) for v in request.form.getlist("items")]
     items = [_item_or_404(study, i) if i is not None else abort(404) for i in ids]
     return _decide(study, form, lambda: ops.merge(
-        study, items, form.key.data, form.text.data, form.reason.data, actor(),
+        study, items, field_text(form.key), field_text(form.text), field_text(form.reason), actor(),
         form.plain_text.data or "", form.rationale.data or ""),
         "{result.label} replaces " + ", ".join(i.label for i in items) + ".")
 
@@ -245,8 +246,8 @@ def add(slug: str):
         section = db.session.get(Section, form.section.data)
         if section is None or section.study_id != study.id:
             raise DomainError("decision.no_section", "choose a section")
-        return ops.add_statement(study, section, form.key.data, form.text.data,
-                                 form.rationale.data or "", form.reason.data, actor(),
+        return ops.add_statement(study, section, field_text(form.key), field_text(form.text),
+                                 form.rationale.data or "", field_text(form.reason), actor(),
                                  suggestion, form.plain_text.data or "")
 
     return _decide(study, form, action, "{result.label} is added for the next round.")

@@ -195,11 +195,10 @@ def languages(data: StudyData) -> Fact:
 
 
 def timing(data: StudyData) -> Fact:
-    rounds = [r for r in data.study.rounds if r.opened_at and r.closed_at]
-    if not rounds:
-        return None
-    return "; ".join(f"round {r.number}: {r.opened_at:%Y-%m-%d} to {r.closed_at:%Y-%m-%d} "
-                     f"({(r.closed_at - r.opened_at).days} days)" for r in rounds)
+    spans = [f"round {r.number}: {opened:%Y-%m-%d} to {closed:%Y-%m-%d} "
+             f"({(closed - opened).days} days)"
+             for r in data.study.rounds if (opened := r.opened_at) and (closed := r.closed_at)]
+    return "; ".join(spans) or None
 
 
 def changes(data: StudyData) -> Fact:

@@ -25,7 +25,7 @@ def clean_field(text: str | None, what: str) -> str:
 
 
 def update_report_fields(study: Study, values: Mapping[str, str | None],
-                         actor: object) -> list[str]:
+                         actor: audit.Actor) -> list[str]:
     """Store the team's report texts given in ``values``; return the keys that changed."""
     stored = dict(study.report_fields or {})
     changed = []

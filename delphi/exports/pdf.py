@@ -85,7 +85,9 @@ def weasyprint_fetcher(fetcher: StaticOnlyFetcher, weasyprint: Any) -> Any:
     if not hasattr(urls, "URLFetcher"):
         return fetcher
 
-    class _StaticOnly(urls.URLFetcher):  # type: ignore[misc, name-defined]
+    url_fetcher: Any = urls.URLFetcher  # a class of whichever WeasyPrint is installed
+
+    class _StaticOnly(url_fetcher):
         def fetch(self, url: str, headers: Any = None) -> Any:
             data, mime = fetcher.resolve(url)
             return urls.URLFetcherResponse(url, data, {"Content-Type": mime})

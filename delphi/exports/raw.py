@@ -35,7 +35,7 @@ COMMENT_COLUMNS = ("round", "item", "panellist", "group", "comment", "change_rea
 AUDIT_COLUMNS = ("at", "actor", "action", "detail")
 
 
-def rating_rows(data: StudyData) -> list[tuple[int, str, str, str, int | None, int]]:
+def rating_rows(data: StudyData) -> list[tuple[int, str, str, str | None, int | None, int]]:
     """The long-format records of every closed round, by round, questionnaire order, panellist.
 
     ``rating`` is the number or None; "unable to score" is ``uts`` = 1 with no rating, so
@@ -47,7 +47,7 @@ def rating_rows(data: StudyData) -> list[tuple[int, str, str, str, int | None, i
              for r in data.closed_rounds for ri in r.round_items}
     records = study_records(data.study, data.closed_rounds[-1].number)
     records.sort(key=lambda rec: (rec[0], order.get((rec[0], rec[1]), 0), rec[2]))
-    return [(number, item, panellist, group, None if answer == "UTS" else answer,
+    return [(number, item, panellist, group, answer if isinstance(answer, int) else None,
              int(answer == "UTS")) for number, item, panellist, group, answer in records]
 
 

@@ -99,7 +99,7 @@ def round_tables(data: StudyData) -> list[dict[str, Any]]:
     """
     tables = []
     for rnd in data.closed_rounds:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for item in rnd.items:
             pooled = data.row(rnd.number, label(item))
             if pooled is None:
@@ -193,7 +193,8 @@ def report_context(data: StudyData) -> dict[str, Any]:
 
 def chart_function(standalone: bool) -> Callable[..., Markup]:
     """The histogram macro of the voting page, with its colours inside the SVG when standalone."""
-    histogram = current_app.jinja_env.get_template("panel/_histogram.html").module.histogram
+    module = current_app.jinja_env.get_template("panel/_histogram.html").module
+    histogram = vars(module)["histogram"]  # a template's macros are its module's attributes
 
     def chart(stats: dict[str, Any], scale: Any, ident: str) -> Markup:
         svg = str(histogram(stats, scale, ident=ident, small=True))

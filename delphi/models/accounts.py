@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model, db
 from ..passwords import password_problem
 from ..roles import ROLE_VALUES, Role
 from .types import UTCDateTime, utcnow
@@ -41,7 +41,7 @@ def _dummy_hash() -> str:
 _ROLES_SQL = ", ".join(f"'{r}'" for r in ROLE_VALUES)
 
 
-class Facilitator(db.Model):
+class Facilitator(Model):
     """A member of a study's steering committee who logs in with email and password."""
 
     __tablename__ = "facilitator"
@@ -170,7 +170,7 @@ class Facilitator(db.Model):
         return None
 
 
-class StudyMembership(db.Model):
+class StudyMembership(Model):
     """A facilitator's seat on one study's steering committee."""
 
     __tablename__ = "study_membership"
@@ -191,7 +191,7 @@ class StudyMembership(db.Model):
     study: Mapped[Study] = relationship(back_populates="memberships")
 
 
-class FacilitatorSession(db.Model):
+class FacilitatorSession(Model):
     """One login of a facilitator. The session cookie carries a random secret, this row
     only its SHA-256; logging out ends the row, so a cookie copied before the logout
     (from a shared computer, a proxy log, a backup) no longer opens the console."""
@@ -211,7 +211,7 @@ class FacilitatorSession(db.Model):
         return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(Model):
     """A single-use code that stands in for the second factor (its SHA-256 only)."""
 
     __tablename__ = "recovery_code"
@@ -225,7 +225,7 @@ class RecoveryCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class TeamInvitation(db.Model):
+class TeamInvitation(Model):
     """An invitation to join a study's team with a role, sent by email.
 
     The link's secret is made when the email is sent (only its SHA-256 is kept, in
@@ -262,7 +262,7 @@ class TeamInvitation(db.Model):
                 and self.expires_at > utcnow())
 
 
-class PasswordReset(db.Model):
+class PasswordReset(Model):
     """A request to reset a password by email: good once, for 30 minutes.
 
     Made for every request, whether the account exists or not (``facilitator_id`` is

@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 from .types import UTCDateTime, utcnow
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Who did what, when: one row for every state change."""
 
     __tablename__ = "audit_event"
@@ -27,7 +27,7 @@ class AuditEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class ThrottleCounter(db.Model):
+class ThrottleCounter(Model):
     """Attempts or failures counted per key (an account, an address, or both) within a
     time window; always changed with one atomic statement (see ``delphi.security``)."""
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .types import UTCDateTime, enum_column, utcnow
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ class DropOutcome(enum.StrEnum):
     OTHER = "other"
 
 
-class ItemDecision(db.Model):
+class ItemDecision(Model):
     """One decision of the committee after a round, with its reason."""
 
     __tablename__ = "item_decision"
@@ -57,7 +57,7 @@ class ItemDecision(db.Model):
                                                            cascade="all, delete-orphan")
 
 
-class DecisionSubject(db.Model):
+class DecisionSubject(Model):
     """An item a decision was about (several for a merge)."""
 
     __tablename__ = "decision_subject"
@@ -73,7 +73,7 @@ class DecisionSubject(db.Model):
     item: Mapped[Item] = relationship()
 
 
-class ItemLink(db.Model):
+class ItemLink(Model):
     """Lineage: ``child`` came from ``parent`` through a decision (reword, merge or split)."""
 
     __tablename__ = "item_link"
@@ -95,7 +95,7 @@ class ItemLink(db.Model):
     child: Mapped[Item] = relationship(foreign_keys=[child_id])
 
 
-class MeetingOutcome(db.Model):
+class MeetingOutcome(Model):
     """The final consensus meeting's vote on one statement and the wording it endorsed."""
 
     __tablename__ = "meeting_outcome"

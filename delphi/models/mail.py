@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 from .types import UTCDateTime, enum_column, utcnow
 
 
@@ -20,7 +20,7 @@ class MailStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """One email to one recipient, delivered after commit by ``delphi send-mail``."""
 
     __tablename__ = "outbox_message"
@@ -58,7 +58,7 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class WorkerHeartbeat(db.Model):
+class WorkerHeartbeat(Model):
     """A mail worker's last sign of life, written every pass (``/healthz`` reads it)."""
 
     __tablename__ = "worker_heartbeat"

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..consensus.schema import AnalysisResult, SchemaError, read_result
-from ..extensions import db
+from ..extensions import Model
 from .types import DomainError, IllegalTransition, UTCDateTime, enum_column, utcnow
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class RoundState(enum.StrEnum):
     CLOSED = "closed"
 
 
-class Round(db.Model):
+class Round(Model):
     """One round of rating; draft, then open for votes, then closed for good."""
 
     __tablename__ = "round"
@@ -104,7 +104,7 @@ class Round(db.Model):
         return [ri.item for ri in self.round_items]
 
 
-class RoundItem(db.Model):
+class RoundItem(Model):
     """An item frozen into a round's questionnaire, in order."""
 
     __tablename__ = "round_item"
@@ -119,7 +119,7 @@ class RoundItem(db.Model):
     item: Mapped[Item] = relationship(lazy="joined")  # a round's items load in one query
 
 
-class StatementBlock(db.Model):
+class StatementBlock(Model):
     """A statement of a launched round as its voting page shows it to everyone, rendered once.
 
     Built when the round is launched (``delphi.results.blocks``): the statement's text
@@ -151,7 +151,7 @@ class StatementBlock(db.Model):
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """A panellist's invitation to one round; its links are access tokens."""
 
     __tablename__ = "invitation"
@@ -173,7 +173,7 @@ class Invitation(db.Model):
     )
 
 
-class AccessToken(db.Model):
+class AccessToken(Model):
     """One personal link: only the SHA-256 of its secret is kept."""
 
     __tablename__ = "access_token"
@@ -195,7 +195,7 @@ class ResponseState(enum.StrEnum):
     SUBMITTED = "submitted"
 
 
-class Response(db.Model):
+class Response(Model):
     """A panellist's answer sheet for one round: a draft until submitted."""
 
     __tablename__ = "response"
@@ -229,7 +229,7 @@ class Response(db.Model):
     )
 
 
-class Rating(db.Model):
+class Rating(Model):
     """One panellist's answer to one item in one round: a scale point, UTS, or a comment only."""
 
     __tablename__ = "rating"
@@ -294,7 +294,7 @@ def shown_comment(comment: str, moderation: str | None, redacted: str) -> str:
     return comment
 
 
-class Suggestion(db.Model):
+class Suggestion(Model):
     """A panellist's proposal of a new statement or a rewording of one.
 
     The committee may dismiss it (with a reason), split a multi-line one into one per
@@ -329,7 +329,7 @@ class Suggestion(db.Model):
     item: Mapped[Item | None] = relationship(foreign_keys=[item_id])
 
 
-class RoundResult(db.Model):
+class RoundResult(Model):
     """The statistics of a closed round, computed once at close and stored."""
 
     __tablename__ = "round_result"

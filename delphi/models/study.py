@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..consensus.scales import SCALES, Scale, get_scale
 from ..consensus.settings import STUDY_SETTINGS, Settings, Spec, number_to_json
-from ..extensions import db
+from ..extensions import Model
 from .types import IllegalTransition, UTCDateTime, enum_column, utcnow
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def setting_column(name: str, *args: Any, **kwargs: Any) -> Any:
         else mapped_column(*args, **kwargs)
 
 
-class Study(db.Model):
+class Study(Model):
     """A Delphi study: its statements, scale, consensus settings, panel and rounds."""
 
     __tablename__ = "study"
@@ -226,7 +226,7 @@ class Study(db.Model):
         return None
 
 
-class ConsensusSettings(db.Model):
+class ConsensusSettings(Model):
     """The consensus criteria fixed before round 1; immutable once ``locked_at`` is set."""
 
     __tablename__ = "consensus_settings"
@@ -310,7 +310,7 @@ class ConsensusSettings(db.Model):
         return " ".join(sentences)
 
 
-class StakeholderGroup(db.Model):
+class StakeholderGroup(Model):
     """A stakeholder group of the panel, such as paediatric rheumatologists or parents."""
 
     __tablename__ = "stakeholder_group"
@@ -331,7 +331,7 @@ class StakeholderGroup(db.Model):
     panellists: Mapped[list[Panellist]] = relationship(back_populates="group")
 
 
-class Section(db.Model):
+class Section(Model):
     """A titled part of the questionnaire, rated on the study's scale or on its own."""
 
     __tablename__ = "section"
@@ -386,7 +386,7 @@ def item_label(key: str, version: int) -> str:
     return key if version == 1 else f"{key}.v{version}"
 
 
-class Item(db.Model):
+class Item(Model):
     """A statement the panel rates; a rewording is a new version whose parent is the old one."""
 
     __tablename__ = "item"
@@ -442,7 +442,7 @@ class Item(db.Model):
         return get_scale(self.scale_key)
 
 
-class Panellist(db.Model):
+class Panellist(Model):
     """An expert on the panel, reached only through personal links sent by email."""
 
     __tablename__ = "panellist"
@@ -509,7 +509,7 @@ class Panellist(db.Model):
                     and latest.document_id == document.id)
 
 
-class ConsentDocument(db.Model):
+class ConsentDocument(Model):
     """One version of a study's participant information sheet and consent statement.
 
     Edited in place while the study is a draft; once round 1 is launched an edit adds a
@@ -534,7 +534,7 @@ class ConsentDocument(db.Model):
     study: Mapped[Study] = relationship(back_populates="consent_documents")
 
 
-class ConsentRecord(db.Model):
+class ConsentRecord(Model):
     """A panellist's answer to one version of the consent statement, and when."""
 
     __tablename__ = "consent_record"

@@ -224,16 +224,16 @@ def _store(response: Response, rating: Rating | None, item_id: int, answer: Answ
 def _store_suggestions(invitation: Invitation, sheet: AnswerSheet,
                        existing: dict[int | None, Suggestion], now: datetime) -> None:
     """Keep one suggestion of each kind per panellist and round: the latest text."""
-    wanted: dict[int | None, str] = {None: sheet.suggestion}
+    wanted: dict[int | None, str | None] = {None: sheet.suggestion}
     for item_id, answer in sheet.answers.items():
         wanted[item_id] = answer.reword
-    for item_id, text in wanted.items():
-        current = existing.get(item_id)
+    for about, text in wanted.items():  # a statement's id, or None for a new statement
+        current = existing.get(about)
         if not text:
             if current is not None and current.resulting_item_id is None:
                 db.session.delete(current)
         elif current is None:
-            db.session.add(Suggestion(round_id=invitation.round_id, item_id=item_id,
+            db.session.add(Suggestion(round_id=invitation.round_id, item_id=about,
                                       panellist_id=invitation.panellist_id, text=text,
                                       created_at=now))
         else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from flask import (
@@ -207,7 +207,8 @@ def _no_session(_error):
 
 def _page(invitation: Invitation, answers: dict[int, Answer], errors: dict[str, str],
           status: int = 200, suggestion: str | None = None, rewords: dict[int, str] | None = None,
-          response: Response | None | bool = False, version: SheetVersion | None = None,
+          response: Response | None | Literal[False] = False,
+          version: SheetVersion | None = None,
           statements: list[PageStatement] | None = None):
     """The voting page: the round's stored statements, and what is the panellist's own
     (their answers, their ratings of the round before, their suggestions)."""
@@ -477,7 +478,7 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
     for attempt in range(1, SAVE_ATTEMPTS + 1):
         try:
             with unit_of_work():
-                invitation = db.session.get(Invitation, invitation.id)
+                invitation = db.session.get_one(Invitation, invitation.id)
                 response = save_sheet(invitation, sheet, seen=seen)
             return response
         except (DBAPIError, StaleDataError) as exc:
@@ -488,7 +489,7 @@ def _save_with_retry(invitation: Invitation, sheet: AnswerSheet, seen: SheetVers
                 raise
             if attempt == SAVE_ATTEMPTS:
                 raise
-            invitation = db.session.get(Invitation, invitation.id)
+            invitation = db.session.get_one(Invitation, invitation.id)
     raise AssertionError("unreachable")
 
 

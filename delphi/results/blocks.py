@@ -132,12 +132,13 @@ def feedback_for_round(before: Round, items: Sequence[Item]) -> dict[int, ItemFe
         if study.feedback_by_group else []
     feedback: dict[int, ItemFeedback] = {}
     for item in items:
-        source: Item | None = item
+        source = item
         label = item_label(item.key, item.version)
         if label not in rows:
-            source = item.parent
-            if source is None or (label := item_label(source.key, source.version)) not in rows:
+            parent = item.parent
+            if parent is None or (label := item_label(parent.key, parent.version)) not in rows:
                 continue
+            source = parent
         by_group = rows[label]
         entry = ItemFeedback(stats=by_group[None], source_id=source.id,
                              comments=list(comments.get(source.id, ())),
@@ -262,7 +263,8 @@ def _stored(html: str) -> Markup:
 
 def statement_keys(rnd: Round) -> list[PageStatement]:
     """A launched round's statements without their HTML (what the voting form needs)."""
-    study_scale = db.session.scalar(sa.select(Study.scale_key).where(Study.id == rnd.study_id))
+    study_scale = db.session.execute(
+        sa.select(Study.scale_key).where(Study.id == rnd.study_id)).scalar_one()
     return [PageStatement(ident, key, version, section_id, scale_key or study_scale, Markup(""))
             for ident, key, version, section_id, scale_key in db.session.execute(
                 sa.select(Item.id, Item.key, Item.version, Item.section_id, Section.scale_key)

@@ -73,8 +73,13 @@ def own_answers(rnd: Round, panellist_id: int) -> dict[int, int | str]:
         return {}
     rows = db.session.execute(OWN_ANSWERS, {"study_id": rnd.study_id, "number": rnd.number - 1,
                                             "panellist_id": panellist_id}).all()
-    return {item_id: "UTS" if is_uts else value for item_id, value, is_uts in rows
-            if is_uts or value is not None}
+    answers: dict[int, int | str] = {}
+    for item_id, value, is_uts in rows:
+        if is_uts:
+            answers[item_id] = "UTS"
+        elif value is not None:
+            answers[item_id] = value
+    return answers
 
 
 def round_comments(round_id: int) -> dict[int, tuple[str, ...]]:

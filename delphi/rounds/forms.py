@@ -27,7 +27,7 @@ class DeadlineForm(FlaskForm):
     closes_at = DateTimeLocalField("New closing time", format=WHEN, validators=[Optional()])
     no_deadline = BooleanField("No deadline: I close the round myself")
 
-    def validate(self, extra_validators=None) -> bool:  # type: ignore[no-untyped-def]
+    def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
         if ok and self.closes_at.data is None and not self.no_deadline.data:
             self.closes_at.errors = ["Enter the new closing time, or tick “No deadline”."]

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .. import audit, mail
-from ..extensions import database_now, db
+from ..extensions import affected_rows, database_now, db
 from ..models import (
     DomainError,
     IllegalTransition,
@@ -39,7 +39,7 @@ def open_round(study: Study) -> Round | None:
     return current if current is not None and current.state is RoundState.OPEN else None
 
 
-def launch_round(study: Study, actor: object, closes_at: datetime | None = None,
+def launch_round(study: Study, actor: audit.Actor, closes_at: datetime | None = None,
                  now: datetime | None = None, allow_suggestions: bool | None = None) -> Round:
     """Open the next round: freeze its items, lock the settings (round 1), invite the panel."""
     now = now or utcnow()
@@ -111,7 +111,7 @@ def launch_message(rnd: Round) -> str:
     return text
 
 
-def close_round(study: Study, actor: object, now: datetime | None = None) -> Round:
+def close_round(study: Study, actor: audit.Actor, now: datetime | None = None) -> Round:
     """Stop accepting votes, atomically, then compute and store the round's statistics.
 
     The recorded closing time is taken once the round's row is locked, by the database's
@@ -128,11 +128,11 @@ def close_round(study: Study, actor: object, now: datetime | None = None) -> Rou
     db.session.execute(sa.select(Round.id).where(Round.id == rnd.id).with_for_update())
     now = now or database_now()
     # A conditional update: of two concurrent closes only one changes the row.
-    closed = db.session.execute(
+    closed = affected_rows(
         sa.update(Round).where(Round.id == rnd.id, Round.state == RoundState.OPEN)
         .values(state=RoundState.CLOSED, closed_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if closed != 1:
         raise DomainError("round.closed_already", "round {number} was closed already",
                           number=rnd.number)
@@ -186,7 +186,7 @@ def close_due_round(round_id: int, now: datetime) -> Round | None:
         return None
 
 
-def remind(study: Study, actor: object, now: datetime | None = None) -> int:
+def remind(study: Study, actor: audit.Actor, now: datetime | None = None) -> int:
     """Queue a reminder to every invited panellist of the open round who has not submitted."""
     rnd = open_round(study)
     if rnd is None:
@@ -217,7 +217,7 @@ def find_invitation(rnd: Round, panellist: Panellist) -> Invitation:
     return invitation
 
 
-def revoke_links(invitation: Invitation, actor: object) -> None:
+def revoke_links(invitation: Invitation, actor: audit.Actor) -> None:
     """Make every link of an invitation stop working."""
     now = utcnow()
     for token in invitation.tokens:
@@ -229,7 +229,7 @@ def revoke_links(invitation: Invitation, actor: object) -> None:
                  round=invitation.round.number, panellist=invitation.panellist.pseudonym)
 
 
-def reissue_link(invitation: Invitation, actor: object) -> None:
+def reissue_link(invitation: Invitation, actor: audit.Actor) -> None:
     """Revoke the old links and email the panellist a new one."""
     rnd = invitation.round
     if rnd.state is not RoundState.OPEN:
@@ -270,7 +270,7 @@ def open_invitation(study: Study, panellist: Panellist) -> Invitation:
     return invitation
 
 
-def reissue_for(study: Study, panellist: Panellist, actor: object) -> None:
+def reissue_for(study: Study, panellist: Panellist, actor: audit.Actor) -> None:
     """Send a panellist a new link to the open round, or say why there is none to send."""
     if panellist.withdrawn_at is not None:
         raise DomainError("panellist.withdrawn", "{pseudonym} is withdrawn from the study; "
@@ -286,7 +286,7 @@ def _standing(panellist: Panellist) -> dict[str, Any]:
             "by": panellist.withdrawal_kind}
 
 
-def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: object,
+def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: audit.Actor,
                        now: datetime | None = None, kind: str = "team") -> Panellist:
     """Withdraw a panellist: their links stop working and later rounds do not invite them.
 
@@ -329,7 +329,7 @@ def withdraw_panellist(study: Study, panellist: Panellist, reason: str, actor: o
     return panellist
 
 
-def reinstate_panellist(study: Study, panellist: Panellist, actor: object) -> Panellist:
+def reinstate_panellist(study: Study, panellist: Panellist, actor: audit.Actor) -> Panellist:
     """Undo a withdrawal: the next launch invites the panellist again (a running round's
     link is sent with "Send a new link")."""
     if panellist.withdrawn_at is None:
@@ -350,7 +350,7 @@ def _deadline(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
-def set_deadline(study: Study, closes_at: datetime | None, actor: object,
+def set_deadline(study: Study, closes_at: datetime | None, actor: audit.Actor,
                  now: datetime | None = None) -> Round:
     """Set, extend, shorten or remove the open round's closing time.
 
@@ -400,7 +400,7 @@ def _notify_extension(study: Study, rnd: Round, now: datetime) -> int:
     return count
 
 
-def reopen_round(study: Study, closes_at: datetime | None, actor: object,
+def reopen_round(study: Study, closes_at: datetime | None, actor: audit.Actor,
                  now: datetime | None = None) -> Round:
     """Open again a round closed by mistake: only the latest round, before any decision
     on it and before the next launch.  Its stored result is computed again at the new
@@ -506,7 +506,7 @@ def _remind_on_schedule(round_id: int, now: datetime) -> int:
 
 
 def update_schedule(study: Study, time_zone: str, reminder_days: list[int],
-                    suggestions_every_round: bool, actor: object) -> Study:
+                    suggestions_every_round: bool, actor: audit.Actor) -> Study:
     """Change the study's time zone, reminder schedule and suggestion setting (audited)."""
     from ..timezones import check_zone
 
@@ -535,7 +535,7 @@ def _email_settings(study: Study) -> dict[str, Any]:
 
 
 def update_email_settings(study: Study, sender_name: str, reply_to: str, contact_person: str,
-                          actor: object) -> Study:
+                          actor: audit.Actor) -> Study:
     """Change who the emails come from and whom panellists can ask (audited)."""
     before = _email_settings(study)
     problem = mail.address_problem(reply_to) if reply_to else None
@@ -553,7 +553,7 @@ def update_email_settings(study: Study, sender_name: str, reply_to: str, contact
 
 
 def update_email_text(study: Study, kind: str, subject: str, body: str,
-                      actor: object) -> Study:
+                      actor: audit.Actor) -> Study:
     """Save the study's subject and body of one kind of message, checked in the sandbox."""
     from .. import email_texts
 
@@ -575,7 +575,7 @@ def update_email_text(study: Study, kind: str, subject: str, body: str,
     return study
 
 
-def reset_email_text(study: Study, kind: str, actor: object) -> Study:
+def reset_email_text(study: Study, kind: str, actor: audit.Actor) -> Study:
     """Go back to the default text of one kind of message."""
     texts = dict(study.email_texts or {})
     before = texts.pop(kind, None)
@@ -590,7 +590,7 @@ def reset_email_text(study: Study, kind: str, actor: object) -> Study:
 
 
 def send_test_email(study: Study, kind: str, to_address: str, name: str,
-                    actor: object) -> OutboxMessage:
+                    actor: audit.Actor) -> OutboxMessage:
     """Queue the study's ``kind`` message to the facilitator, filled with sample values."""
     from .. import email_texts
     from ..timezones import shown
@@ -617,7 +617,7 @@ def send_test_email(study: Study, kind: str, to_address: str, name: str,
     return message
 
 
-def send_thank_you(study: Study, actor: object) -> int:
+def send_thank_you(study: Study, actor: audit.Actor) -> int:
     """Email the thank-you message to every panellist invited to a round and still on the
     panel, once the study is finished (at most once each)."""
     if study.state is not StudyState.FINISHED:

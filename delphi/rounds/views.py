@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from ..models import (
     Response,
     ResponseState,
     Round,
+    Study,
 )
 from ..roles import Permission
 from ..tokens import link_for, mint_token
@@ -65,7 +66,7 @@ def index(slug: str):
                            can_reopen=_can_reopen(study), form=EmptyForm())
 
 
-def _local(when, study):  # type: ignore[no-untyped-def]
+def _local(when, study):
     """A stored time as the naive local time a datetime-local field shows."""
     from ..timezones import local
 
@@ -73,7 +74,7 @@ def _local(when, study):  # type: ignore[no-untyped-def]
     return here.replace(tzinfo=None) if here else None
 
 
-def _can_reopen(study) -> bool:  # type: ignore[no-untyped-def]
+def _can_reopen(study) -> bool:
     from ..models import ItemDecision, RoundState
 
     current = study.current_round
@@ -147,7 +148,7 @@ def launch(slug: str):
         study, actor(), _utc(form.closes_at.data, study))), "{result}", slug)
 
 
-def _utc(when, study):  # type: ignore[no-untyped-def]
+def _utc(when: datetime | None, study: Study) -> datetime | None:
     """A time entered in the study's time zone, in UTC (DomainError if it does not exist)."""
     from ..timezones import to_utc
 
@@ -297,7 +298,7 @@ def deadline(slug: str):
     study = get_study_or_404(slug)
     form = DeadlineForm()
 
-    def action():  # type: ignore[no-untyped-def]
+    def action():
         closes_at = None if form.no_deadline.data else _utc(form.closes_at.data, study)
         rnd = ops.set_deadline(study, closes_at, actor())
         return rnd
@@ -350,7 +351,7 @@ def schedule(slug: str):
                            zones=zone_names()), status
 
 
-def _email_page(study, settings_form=None, text_forms=None, preview=None,  # type: ignore[no-untyped-def]
+def _email_page(study, settings_form=None, text_forms=None, preview=None,
                 status: int = 200):
     from .. import email_texts
 
@@ -443,7 +444,7 @@ def email_text(slug: str, kind: str):
     return redirect(url_for("rounds.emails", slug=slug) + f"#{kind}")
 
 
-def _preview(study, kind: str, subject: str, body: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _preview(study, kind: str, subject: str, body: str) -> dict[str, Any]:
     """The text filled with sample values, as a panellist would read it."""
     from .. import email_texts
     from ..models import utcnow

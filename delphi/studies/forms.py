@@ -1,9 +1,15 @@
 """Forms of the facilitator console."""
 
+from collections.abc import Iterable
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import (  # type: ignore[attr-defined]  # new in WTForms 3.3,
+    SelectChoice,  # after the newest stubs (types-WTForms 3.2)
+)
+
+from ..models import StakeholderGroup
 
 
 class PanelUploadForm(FlaskForm):
@@ -22,7 +28,7 @@ class PanellistForm(FlaskForm):
     invite = BooleanField("Invite them to the open round now")
     resend = BooleanField("Send them a new link to the open round (the old links stop working)")
 
-    def set_groups(self, groups) -> None:  # type: ignore[no-untyped-def]
+    def set_groups(self, groups: Iterable[StakeholderGroup]) -> None:
         self.group.choices = [SelectChoice(g.key, g.name) for g in groups]
         # A value not in the list is answered by the use case, with the other fields.
         self.group.validate_choice = False

@@ -29,7 +29,7 @@ from ..models import (
 from ..surveys import MARKUP_RE
 
 
-def add_facilitator_to_study(study: Study, facilitator: Facilitator, actor: object,
+def add_facilitator_to_study(study: Study, facilitator: Facilitator, actor: audit.Actor,
                              role: str = "editor") -> None:
     """Give a facilitator a seat on the study's steering committee."""
     if facilitator.can_access(study):
@@ -62,7 +62,7 @@ class PanelImportError(DomainError):
 MAX_PANEL_ROWS = 20000
 
 
-def import_panel(study: Study, data: bytes | str, actor: object) -> list[Panellist]:
+def import_panel(study: Study, data: bytes | str, actor: audit.Actor) -> list[Panellist]:
     """Add the panellists of a CSV file (``name,email,group`` plus extra columns), all or none."""
     if study.is_closed_for_good:
         raise DomainError("panel.study_closed", "the study is {state}; its panel cannot change",
@@ -160,7 +160,7 @@ def _panel_row_problem(name: str, email: str, group_value: str,
 
 
 def _add_panellists(study: Study, rows: list[tuple[str, str, StakeholderGroup, dict[str, str]]],
-                    actor: object) -> list[Panellist]:
+                    actor: audit.Actor) -> list[Panellist]:
     next_number = len(study.panellists) + 1
     created = []
     for offset, (name, email, group, extra) in enumerate(rows):

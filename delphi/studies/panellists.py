@@ -135,7 +135,7 @@ def _snapshot(panellist: Panellist) -> dict[str, Any]:
             "language": panellist.language, "attributes": dict(panellist.attributes or {})}
 
 
-def add_panellist(study: Study, details: PanellistDetails, actor: object,
+def add_panellist(study: Study, details: PanellistDetails, actor: audit.Actor,
                   invite_now: bool = False) -> Panellist:
     """Add one panellist; with ``invite_now``, invite them to the open round at once."""
     if study.is_closed_for_good:
@@ -158,7 +158,7 @@ def add_panellist(study: Study, details: PanellistDetails, actor: object,
     return panellist
 
 
-def invite_late(study: Study, panellist: Panellist, actor: object) -> Invitation:
+def invite_late(study: Study, panellist: Panellist, actor: audit.Actor) -> Invitation:
     """Invite a panellist who joined after the open round was launched: from now on they
     count in its progress and its results like everyone invited at launch."""
     rnd = _open_round(study)
@@ -191,7 +191,7 @@ def _open_round(study: Study) -> Round | None:
 
 
 def edit_panellist(study: Study, panellist: Panellist, details: PanellistDetails,
-                   actor: object, resend: bool = False) -> list[str]:
+                   actor: audit.Actor, resend: bool = False) -> list[str]:
     """Change a panellist's name, email, group, language or other details; returns the
     names of the fields changed.
 

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .. import audit
-from ..extensions import db
+from ..extensions import affected_rows, db
 from ..models import (
     AccessToken,
     AuditEvent,
@@ -167,14 +167,14 @@ def _audit_about(panellist: Panellist) -> list[dict[str, Any]]:
             for e in events if (e.detail or {}).get("panellist") == panellist.pseudonym]
 
 
-def export_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
+def export_panellist(panellist: Panellist, actor: audit.Actor) -> dict[str, Any]:
     """The panellist's data, with an audit event saying who took a copy (not what)."""
     data = panellist_data(panellist)
     audit.record(actor, "panellist.exported", panellist.study, panellist=panellist.pseudonym)
     return data
 
 
-def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
+def erase_panellist(panellist: Panellist, actor: audit.Actor) -> dict[str, Any]:
     """Erase a panellist's personal data for good (GDPR art. 17); see the module's text.
 
     Returns what was done, as recorded in the audit log (no erased data in it).
@@ -202,12 +202,12 @@ def erase_panellist(panellist: Panellist, actor: object) -> dict[str, Any]:
             .values(revoked_at=now).execution_options(synchronize_session=False))
     # The outbox keeps that a message went (the report counts reminders from the
     # audit log, not from here), but no address: an unsent one will never go.
-    cancelled = db.session.execute(
+    cancelled = affected_rows(
         sa.update(OutboxMessage)
         .where(OutboxMessage.panellist_id == panellist.id,
                OutboxMessage.status.in_([MailStatus.PENDING, MailStatus.SENDING]))
         .values(status=MailStatus.FAILED, lease_until=None, leased_by=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))
     db.session.execute(
         sa.update(OutboxMessage).where(OutboxMessage.panellist_id == panellist.id)
         .values(to_address="", context={}, last_error="")
@@ -248,9 +248,9 @@ def delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
     counts = {}
     for name, model in (("ratings_deleted", Rating), ("suggestions_deleted", Suggestion),
                         ("answer_sheets_deleted", Response)):
-        counts[name] = db.session.execute(
+        counts[name] = affected_rows(
             sa.delete(model).where(model.panellist_id == panellist.id)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))
     db.session.flush()
     db.session.expire_all()
     recomputed = []
@@ -268,7 +268,7 @@ def _numbers(study: Study, round_ids: set[int]) -> list[int]:
     return list(db.session.scalars(sa.select(Round.number).where(Round.id.in_(round_ids))))
 
 
-def archive_study(study: Study, actor: object) -> None:
+def archive_study(study: Study, actor: audit.Actor) -> None:
     """Archive a finished study: read-only, deleted by ``purge-expired`` after its
     retention date (``retention_days`` after it finished)."""
     if study.state is not StudyState.FINISHED:
@@ -284,7 +284,7 @@ def archive_study(study: Study, actor: object) -> None:
                  retention_until=_iso(until) if until else None)
 
 
-def delete_study(study: Study, actor: object) -> None:
+def delete_study(study: Study, actor: audit.Actor) -> None:
     """Delete an archived study and everything in it, audited at site level.
 
     Deleted with plain DELETE statements, children first: the panel before the study

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
@@ -19,7 +20,7 @@ from ..console import (
     run_use_case,
     unconfirmed,
 )
-from ..extensions import db
+from ..extensions import Model, db
 from ..models import (
     DomainError,
     Invitation,
@@ -134,8 +135,9 @@ def _panellist_or_404(study: Study, pseudonym: str) -> Panellist:
 
 def _held(panellist: Panellist) -> dict[str, int]:
     """How many rows of each kind are held about a panellist (the page's summary)."""
-    def count(model, *where):  # type: ignore[no-untyped-def]
-        return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+    def count(model: type[Model], *where: sa.ColumnElement[bool]) -> int:
+        query = sa.select(sa.func.count()).select_from(model).where(*where)
+        return db.session.execute(query).scalar_one()
 
     pid = panellist.id
     return {
@@ -219,7 +221,7 @@ def _details(form: PanellistForm) -> tuple[PanellistDetails, str | None]:
                             form.language.data or "", attributes), problem
 
 
-def _save_panellist(form: PanellistForm, action) -> bool:  # type: ignore[no-untyped-def]
+def _save_panellist(form: PanellistForm, action: Callable[[PanellistDetails], str]) -> bool:
     """Run ``action`` (details -> use case) in one transaction; put problems on the fields."""
     details, problem = _details(form)
     if problem is not None:
@@ -261,10 +263,9 @@ def add_one(slug: str):
         def action(details: PanellistDetails) -> str:
             person = add_panellist(study, details, actor(), invite_now=bool(form.invite.data))
             text = f"{person.pseudonym} ({person.name}) was added to the panel."
-            if form.invite.data:
-                text += f" Their invitation to round {running.number} is in the outbox."
-            elif running is not None:
-                text += " They will be invited to the next round."
+            if running is not None:  # without one, inviting now was refused above
+                text += (f" Their invitation to round {running.number} is in the outbox."
+                         if form.invite.data else " They will be invited to the next round.")
             return text
 
         if _save_panellist(form, action):
@@ -294,7 +295,7 @@ def edit_one(slug: str, pseudonym: str):
                                      resend=bool(form.resend.data))
             text = (f"{pseudonym}'s details were saved ({', '.join(changed)} changed)."
                     if changed else f"{pseudonym}'s details are unchanged.")
-            if form.resend.data:
+            if form.resend.data and running is not None:  # without one, it was refused
                 text += f" A new link to round {running.number} is in the outbox."
             return text
 

@@ -2,7 +2,9 @@
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import (  # type: ignore[attr-defined]  # new in WTForms 3.3,
+    SelectChoice,  # after the newest stubs (types-WTForms 3.2)
+)
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..roles import Role
