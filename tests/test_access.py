@@ -71,6 +71,8 @@ def _walk_study(factory):
         "message_id": db.session.scalar(sa.select(sa.func.min(OutboxMessage.id))
                                         .where(OutboxMessage.study_id == study.id)),
         "member_id": owner_seat, "invitation_id": invitation.id,
+        # No decision or suggestion exists yet: the view runs and answers 404 for these.
+        "decision_id": 10**6, "suggestion_id": 10**6, "kind": "invitation",
         "rating_id": db.session.scalar(sa.select(sa.func.min(Rating.id)).where(
             Rating.comment != "")),
         "builder.group:key": study.groups[0].key, "builder.delete_group:key": "nope",

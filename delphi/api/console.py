@@ -8,8 +8,9 @@ from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange
 
-from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404
+from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404, requires
 from ..models import DomainError, utcnow
+from ..roles import Permission
 from ..uow import unit_of_work
 from . import tokens
 
@@ -70,6 +71,7 @@ hooks_bp = facilitator_blueprint("webhooks", __name__, "/studies/<slug>")
 
 
 @hooks_bp.route("/webhooks", endpoint="index")
+@requires(Permission.VIEW_STUDY)
 def webhook_log(slug: str):
     """The study's webhooks and each one's latest deliveries (the delivery log)."""
     import sqlalchemy as sa
