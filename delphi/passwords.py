@@ -23,8 +23,10 @@ _HEADER_END = "# ---"
 
 @functools.cache
 def common_passwords() -> frozenset[str]:
-    """The shipped list, lower-cased. Loaded once per process on first use (about 20,000
-    entries, 80 KB compressed); it depends on nothing but the file, so it never changes."""
+    """The shipped list, lower-cased, loaded on first use (about 20,000 entries, 80 KB
+    compressed). Key: none (no arguments), so one value, the same for every account and
+    language; bound: that one set; invalidation: none, it depends only on a file shipped
+    with the package, which changes only with a new release (and a restart)."""
     data = resources.files("delphi").joinpath("data/common-passwords.txt.gz").read_bytes()
     lines = gzip.decompress(data).decode("utf-8").splitlines()
     start = lines.index(_HEADER_END) + 1 if _HEADER_END in lines else 0

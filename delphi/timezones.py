@@ -7,25 +7,31 @@ gap, is refused rather than guessed).
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, tzinfo
-from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .models import DomainError
 
 
-@lru_cache(maxsize=64)
 def zone(name: str) -> tzinfo:
-    """The zone called ``name``; UTC for a name this machine does not know."""
+    """The zone called ``name``; UTC for a name this machine does not know.
+
+    Not cached here: ``ZoneInfo`` keeps its own cache of the zones it has read."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
 
 
-@lru_cache(maxsize=1)
+@functools.cache
 def zone_names() -> tuple[str, ...]:
-    """Every IANA zone name this machine knows, sorted (for the console's list)."""
+    """Every IANA zone name this machine knows, sorted (for the console's list).
+
+    Cached once per process: listing them reads the zone database from disk. Key: none
+    (no arguments), so one value, the same for every study, facilitator and language;
+    bound: that one tuple of about 600 names; invalidation: none while the process runs
+    (a new tzdata release is read at the next restart)."""
     return tuple(sorted(available_timezones() | {"UTC"}))
 
 
