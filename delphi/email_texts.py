@@ -17,7 +17,6 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import current_app
 from markupsafe import Markup
 
 from .models import DomainError
@@ -199,13 +198,3 @@ def fill_html(text: str, values: Mapping[str, object], where: str = "text") -> M
     joined = "".join(f"<p>{p.strip().replace(chr(10), '<br>')}</p>\n"
                      for p in paragraphs if p.strip())
     return Markup(joined)  # noqa: S704
-
-
-def withdraw_link(token: str | None) -> str:
-    """The panellist's withdrawal link (the personal link's token opens the withdrawal
-    page, which asks before anything changes), or "" without a token or that page."""
-    if not token or "panel.open_withdraw_link" not in current_app.view_functions:
-        return ""
-    base = (current_app.config.get("BASE_URL") or "").rstrip("/")
-    path = current_app.url_map.bind("").build("panel.open_withdraw_link", {"token": token})
-    return f"{base}{path}"

@@ -70,12 +70,8 @@ def problem(status: int, code: str, detail: str, *, headers: dict[str, str] | No
 
 
 def domain_problem(error: DomainError, status: int = 409) -> Response:
-    """A use case's refusal under /api/: its code, its rendered message, its parameters, and
-    the lines of a file that are wrong where the refusal lists them."""
-    errors = [{"where": f"line {e.line}", "message": e.message}
-              for e in getattr(error, "errors", []) if hasattr(e, "line")]
-    extra: dict[str, Any] = {"errors": errors} if errors else {}
-    return problem(status, error.code, error.render(), **error.params, **extra)
+    """A use case's refusal under /api/: its code, its rendered message, its parameters."""
+    return problem(status, error.code, error.render(), **error.params)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

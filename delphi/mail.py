@@ -58,7 +58,7 @@ from .uow import unit_of_work
 
 log = logging.getLogger("delphi.mail")
 
-KINDS = ("invitation", "reminder", "receipt", "extension", "thankyou")
+KINDS = email_texts.KINDS
 # Kinds with a shipped Jinja template (the default text); the others have only the
 # editable default of ``email_texts.DEFAULTS``.
 TEMPLATE_KINDS = ("invitation", "reminder", "receipt")
@@ -252,14 +252,13 @@ def sandbox_values(study: Study | None, panellist: Panellist | None, rnd: Any,
                    context: dict[str, Any] | None = None) -> dict[str, Any]:
     """The values an edited email text's placeholders are filled with."""
     context = context or {}
-    token = link.rsplit("/", 1)[-1] if link and "/p/" in link else None
     return {
         "name": panellist.name if panellist is not None else context.get("name", ""),
         "deadline": deadline or "the date the study team closes it (no fixed date)",
         "link": link or "",
         "statements": statements or context.get("statements", 0),
         "minutes": estimated_minutes(statements or context.get("statements", 0)),
-        "withdraw_link": email_texts.withdraw_link(token) or context.get("withdraw_link", ""),
+        "withdraw_link": withdraw_link_for(link) or context.get("withdraw_link", ""),
         "study": study.mail_name if study is not None else "",
         "round": rnd.number if rnd is not None else context.get("round", ""),
         "signature": study.signature if study is not None else "",

@@ -12,8 +12,6 @@ from flask import Flask
 
 # Light at import: the command line imports api.cli, which must not load pydantic.
 
-PUBLIC_ENDPOINTS = {"api.openapi", "api.reference"}
-
 
 def init_app(app: Flask) -> None:
     from ..extensions import csrf

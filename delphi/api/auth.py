@@ -193,13 +193,15 @@ def check_study_in_path() -> None:
     so another team's study answers 404 whatever is sent."""
     slug = (request.view_args or {}).get("slug")
     if slug is not None:
-        _membership(str(slug))
+        g.api_membership = _membership(str(slug))
 
 
 def study_for(slug: str, permission: str = "read") -> Study:
     """The study if the token's facilitator is on its committee (else 404), and the
     permission is both in the token's scopes and the role's permissions (else 403)."""
-    study, role = _membership(slug)
+    # Read once per request, before the body was checked (``check_study_in_path``).
+    known = g.get("api_membership")
+    study, role = known if known is not None and known[0].slug == slug else _membership(slug)
     require_scope(permission)
     if permission not in ROLE_PERMISSIONS.get(role, frozenset()):
         raise ApiAbort(403, "auth.role", "Your role on {slug} ({role}) may not {permission}.",

@@ -14,9 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import PROBLEM_MIMETYPE, problem
-
-PROBLEM_TYPE = PROBLEM_MIMETYPE
+from ..errors import problem
 
 
 class FieldError(BaseModel):

@@ -227,9 +227,6 @@ def update_study(slug: str, json: s.SurveyInput):
         if definition.slug != study.slug:
             raise DomainError("study.slug_fixed", "The definition's slug must stay {slug}.",
                               slug=study.slug)
-        if study.rounds or study.state.value != "draft":
-            raise DomainError("study.not_draft", "{slug} has rounds already; its definition "
-                              "changes through decisions between rounds.", slug=study.slug)
         return study_ops.update_survey(study, definition, actor())
 
     return _study_out(_write(action))

@@ -33,8 +33,6 @@ SECOND_FACTOR_SCOPE = "second-factor"
 PASSWORD_CHANGE_SCOPE = "password-change"  # noqa: S105 - a throttle name
 RESETS_PER_ACCOUNT = 3  # reset emails per typed address per window
 RECOVERY_CODES = 10
-# Not an argon2 hash: no password matches it, until one is chosen through the emailed link.
-UNUSABLE_PASSWORD = "!unusable"  # noqa: S105
 ISSUER = "delphi"
 
 
@@ -124,7 +122,7 @@ def _queue_reset(email: str, facilitator: Facilitator | None, lifetime: timedelt
 def complete_reset(reset: PasswordReset, new: str) -> Facilitator:
     """Set the new password through a reset link (good once); every session ends."""
     facilitator = reset.facilitator
-    if facilitator is None or reset.used_at is not None or reset.expires_at <= utcnow():
+    if facilitator is None or not reset.is_open:
         raise DomainError("reset.closed", "This link was used already or has expired.")
     facilitator.set_password(new)  # ends every session
     reset.used_at = utcnow()
@@ -273,8 +271,7 @@ def _admin_only(actor: Facilitator) -> None:
 def admin_create_account(actor: Facilitator, email: str, name: str) -> Facilitator:
     """An account with no usable password yet, and an email to choose one (7 days)."""
     _admin_only(actor)
-    facilitator = create_facilitator(email, secrets.token_urlsafe(24) + "Aa1!", name, actor)
-    facilitator.password_hash = UNUSABLE_PASSWORD
+    facilitator = create_facilitator(email, None, name, actor)
     _queue_reset(facilitator.email, facilitator, INVITATION_LIFETIME, welcome=True)
     return facilitator
 

@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 
 from ..extensions import db
-from ..models import OutboxMessage, PasswordReset, TeamInvitation, utcnow
+from ..models import OutboxMessage, PasswordReset, TeamInvitation
 from ..roles import Role
 from ..tokens import TOKEN_BYTES, hash_token
 
@@ -48,7 +48,7 @@ def link_for_message(message: OutboxMessage) -> str | None:
     reset = db.session.get(PasswordReset, message.context.get("reset_id"))
     if reset is None or reset.facilitator_id is None:
         return None
-    if reset.used_at is not None or reset.expires_at <= utcnow():
+    if not reset.is_open:
         raise UndeliverableMessage("the password reset was used or has expired")
     return f"{_base()}/reset/{_mint(reset)}"
 
@@ -84,7 +84,4 @@ def find_team_invitation(token: str) -> TeamInvitation | None:
 def find_reset(token: str) -> PasswordReset | None:
     """The usable reset a link opens, or None (wrong, used or expired)."""
     reset = _by_token(PasswordReset, token)
-    if (reset is None or reset.facilitator_id is None or reset.used_at is not None
-            or reset.expires_at <= utcnow()):
-        return None
-    return reset
+    return reset if reset is not None and reset.is_open else None

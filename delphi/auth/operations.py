@@ -232,9 +232,14 @@ def _wait_text(seconds: int) -> str:
 
 # -- facilitator accounts ------------------------------------------------------------
 
-def create_facilitator(email: str, password: str, name: str = "",
+# Not an argon2 hash: no password matches it, until one is chosen through the emailed link.
+UNUSABLE_PASSWORD = "!unusable"  # noqa: S105
+
+
+def create_facilitator(email: str, password: str | None, name: str = "",
                        actor: audit.Actor = "cli") -> Facilitator:
-    """Create a facilitator account with an argon2id password hash."""
+    """Create a facilitator account with an argon2id password hash, or (``password`` None)
+    with no usable password until its owner chooses one through a link."""
     email = normalise_email(email)
     problem = address_problem(email)
     if problem is not None:
@@ -245,7 +250,10 @@ def create_facilitator(email: str, password: str, name: str = "",
         raise DomainError("facilitator.exists",
                           "a facilitator with the email {email} already exists", email=email)
     facilitator = Facilitator(email=email, name=name.strip())
-    facilitator.set_password(password)  # a DomainError says what the password lacks
+    if password is None:
+        facilitator.password_hash = UNUSABLE_PASSWORD
+    else:
+        facilitator.set_password(password)  # a DomainError says what the password lacks
     db.session.add(facilitator)
     db.session.flush()
     audit.record(actor, "facilitator.created", email=email)

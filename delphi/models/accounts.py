@@ -282,6 +282,12 @@ class PasswordReset(Model):
 
     facilitator: Mapped[Facilitator | None] = relationship()
 
+    @property
+    def is_open(self) -> bool:
+        """For an account, not used yet and not expired."""
+        return (self.facilitator_id is not None and self.used_at is None
+                and self.expires_at > utcnow())
+
 
 API_SCOPES = ("read", "read write")
 
