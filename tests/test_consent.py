@@ -92,9 +92,17 @@ def test_the_first_visit_asks_for_consent_before_anything_can_be_saved(app, stud
     assert voter.get("/vote").headers["Location"].endswith("/consent")
     before = counts()
     data = {"csrf_token": "x", "intent": "save", f"rating-{study.items[0].id}": "8"}
-    assert voter.post("/vote", data=data).status_code == 302
+    refused = voter.post("/vote", data=data)
+    assert refused.status_code == 302 and refused.headers["Location"].endswith("/consent")
     assert voter.post("/vote", data={**data, "intent": "autosave"}).status_code == 409
     assert counts() == before  # nothing saved before consent
+    # An answer whose form has expired (a bad CSRF token) records nothing and says so.
+    version = re.search(r'name="version" type="hidden" value="(\d*)"', page).group(1)
+    expired = voter.post("/consent", data={"csrf_token": "x", "version": version,
+                                           "consent": "y"})
+    assert expired.status_code == 400
+    assert "nothing was recorded" in expired.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ConsentRecord)) == 0
 
     assert _answer(voter, "consent").headers["Location"].endswith("/vote")
     record = db.session.scalar(sa.select(ConsentRecord))
@@ -237,7 +245,9 @@ def test_a_panellist_withdraws_from_the_email_link_under_the_protocols_setting(
     expected = "are deleted" if erasure == "delete-answers" else "are kept"
     assert expected in page
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    assert leaver.post("/withdraw", data={}).status_code == 400  # no CSRF token
+    expired = leaver.post("/withdraw", data={})  # no CSRF token
+    assert expired.status_code == 400
+    assert "nothing was changed" in expired.get_data(as_text=True)
     assert db.session.get(Panellist, person.id).withdrawn_at is None
     response = leaver.post("/withdraw", data={"csrf_token": token})
     assert response.headers["Location"].endswith("/withdrawn")

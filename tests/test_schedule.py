@@ -260,6 +260,13 @@ def test_the_schedule_page_saves_the_time_zone_and_reminders(client, factory):
     event = _audit("study.schedule_changed")[-1]
     assert event.detail["before"]["time_zone"] == "UTC"
     assert event.detail["after"]["reminder_days"] == [7, 2]
+    # Emptying the field ("empty for none", as its label says) stops the reminders.
+    page = client.post(url, follow_redirects=True, data={
+        "csrf_token": token, "time_zone": "Europe/London", "reminder_days": ""})
+    assert page.status_code == 200
+    assert "The schedule is saved" in page.get_data(as_text=True)
+    db.session.refresh(study)
+    assert study.reminder_days == []
 
 
 @pytest.mark.parametrize("field,value,message", [

@@ -183,3 +183,26 @@ def test_the_round_two_page_reads_a_fixed_number_of_queries(app, factory):
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) <= 8, selects
     close(study)
+
+
+def test_a_reworded_statement_is_named_by_its_one_label_on_the_voting_page(app, factory):
+    from delphi.decisions import operations as decisions
+    from delphi.models import ItemStatus
+
+    study = factory.study()
+    panel = factory.panel(study)
+    _round_one(app, study, panel)
+    new = decisions.reword(study, study.items[0], "A clearer wording of the first statement",
+                           "clearer", "test")
+    others = [i for i in study.items if i.status is ItemStatus.ACTIVE and i.id != new.id]
+    decisions.carry_forward(study, others, "no consensus yet", "test")
+    db.session.commit()
+    launch(study)
+    client = app.test_client()
+    open_link(client, link_for_panellist(study, panel[0].id))
+    page = client.get("/vote").get_data(as_text=True)
+    assert new.label == "a-01.v2" and new.label in page
+    data = page_fields(client) | {"intent": "save", f"rating-{new.id}": "11"}
+    html = client.post("/vote", data=data).get_data(as_text=True)
+    assert f"statement {new.label}: &#39;11&#39; is not a point of the scale" in html
+    assert "a-01 v2" not in html

@@ -151,7 +151,6 @@ def moderate(study: Study, rating: Rating, action: str, reason: str, redacted: s
         rating.moderation = "hidden" if action == "hide" else "redacted"
         rating.redacted_comment = redacted if action == "redact" else ""
         rating.moderation_reason, rating.moderated_at = reason, now
-    rnd.comments_changed_at = now
     db.session.flush()
     pseudonym = db.session.scalar(sa.select(Panellist.pseudonym)
                                   .where(Panellist.id == rating.panellist_id))
@@ -159,12 +158,7 @@ def moderate(study: Study, rating: Rating, action: str, reason: str, redacted: s
     audit.record(actor, "comment.moderated", study, round=rnd.number,
                  item=item_label(item.key, item.version) if item else None,
                  panellist=pseudonym, before=before, after=_state(rating))
-    refresh_feedback(rnd)
-    return rating
-
-
-def refresh_feedback(rnd: Round) -> None:
-    """Make the feedback of the round show the moderated comments: the stored statements
-    of the round launched after ``rnd`` are rendered again, in the same unit of work, and
-    panellists see the change on their next page view."""
+    # The stored statements of the round launched after ``rnd`` are rendered again, in
+    # this unit of work: panellists see the moderated comment on their next page view.
     rebuild_round_feedback(rnd)
+    return rating

@@ -235,12 +235,8 @@ def merge(slug: str):
 def add(slug: str):
     study = get_study_or_404(slug)
     form = AddForm()
-    suggestion = None
-    if form.suggestion.data:
-        suggestion_id = bounded_int(form.suggestion.data)
-        suggestion = db.session.get(Suggestion, suggestion_id) if suggestion_id else None
-        if suggestion is None or suggestion.round.study_id != study.id:
-            abort(404)
+    suggestion = _suggestion_or_404(study, bounded_int(form.suggestion.data)) \
+        if form.suggestion.data else None
 
     def action():
         section = db.session.get(Section, form.section.data)

@@ -52,9 +52,6 @@ class Round(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # How many times the round was reopened after a close by mistake.
     reopened: Mapped[int] = mapped_column(default=0, server_default="0")
-    # When a moderation last changed what the round's comments show (None: never); the
-    # feedback's caches key on it, so every worker reads the comments again.
-    comments_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     study: Mapped[Study] = relationship(back_populates="rounds")
     round_items: Mapped[list[RoundItem]] = relationship(

@@ -103,7 +103,7 @@ class PageStatement:
 
     @property
     def label(self) -> str:
-        return self.key if self.version == 1 else f"{self.key} v{self.version}"
+        return item_label(self.key, self.version)
 
     @property
     def scale(self) -> Scale:

@@ -52,6 +52,9 @@ class ScheduleForm(FlaskForm):
                                 validators=[Optional(), Length(max=60), plain_text])
     suggestions_every_round = BooleanField("Collect panel suggestions in every round (not "
                                            "only round 1)")
+    # The days parsed by validate_reminder_days; none when the field is left empty (then
+    # Optional() stops the chain before that check runs).
+    days: list[int] = []
 
     def validate_reminder_days(self, field: Field) -> None:
         parts = [p for p in re.split(r"[,\s]+", field.data or "") if p]

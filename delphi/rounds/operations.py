@@ -35,8 +35,7 @@ from ..uow import unit_of_work
 
 def open_round(study: Study) -> Round | None:
     """The study's open round, if any."""
-    current = study.current_round
-    return current if current is not None and current.state is RoundState.OPEN else None
+    return study.running_round
 
 
 def launch_round(study: Study, actor: audit.Actor, closes_at: datetime | None = None,
@@ -192,12 +191,9 @@ def remind(study: Study, actor: audit.Actor, now: datetime | None = None) -> int
     if rnd is None:
         raise DomainError("round.none_open", "no round is open")
     now = now or utcnow()
-    submitted = set(_submitted(rnd))
     count = 0
     batch = now.strftime("%Y%m%dT%H%M%S")
-    for invitation in rnd.invitations:
-        if invitation.panellist_id in submitted or invitation.revoked_at is not None:
-            continue
+    for invitation in _waiting_invitations(rnd):
         queued = mail.queue("reminder", invitation.panellist, study,
                             f"reminder:{rnd.id}:{invitation.panellist_id}:{batch}", invitation)
         count += queued is not None

@@ -161,7 +161,7 @@ def add_panellist(study: Study, details: PanellistDetails, actor: audit.Actor,
 def invite_late(study: Study, panellist: Panellist, actor: audit.Actor) -> Invitation:
     """Invite a panellist who joined after the open round was launched: from now on they
     count in its progress and its results like everyone invited at launch."""
-    rnd = _open_round(study)
+    rnd = study.running_round
     if rnd is None:
         raise DomainError("panel.no_open_round", "No round is open: {pseudonym} will be "
                           "invited when the next round is launched.", pseudonym=panellist.pseudonym)
@@ -183,11 +183,6 @@ def invite_late(study: Study, panellist: Panellist, actor: audit.Actor) -> Invit
     audit.record(actor, "panellist.invited_late", study, panellist=panellist.pseudonym,
                  round=rnd.number)
     return invitation
-
-
-def _open_round(study: Study) -> Round | None:
-    current = study.current_round
-    return current if current is not None and current.state is RoundState.OPEN else None
 
 
 def edit_panellist(study: Study, panellist: Panellist, details: PanellistDetails,

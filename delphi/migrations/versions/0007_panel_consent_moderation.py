@@ -68,9 +68,6 @@ def upgrade():
         batch_op.create_check_constraint(op.f('ck_rating_moderated_has_time'), "moderation IS NULL OR moderated_at IS NOT NULL")
         batch_op.create_check_constraint(op.f('ck_rating_redaction_has_text'), "moderation IS NULL OR moderation <> 'redacted' OR redacted_comment <> ''")
 
-    with op.batch_alter_table('round', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('comments_changed_at', sa.DateTime(), nullable=True))
-
     # The settings' CHECKs, now generated from the registry: the database refuses what a
     # survey file may not hold.
     with op.batch_alter_table('consensus_settings', schema=None) as batch_op:
@@ -88,9 +85,6 @@ def downgrade():
         batch_op.drop_constraint(op.f('ck_consensus_settings_iqr_max_range'), type_='check')
         batch_op.create_check_constraint(op.f('ck_consensus_settings_consensus_min_group_size_positive'), "min_group_size >= 1")
         batch_op.create_check_constraint(op.f('ck_consensus_settings_iqr_max_nonnegative'), "iqr_max >= 0")
-
-    with op.batch_alter_table('round', schema=None) as batch_op:
-        batch_op.drop_column('comments_changed_at')
 
     with op.batch_alter_table('rating', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_rating_redaction_has_text'), type_='check')
