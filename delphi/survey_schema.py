@@ -469,8 +469,9 @@ ROUND_SPECS = [spec for spec in STUDY_SETTINGS.values() if spec.per_round]
 
 
 def _round_block() -> type[BaseModel]:
-    fields = _blocks(ROUND_SPECS, lambda spec: (
-        Annotated[int | None, Whole(0, 100, optional=True)], None), "Round")
+    # Each threshold within its own range, as at the top of the block and in the database.
+    fields = _blocks(ROUND_SPECS, lambda spec: (setting_type(spec, optional=True), None),
+                     "Round")
     model = _block("RoundThresholds", fields, "Thresholds that change from a round on.")
 
     def named(self: BaseModel) -> BaseModel:

@@ -87,7 +87,6 @@ class ReferenceDef:
         return cls(value.get("text", ""), value.get("doi", ""), value.get("pmid", ""))
 
 
-Reference = ReferenceDef  # the name the study builder uses
 
 
 @dataclass(frozen=True)
@@ -144,9 +143,6 @@ class SurveyDefinition:
     consent_statement: str = ""
 
 
-# The consensus settings a survey file may leave out, by database column.
-CONSENSUS_DEFAULTS: dict[str, Any] = {spec.column: spec.study_default
-                                      for spec in STUDY_SETTINGS.values() if spec.column}
 
 
 class _AliasRefused(yaml.YAMLError):

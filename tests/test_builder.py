@@ -200,12 +200,16 @@ def test_the_rule_sentence_is_the_engines_and_follows_what_is_typed(client, smal
     from markupsafe import escape
 
     assert str(escape(study.consensus.describe())) in page
-    # what the script asks for while typing: the same words for the typed values
+    # what the script asks for while typing: the same words for the typed values; the
+    # group rule's minimum is the study's consensus setting (5 here), not the feedback's
+    # anonymity minimum typed in the same form (4)
+    study.consensus.min_group_size = 5
+    db.session.commit()
     answer = client.get("/studies/small/build/rule-sentence?primary_rule=comet&agree_pct=82"
                         "&disagree_pct=12&threshold=75&max_iqr=1&uts=exclude&group_rule=all"
                         "&min_group_size=4&scale=grade-1-9").get_json()
     assert "COMET 82/12: consensus in when at least 82%" in answer["sentence"]
-    assert "Group rule: every group" in answer["sentence"] and "at least 4 valid" in \
+    assert "Group rule: every group" in answer["sentence"] and "at least 5 valid" in \
         answer["sentence"]
     bad = client.get("/studies/small/build/rule-sentence?primary_rule=comet&agree_pct=170"
                      "&disagree_pct=12&uts=exclude&group_rule=pooled").get_json()

@@ -30,7 +30,7 @@ from delphi.consensus.rules import (
 from delphi.consensus.settings import SETTINGS, STUDY_SETTINGS, Settings
 from delphi.extensions import db
 from delphi.models.study import ConsensusSettings
-from delphi.surveys import CONSENSUS_DEFAULTS, dump_survey, parse_survey
+from delphi.surveys import dump_survey, parse_survey
 
 from .conftest import login
 from .factories import SMALL_SURVEY
@@ -130,13 +130,24 @@ def _constraint(name):
     raise AssertionError(f"no CHECK constraint {name}")
 
 
+ENGINE_DEFAULTS = Settings()
+
+
 def test_every_stored_setting_has_a_column_and_its_check_agrees_with_the_registry():
     columns = ConsensusSettings.__table__.columns
-    assert set(ConsensusSettings.LOCKED_FIELDS) == {s.column for s in STUDY_SETTINGS.values()}
+    # Written out: every consensus setting a study stores is locked at the first launch.
+    assert sorted(ConsensusSettings.LOCKED_FIELDS) == [
+        "comet_agree_pct", "comet_disagree_pct", "group_rule", "iqr_max", "iqr_median_min",
+        "min_group_size", "percent_threshold", "percentile_method", "primary_rule",
+        "round_thresholds", "scheibe_threshold", "stability_pp", "uts_rule",
+        "wilcoxon_correction", "wilcoxon_zero_method"]
     for spec in STUDY_SETTINGS.values():
         assert spec.column in columns, spec.name
         default = columns[spec.column].default
-        assert (None if default is None else default.arg) == CONSENSUS_DEFAULTS[spec.column] \
+        # A new study's default is the engine's own default (an independent declaration).
+        engine = getattr(ENGINE_DEFAULTS, spec.name)
+        engine = float(engine) if isinstance(engine, Fraction) else engine
+        assert (None if default is None else default.arg) == engine \
             or spec.kind == "rounds", spec.name
         if spec.kind == "choice":
             sql = _constraint(spec.check)

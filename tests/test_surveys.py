@@ -214,7 +214,9 @@ def test_the_analysis_settings_are_set_in_the_survey_file_and_round_trip(app):
     ("consensus: {by_round: {2: {stability_pp: 10}}}\n",
      "consensus.by_round.2.stability_pp: unknown key"),
     ("consensus: {by_round: {2: {comet: {agree_pct: 0}}}}\n",
-     "consensus.by_round: round_thresholds, from round 2: setting 'comet_agree_pct' must be"),
+     "consensus.by_round.2.comet.agree_pct: must be between 1 and 100"),
+    ("consensus: {by_round: {2: {comet: {disagree_pct: 0}}}}\n",
+     "consensus.by_round.2.comet.disagree_pct: must be between 1 and 100"),
     ("consensus: {min_group_size: 0}\n", "consensus.min_group_size: must be between 1"),
 ])
 def test_bad_analysis_settings_in_the_survey_file_are_named(block, expected):

@@ -145,6 +145,5 @@ def rule_sentence(settings: dict[str, Any], scale_key: str) -> str:
 
     used = {"primary_rule", "uts", "group_rule", "min_group_size",
             *(param for r in RULES.values() for param in r.params)}
-    values = {k: v for k, v in settings.items() if k in used}
-    values["min_group_size"] = values.get("min_group_size") or 3
+    values = {k: v for k, v in settings.items() if k in used and v is not None}
     return rule_in_words(Settings(scale=scale_key, **values))

@@ -17,7 +17,7 @@ from flask_wtf import FlaskForm
 from ..consensus.settings import SettingsError
 from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404, requires
 from ..extensions import db
-from ..models import DomainError, ItemStatus, StudyState
+from ..models import DomainError, ItemStatus, Study, StudyState
 from ..roles import Permission
 from ..surveys import SurveyError, dump_survey
 from ..uow import unit_of_work
@@ -234,19 +234,22 @@ def settings(slug: str):
             return redirect(url_for("builder.settings", slug=slug))
         general = _attach(form, exc, "", last=True, aliases=SETTINGS_ALIASES)
     failed = request.method == "POST"
-    sentence = _sentence_or_problem(current)
+    sentence = _sentence_or_problem(current, study)
     from ..consensus.scales import SCALES
 
     return _page("settings.html", study, 400 if failed else 200, form=form, general=general,
                  sentence=sentence, scales=SCALES, consensus_rows=CONSENSUS_ROWS)
 
 
-def _sentence_or_problem(values: dict[str, Any]) -> str:
-    """The rule in words for the settings form's values, or what stops it being a rule."""
+def _sentence_or_problem(values: dict[str, Any], study: Study) -> str:
+    """The rule in words for the settings form's values, or what stops it being a rule.
+
+    The group rule's minimum is the study's consensus setting, not the form's
+    ``min_group_size`` (the feedback's anonymity minimum, a different setting)."""
     try:
         return ops.rule_sentence(
-            {spec.name: values[name] for name, spec in CONSENSUS_FIELDS.items()
-             if name in values} | {"min_group_size": values.get("min_group_size")},
+            {spec.name: values[name] for name, spec in CONSENSUS_FIELDS.items()}
+            | {"min_group_size": study.consensus.min_group_size},
             values["scale"])
     except (SettingsError, KeyError, TypeError, ValueError) as exc:
         return f"Not a valid rule yet: {exc}"
@@ -261,9 +264,9 @@ def rule_sentence(slug: str):
     """
     study = get_study_or_404(slug)
     form = SettingsForm(request.args, meta={"csrf": False})
-    values = {name: form[name].data for name in (*CONSENSUS_FIELDS, "min_group_size", "scale")}
+    values = {name: form[name].data for name in (*CONSENSUS_FIELDS, "scale")}
     values["scale"] = values["scale"] or study.scale_key
-    return jsonify(sentence=_sentence_or_problem(values))
+    return jsonify(sentence=_sentence_or_problem(values, study))
 
 
 # -- groups ---------------------------------------------------------------------------

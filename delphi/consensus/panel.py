@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .schema import FLEISS_REASONS, FleissReason
+from .schema import FleissReason
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
@@ -142,12 +142,9 @@ class FleissResult:
     n_raters: int
 
 
-FLEISS_NOT_APPLICABLE = FLEISS_REASONS  # the codes, declared with the schema
-
-
 def fleiss_status(ratings_per_item: Sequence[int],
                   kappa: float | None = None) -> FleissReason | None:
-    """Return why Fleiss' kappa is undefined (a code of FLEISS_NOT_APPLICABLE), or None.
+    """Return why Fleiss' kappa is undefined (a code of FLEISS_REASONS), or None.
 
     ``ratings_per_item`` is the number of valid ratings of each item; pass the
     kappa found (or None) to tell "no variation" (every rating in one category)

@@ -17,8 +17,8 @@ Version history (``delphi.consensus.upgrade`` converts between them):
 This module is light (no numpy): the models import it to check a stored result.
 """
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast, get_args, get_type_hints
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, NotRequired, TypedDict, TypeVar, cast, get_args
 
 SCHEMA_VERSION = 2
 # The versions a reader converts on reading (see ``delphi.consensus.upgrade``).
@@ -305,11 +305,3 @@ def read_result(data: object) -> AnalysisResult:
 def as_json(result: AnalysisResult) -> dict[str, Any]:
     """The analysis as the plain JSON object it is (for a JSON column or ``json.dumps``)."""
     return cast(dict[str, Any], result)
-
-
-def field_names(kind: Any, prefix: str = "") -> Iterable[str]:
-    """Every key of a TypedDict, nested TypedDicts' keys dotted (``settings.scale``)."""
-    for key, hint in get_type_hints(kind).items():
-        yield prefix + key
-        if hasattr(hint, "__required_keys__"):
-            yield from field_names(hint, prefix + key + ".")

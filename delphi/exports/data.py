@@ -25,7 +25,6 @@ from ..models import (
     RoundResult,
     RoundState,
     Study,
-    item_label,
     stored_analysis,
     utcnow,
 )
@@ -102,11 +101,6 @@ class StudyData:
     def group_name(self, key: str | None) -> str:
         names = {g.key: g.name for g in self.study.groups}
         return "Whole panel" if key is None else names.get(key, key)
-
-
-def label(item: Item) -> str:
-    """The item's name in the raw data and the analysis (``key`` or ``key.vN``)."""
-    return item_label(item.key, item.version)
 
 
 def ordered_items(study: Study) -> list[Item]:

@@ -18,7 +18,7 @@ from ..models import (
     Panellist,
     Study,
 )
-from .data import StudyData, iso, label
+from .data import StudyData, iso
 from .statements import DONE, STATUS_TEXT
 
 BOX_WIDTH = 520
@@ -108,14 +108,15 @@ def consent_lines(counts: dict[str, int]) -> list[str]:
     return lines
 
 
-def participant_flow(data: StudyData) -> tuple[list[FlowBox], int]:
+def participant_flow(data: StudyData, consent: dict[str, int],
+                     participants: list[dict[str, Any]]) -> tuple[list[FlowBox], int]:
     """Boxes for the flow diagram, top to bottom, and the height of the drawing: the
-    panel's consent and withdrawals, then each round."""
+    panel's consent and withdrawals (``consent_counts``), then each round
+    (``participant_rows``); the report computes both once and shows them as tables too."""
     boxes: dict[int, FlowBox] = {}
     if data.result:
-        boxes[0] = FlowBox(0, consent_lines(consent_counts(data.study)),
-                           title="Panel: consent and withdrawal")
-    for row in participant_rows(data):
+        boxes[0] = FlowBox(0, consent_lines(consent), title="Panel: consent and withdrawal")
+    for row in participants:
         box = boxes.setdefault(row["round"], FlowBox(row["round"], []))
         box.rows.append(row)
         text = (f"{row['name']}: invited {row['invited']}, responded {row['responded']} "
@@ -198,8 +199,8 @@ def decision_rows(data: StudyData) -> list[dict[str, Any]]:
     """Each decision after a round: what it was about, what came of it, and why."""
     rows = []
     for decision in data.decisions:
-        subjects = [label(s.item) for s in decision.subjects]
-        made = list(dict.fromkeys(label(link.child) for link in decision.links))
+        subjects = [s.item.label for s in decision.subjects]
+        made = list(dict.fromkeys(link.child.label for link in decision.links))
         if decision.kind is DecisionKind.ADD:
             subjects, made = [], subjects
         rows.append({"after_round": decision.after_round, "kind": decision.kind.value,

@@ -24,7 +24,7 @@ from ..models import (
     item_label,
 )
 from ..results.tables import analysis_settings, study_records, submitted_ratings
-from .data import StudyData, iso, label
+from .data import StudyData, iso
 from .formats import Table
 from .statements import study_header
 
@@ -43,7 +43,7 @@ def rating_rows(data: StudyData) -> list[tuple[int, str, str, str | None, int | 
     """
     if not data.closed_rounds:
         return []
-    order = {(r.number, label(ri.item)): ri.position
+    order = {(r.number, ri.item.label): ri.position
              for r in data.closed_rounds for ri in r.round_items}
     records = study_records(data.study, data.closed_rounds[-1].number)
     records.sort(key=lambda rec: (rec[0], order.get((rec[0], rec[1]), 0), rec[2]))
@@ -72,10 +72,10 @@ def item_rows(data: StudyData) -> list[dict[str, Any]]:
 
 def _item_row(data: StudyData, item: Item, rounds: list[int]) -> dict[str, Any]:
     parents = data.lineage.parents.get(item.id) or ([item.parent] if item.parent else [])
-    return {"item": label(item), "key": item.key, "version": item.version,
+    return {"item": item.label, "key": item.key, "version": item.version,
             "section": item.section.key if item.section else None, "text": item.text,
             "origin": item.origin.value, "status": item.status.value,
-            "parent": ";".join(label(p) for p in parents) or None,
+            "parent": ";".join(p.label for p in parents) or None,
             "rounds": ";".join(str(n) for n in rounds) or None}
 
 

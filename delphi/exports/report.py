@@ -20,7 +20,7 @@ from ..models import Round
 from ..results.tables import analysis_settings
 from .characteristics import characteristics, participants
 from .checklist import TEAM_FIELDS, accord_rows, credes_rows, delphistar_rows
-from .data import StudyData, iso, label, short_time
+from .data import StudyData, iso, short_time
 from .facts import accord_facts
 from .flow import (
     BOX_WIDTH,
@@ -101,12 +101,12 @@ def round_tables(data: StudyData) -> list[dict[str, Any]]:
     for rnd in data.closed_rounds:
         rows: list[dict[str, Any]] = []
         for item in rnd.items:
-            pooled = data.row(rnd.number, label(item))
+            pooled = data.row(rnd.number, item.label)
             if pooled is None:
                 continue
             groups = [(data.group_name(k), row)
-                      for k, row in data.shown_group_rows(rnd.number, label(item))]
-            rows.append({"item": item, "label": label(item), "stats": pooled, "groups": groups})
+                      for k, row in data.shown_group_rows(rnd.number, item.label)]
+            rows.append({"item": item, "label": item.label, "stats": pooled, "groups": groups})
         tables.append({"number": rnd.number, "rows": rows,
                        "hidden": any(g is None for r in rows for _, g in r["groups"])})
     return tables
@@ -166,7 +166,8 @@ def report_context(data: StudyData) -> dict[str, Any]:
     study = data.study
     fields = report_fields(data)
     facts = accord_facts(data)
-    boxes, height = participant_flow(data)
+    consent, participant_table = consent_counts(study), participant_rows(data)
+    boxes, height = participant_flow(data, consent, participant_table)
     described = participants(study)
     item_boxes, item_height = item_flow(data)
     return {
@@ -175,7 +176,7 @@ def report_context(data: StudyData) -> dict[str, Any]:
         "draft_title": f"{study.title}: a {study.method} study in {len(data.closed_rounds)} "
                        f"round{'s' if len(data.closed_rounds) != 1 else ''}",
         "methods": methods(data), "rounds": round_rows(data), "groups": panel_groups(data),
-        "participants": participant_rows(data), "flow_boxes": boxes, "flow_height": height,
+        "participants": participant_table, "flow_boxes": boxes, "flow_height": height,
         "flow_width": BOX_WIDTH, "flow_line": LINE_HEIGHT, "flow_text": flow_text(boxes),
         "item_boxes": item_boxes, "item_height": item_height,
         "item_text": flow_text(item_boxes),
@@ -183,7 +184,7 @@ def report_context(data: StudyData) -> dict[str, Any]:
         "decision_counts": decision_counts(data.decisions), "changes": study_changes(data),
         "round_tables": round_tables(data), "statements": statement_rows(data),
         "panel_agreement": panel_agreement(data), "stability_tables": stability_tables(data),
-        "attrition": attrition_table(data), "consent": consent_counts(study),
+        "attrition": attrition_table(data), "consent": consent,
         "characteristics": characteristics(described, study.min_group_size),
         "panel_size": len(described),
         "status_text": STATUS_TEXT, "accord": accord_rows(fields, facts),

@@ -20,7 +20,7 @@ from typing import Any
 from ..filters import fmt, pct
 from ..models import DecisionKind, DropOutcome, Item, ItemDecision, ItemStatus
 from ..results.items import STATUS_OF_VERDICT
-from .data import StudyData, iso, label
+from .data import StudyData, iso
 from .formats import Table
 
 STATUS_TEXT = {
@@ -58,7 +58,7 @@ def round_numbers(data: StudyData, item: Item) -> list[dict[str, Any]]:
     """The item's pooled numbers in every round that rated it, from the stored results."""
     out = []
     for number in data.rounds:
-        row = data.row(number, label(item))
+        row = data.row(number, item.label)
         if row is None:
             continue
         out.append({"round": number, "n": row["n_valid"], "median": row["median"],
@@ -104,13 +104,13 @@ def statement_rows(data: StudyData) -> list[dict[str, Any]]:
         rounds = round_numbers(data, item)
         code, text, settled = final_status(data, item, rounds)
         rows.append({
-            "item": label(item), "key": item.key, "version": item.version,
+            "item": item.label, "key": item.key, "version": item.version,
             "section": item.section.title if item.section else None,
             "scale": item.scale_key, "text": item.text,
             "origin": item.origin.value,
-            "came_from": [label(p) for p in data.lineage.parents.get(item.id, [])],
+            "came_from": [p.label for p in data.lineage.parents.get(item.id, [])],
             "final_status": code, "final_status_text": text, "settled_in_round": settled,
-            "became": [label(c) for c in data.lineage.children.get(item.id, [])],
+            "became": [c.label for c in data.lineage.children.get(item.id, [])],
             "decision": describe_decision(data.lineage.ended_by.get(item.id)),
             "meeting": meeting_of(data, item),
             "rounds": rounds,

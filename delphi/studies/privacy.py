@@ -71,9 +71,7 @@ def find_panellist(study: Study, ident: str) -> Panellist | None:
 
 
 def _item_label(item: Item | None) -> str | None:
-    if item is None:
-        return None
-    return item.key if item.version == 1 else f"{item.key}.v{item.version}"
+    return item.label if item is not None else None
 
 
 def panellist_data(panellist: Panellist, generated_at: datetime | None = None) -> dict[str, Any]:
