@@ -500,13 +500,23 @@ class Panellist(Model):
 
     def needs_consent(self) -> bool:
         """Whether their next visit must first show the information sheet and ask: the study
-        has one, and they have not consented to its version in force."""
-        document = self.study.consent_document
-        if document is None:
-            return False
-        latest = self.latest_consent
-        return not (latest is not None and latest.decision == "consented"
-                    and latest.document_id == document.id)
+        has one, and their latest answer is not consent to its version in force.
+
+        One query (every page view and autosave asks): the version in force and the
+        panellist's latest answer, as two scalar subqueries; nothing else is loaded."""
+        from ..extensions import db
+
+        in_force = (sa.select(ConsentDocument.id)
+                    .where(ConsentDocument.study_id == self.study_id)
+                    .order_by(ConsentDocument.version.desc()).limit(1).scalar_subquery())
+        latest = (sa.select(ConsentRecord.id).where(ConsentRecord.panellist_id == self.id)
+                  .order_by(ConsentRecord.id.desc()).limit(1).scalar_subquery())
+        document_id, consented = db.session.execute(sa.select(
+            in_force,
+            sa.select(ConsentRecord.document_id).where(
+                ConsentRecord.id == latest, ConsentRecord.decision == "consented",
+            ).scalar_subquery())).one()
+        return document_id is not None and consented != document_id
 
 
 class ConsentDocument(Model):

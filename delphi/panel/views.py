@@ -157,7 +157,8 @@ SESSION_INVITATION = (
     .join(AccessToken, AccessToken.invitation_id == Invitation.id)
     .where(Invitation.id == sa.bindparam("invitation_id"),
            AccessToken.id == sa.bindparam("token_id"))
-    .options(joinedload(Invitation.round).joinedload(Round.study)))
+    .options(joinedload(Invitation.round).joinedload(Round.study),
+             joinedload(Invitation.panellist)))
 SECTIONS = (
     sa.select(Section.id, Section.title, Section.description, Section.scale_key,
               Section.evidence, Section.references)
