@@ -138,3 +138,10 @@ def test_every_secret_key_in_the_docs_is_a_known_example():
     assert found, "the docs show no example key: has the pattern gone stale?"
     unknown = {key: doc for key, doc in found.items() if key not in KNOWN_EXAMPLE_SECRET_KEYS}
     assert not unknown, f"add these doc examples to KNOWN_EXAMPLE_SECRET_KEYS: {unknown}"
+
+
+def test_a_bad_api_rate_limit_stops_the_start_and_names_the_setting(tmp_path):
+    with pytest.raises(ConfigError) as excinfo:
+        create_app({"TESTING": True, "SECRET_KEY": "x", "RATE_LIMIT_API": "lots",
+                    "DATABASE_URL": f"sqlite:///{tmp_path / 'rate.sqlite'}"})
+    assert "DELPHI_RATE_LIMIT_API" in str(excinfo.value)

@@ -14,7 +14,14 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from ..config import ConfigError
     from ..extensions import csrf
+    from .auth import parse_rate
+
+    try:  # a bad setting stops the start, rather than answering every API call with a 500
+        parse_rate(app.config["RATE_LIMIT_API"])
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     from .console import bp as console_bp
     from .console import hooks_bp
     from .problems import ApiAbort
