@@ -75,7 +75,8 @@ def test_revoke_from_the_rounds_page_lasts_until_reinstated(client, console, app
     close(study)
 
     response = client.post(f"{rounds}launch", data={"csrf_token": csrf_token(client, rounds),
-                                                   "confirmed": "yes"})
+                                                   "confirmed": "yes",
+                                                   "undecided_confirmed": "yes"})
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Round 2 is open" in page and "1 withdrawn panellist was not invited" in page
     assert target.pseudonym not in _invited(study, 2)
