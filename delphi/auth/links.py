@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -46,10 +46,13 @@ def purge_spent_links(now: datetime | None = None) -> tuple[int, int]:
     address); how many of each. Flushes; the caller commits."""
     cutoff = (now or utcnow()) - timedelta(days=SPENT_LINK_DAYS)
     resets = db.session.execute(sa.delete(PasswordReset).where(
-        PasswordReset.expires_at < cutoff)).rowcount
+        PasswordReset.expires_at < cutoff))
     invitations = db.session.execute(sa.delete(TeamInvitation).where(
-        TeamInvitation.expires_at < cutoff)).rowcount
-    return resets, invitations
+        TeamInvitation.expires_at < cutoff))
+    # a DELETE's result is a CursorResult, which has the row count; execute() is typed
+    # with the general Result
+    return (cast("sa.CursorResult[Any]", resets).rowcount,
+            cast("sa.CursorResult[Any]", invitations).rowcount)
 
 
 def link_for_message(message: OutboxMessage) -> str | None:
