@@ -175,6 +175,7 @@ class Rendered:
     text: str
     html: str
     reply_to: str = ""
+    sender_name: str = ""  # the From display name; the address is always MAIL_FROM's
 
 
 SECONDS_PER_STATEMENT = 30  # the invitation's time estimate (docs/running-a-study.md)
@@ -223,6 +224,7 @@ def render(message: OutboxMessage, link: str | None,
 
         values.update(links.message_values(message))
     reply_to = study.reply_to if study is not None else ""
+    sender_name = study.sender_name if study is not None else ""
     custom = email_texts.texts_for(study.email_texts if study else None, message.kind)
     if custom is None and message.kind in TEMPLATE_KINDS + ACCOUNT_KINDS \
             and not message.context.get("test"):
@@ -233,7 +235,7 @@ def render(message: OutboxMessage, link: str | None,
             subject=subject,
             text=render_template(f"email/{message.kind}.txt", **values),
             html=render_template(f"email/{message.kind}.html", **values),
-            reply_to=reply_to,
+            reply_to=reply_to, sender_name=sender_name,
         )
     texts = custom or email_texts.DEFAULTS[message.kind]
     filled = sandbox_values(study, panellist, rnd, link, statements, deadline, message.context)
@@ -243,7 +245,7 @@ def render(message: OutboxMessage, link: str | None,
         text=body if body.endswith("\n") else body + "\n",
         html=render_template("email/_custom.html",
                              body=email_texts.fill_html(texts["body"], filled, "body")),
-        reply_to=reply_to,
+        reply_to=reply_to, sender_name=sender_name,
     )
 
 
@@ -283,6 +285,10 @@ def build_email(message: OutboxMessage, rendered: Rendered) -> Message:
         raise UndeliverableMessage(f"the recipient's address cannot be used: {problem}")
     sender = str(current_app.config["MAIL_FROM"])
     name, address = parseaddr(sender)
+    # A study's sender name ("IMPACT steering committee") is what the panellist sees in
+    # their inbox; the address stays the deployment's own, which SPF and DKIM vouch for.
+    # One line only: the name comes from a form.
+    name = " ".join(rendered.sender_name.split()) or name
     email = MIMEMultipart("alternative")
     email["From"] = formataddr((name, address), charset="utf-8") if address else sender
     email["To"] = formataddr(("", message.to_address))
