@@ -48,6 +48,7 @@ from .models import (
     MailStatus,
     OutboxMessage,
     Panellist,
+    Round,
     RoundItem,
     Study,
     WorkerHeartbeat,
@@ -147,6 +148,22 @@ def queue(kind: str, panellist: Panellist, study: Study, dedupe_key: str,
     )
     db.session.add(message)
     return message
+
+
+def queue_thank_yous(study: Study) -> int:
+    """Queue the thank-you message to every panellist invited to a round and still on the
+    panel (at most once each, by its dedupe key); how many were queued. Flushes."""
+    invited = set(db.session.scalars(
+        sa.select(Invitation.panellist_id).join(Round, Invitation.round_id == Round.id)
+        .where(Round.study_id == study.id)))
+    count = 0
+    for panellist in study.panellists:
+        if panellist.id not in invited or panellist.withdrawn_at is not None:
+            continue
+        queued = queue("thankyou", panellist, study, f"thankyou:{study.id}:{panellist.id}")
+        count += queued is not None
+    db.session.flush()
+    return count
 
 
 def queue_account_message(kind: str, to_address: str, dedupe_key: str,
