@@ -23,7 +23,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, request, ur
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as HttpResponse
-from wtforms import Field, Form, StringField
+from wtforms import Field, Form, IntegerField, StringField
 from wtforms.validators import ValidationError
 
 from .extensions import db
@@ -87,6 +87,8 @@ def facilitator_blueprint(name: str, import_name: str, url_prefix: str) -> Bluep
         if refused is not None:
             return refused
         if request.view_args and "slug" in request.view_args:
+            # view_args come from the matched rule, which always names its endpoint.
+            assert request.endpoint is not None
             view = current_app.view_functions[request.endpoint]
             needed = permission_for(view, request.method)
             if needed is None:
@@ -186,3 +188,10 @@ def run_use_case(action: Callable[[], Any], success: str, back: str,
 def field_text(field: StringField) -> str:
     """The text of a field whose validators require it (WTForms types it ``str | None``)."""
     return field.data or ""
+
+
+def field_number(field: IntegerField) -> int:
+    """The number of a field that has passed ``InputRequired`` (WTForms types it
+    ``int | None``; a field whose text is not a whole number fails validation)."""
+    assert field.data is not None, f"{field.name} was not validated as required"
+    return field.data

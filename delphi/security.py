@@ -6,7 +6,7 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -138,7 +138,7 @@ def start_fresh_session() -> None:
     session.permanent = True
 
 
-def is_safe_next(target: str | None) -> bool:
+def is_safe_next(target: str | None) -> TypeGuard[str]:
     """Accept only local paths for ``next=`` redirects."""
     if not target or not target.startswith("/") or target.startswith("//"):
         return False

@@ -18,6 +18,7 @@ import secrets
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,7 +41,8 @@ BATCH = 50
 MAX_HOOKS_PER_STUDY = 10
 
 
-def add_webhook(study: Study, url: str, events: list[str], actor: object) -> tuple[Webhook, str]:
+def add_webhook(study: Study, url: str, events: Sequence[str],
+                actor: audit.Actor) -> tuple[Webhook, str]:
     """Register ``url`` for ``events``; return it and its signing secret (shown once)."""
     url = (url or "").strip()
     parts = urlsplit(url)
@@ -62,10 +64,10 @@ def add_webhook(study: Study, url: str, events: list[str], actor: object) -> tup
                           limit=MAX_HOOKS_PER_STUDY)
     secret = secrets.token_hex(32)
     hook = Webhook(study_id=study.id, url=url, events=" ".join(sorted(set(events))),
-                   secret=secret, created_by=audit.actor_label(actor))  # type: ignore[arg-type]
+                   secret=secret, created_by=audit.actor_label(actor))
     db.session.add(hook)
     db.session.flush()
-    audit.record(actor, "webhook.added", study, webhook=hook.id, url=url, events=hook.events)  # type: ignore[arg-type]
+    audit.record(actor, "webhook.added", study, webhook=hook.id, url=url, events=hook.events)
     return hook, secret
 
 
@@ -80,14 +82,14 @@ def find_webhook(study: Study, hook_id: int) -> Webhook | None:
         hook.deleted_at is None else None
 
 
-def remove_webhook(study: Study, hook: Webhook, actor: object) -> None:
+def remove_webhook(study: Study, hook: Webhook, actor: audit.Actor) -> None:
     """Stop sending to a webhook; its pending deliveries are dropped, its log kept."""
     hook.deleted_at = utcnow()
     db.session.execute(sa.update(WebhookDelivery).where(
         WebhookDelivery.webhook_id == hook.id, WebhookDelivery.status == "pending")
         .values(status="failed", last_error="webhook removed", next_attempt_at=None))
     db.session.flush()
-    audit.record(actor, "webhook.removed", study, webhook=hook.id, url=hook.url)  # type: ignore[arg-type]
+    audit.record(actor, "webhook.removed", study, webhook=hook.id, url=hook.url)
 
 
 def emit(study: Study, event: str, data: dict[str, Any]) -> int:
@@ -179,6 +181,9 @@ def _deliver_one(delivery_id: int, now: datetime, opener: Any) -> int:
     ok = status is not None and 200 <= status < 300
     with unit_of_work():
         delivery = db.session.get(WebhookDelivery, delivery_id)
+        if delivery is None:  # its study was deleted while the POST was out: nothing to log
+            log.info("webhook delivery %s was deleted during its attempt", delivery_id)
+            return int(ok)
         delivery.attempts += 1
         delivery.last_status = status
         delivery.last_error = "" if ok else error[:300]

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 
 from delphi import webhooks
 from delphi.extensions import db
-from delphi.models import AuditEvent, WebhookDelivery, utcnow
+from delphi.models import AuditEvent, Webhook, WebhookDelivery, utcnow
+from delphi.uow import unit_of_work
 
 from .api_support import Api, make_token, submit_ratings
 from .conftest import login
@@ -133,6 +134,29 @@ def test_an_unreachable_receiver_is_logged_and_retried(setup, receiver):
     assert delivery.last_status is None and delivery.last_error
     receiver.server = type("Stopped", (), {"shutdown": lambda s: None,
                                            "server_close": lambda s: None})()
+
+
+def test_a_delivery_deleted_while_its_post_is_out_is_not_recorded(setup, receiver):
+    study, api = setup
+    _register(api, receiver.url, ["panellist.withdrew"])
+    api.post("/studies/alpha/panel/P0001/withdraw", json={})
+
+    class Answer:
+        status = 204
+
+        def __enter__(self) -> Answer:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    def opener(request, timeout):
+        with unit_of_work():  # as deleting the study does, by its foreign keys' cascade
+            db.session.execute(sa.delete(Webhook))
+        return Answer()
+
+    assert webhooks.deliver_due(opener=opener) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 0
 
 
 def test_the_worker_pass_delivers_webhooks(app, setup, receiver):

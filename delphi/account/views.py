@@ -27,7 +27,7 @@ from ..auth.forms import (
     NewAccountAdminForm,
     PasswordCheckForm,
 )
-from ..console import EmptyForm, actor, run_use_case, second_factor_required
+from ..console import EmptyForm, actor, field_text, run_use_case, second_factor_required
 from ..models import DomainError
 from ..security import start_fresh_session
 from ..uow import unit_of_work
@@ -166,7 +166,7 @@ def _with_password(action: Any, done: str, attempt: str):
     refused: accounts.Throttled | None = None
     with unit_of_work():  # counted and audited whatever the answer
         try:
-            right = accounts.verify_password(me, form.current.data, attempt)
+            right = accounts.verify_password(me, field_text(form.current), attempt)
         except accounts.Throttled as exc:
             refused = exc
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import (  # type: ignore[attr-defined]  # new in WTForms 3.3,
+    SelectChoice,  # after the newest stubs (types-WTForms 3.2)
+)
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from ..console import EmptyForm, actor, facilitator_blueprint, get_study_or_404, requires

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from spectree import Response, SecurityScheme, SpecTree
-from spectree.models import SecuritySchemeData
+from spectree.models import SecureType, SecuritySchemeData
 
 from ..errors import PROBLEM_MIMETYPE, problem
 from ..exports.downloads import MIMETYPES
@@ -50,7 +50,7 @@ spec = SpecTree(
                  "API tokens page or with `delphi api-token create`. Errors are "
                  "`application/problem+json` documents with a stable `code`."),
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
-        type="http", scheme="bearer", description="A personal API token."))],
+        type=SecureType.HTTP, scheme="bearer", description="A personal API token."))],
     security={"bearer": []},
     before=_before,
     validation_error_status=422,

@@ -64,7 +64,7 @@ def find_token(facilitator: Facilitator, token_id: int) -> ApiToken:
     return token
 
 
-def revoke_token(facilitator: Facilitator, token_id: int, actor: object,
+def revoke_token(facilitator: Facilitator, token_id: int, actor: audit.Actor,
                  now: datetime | None = None) -> ApiToken:
     """Revoke one of ``facilitator``'s tokens; it stops working at once."""
     token = find_token(facilitator, token_id)

@@ -194,12 +194,13 @@ def get_study(slug: str):
 
 
 def _definition(body: s.SurveyInput):
-    if (body.definition is None) == (body.yaml is None):
-        raise ApiAbort(422, "survey.one_of", "Send exactly one of `definition` and `yaml`.",
-                       errors=[{"where": "body", "message": "one of definition, yaml"}])
-    if body.yaml is not None:
-        return lambda: parse_survey(body.yaml, "yaml")
-    return lambda: check_document(body.definition, "definition")
+    definition, text = body.definition, body.yaml
+    if definition is None and text is not None:
+        return lambda: parse_survey(text, "yaml")
+    if definition is not None and text is None:
+        return lambda: check_document(definition, "definition")
+    raise ApiAbort(422, "survey.one_of", "Send exactly one of `definition` and `yaml`.",
+                   errors=[{"where": "body", "message": "one of definition, yaml"}])
 
 
 @bp.post("/studies")
@@ -346,8 +347,8 @@ def _round_out(rnd: Round) -> s.RoundOut:
         row = groups.setdefault(invitation.panellist.group.key, [0, 0])
         row[0] += 1
         row[1] += invitation.panellist_id in submitted
-    has_results = db.session.scalar(sa.select(sa.func.count()).select_from(RoundResult)
-                                    .where(RoundResult.round_id == rnd.id)) > 0
+    has_results = (db.session.scalar(sa.select(sa.func.count()).select_from(RoundResult)
+                                     .where(RoundResult.round_id == rnd.id)) or 0) > 0
     return s.RoundOut(number=rnd.number, state=rnd.state.value, opened_at=rnd.opened_at,
                       closes_at=rnd.closes_at, closed_at=rnd.closed_at,
                       invited=len(invitations), submitted=len(submitted),
@@ -479,8 +480,11 @@ def record_decision(slug: str, json: s.DecisionIn):
             return decision_ops.drop(study, items[0], DropOutcome(json.outcome), json.reason,
                                      me_)
         decision_ops.reword(study, items[0], json.text or "", json.reason, me_)
-        return db.session.scalar(sa.select(ItemDecision).where(ItemDecision.study_id == study.id)
-                                 .order_by(ItemDecision.id.desc()).limit(1))
+        reworded = db.session.scalar(sa.select(ItemDecision)
+                                     .where(ItemDecision.study_id == study.id)
+                                     .order_by(ItemDecision.id.desc()).limit(1))
+        assert reworded is not None  # reword has just added (and flushed) this decision
+        return reworded
 
     decision = _write(action)
     return _decision_out(decision), 201

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -87,7 +87,11 @@ def message_values(message: OutboxMessage) -> dict[str, Any]:
             "minutes": RESET_MINUTES, "address": message.to_address}
 
 
-def _by_token(model: type, token: str) -> Any:
+# The models a link's token opens (each keeps the token's hash in ``token_hash``).
+_Link = TypeVar("_Link", TeamInvitation, PasswordReset)
+
+
+def _by_token(model: type[_Link], token: str) -> _Link | None:
     if not token or len(token) > 100 or not token.isascii():
         return None
     from sqlalchemy import select

@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_login import login_required, login_user, logout_user
 
-from ..console import EmptyForm, actor
+from ..console import EmptyForm, actor, field_text
 from ..extensions import db
 from ..models import DomainError, Facilitator, FacilitatorSession, utcnow
 from ..security import client_address, is_safe_next, start_fresh_session
@@ -204,7 +204,7 @@ def reset(token: str):
     if form.validate_on_submit():
         try:
             with unit_of_work():
-                accounts.complete_reset(found, form.password.data)
+                accounts.complete_reset(found, field_text(form.password))
         except DomainError as exc:
             form.password.errors = [str(exc)]
         else:

@@ -13,6 +13,7 @@ from ..console import (
     actor,
     can,
     facilitator_blueprint,
+    field_number,
     field_text,
     get_study_or_404,
     requires,
@@ -319,8 +320,9 @@ def meeting_outcome(slug: str, item_id: int):
         return _meeting_page(study, {item.id: form}, 400)
     try:
         with unit_of_work():
-            ops.record_meeting_outcome(study, item, form.votes_for.data,
-                                       form.votes_against.data, form.votes_abstain.data,
+            ops.record_meeting_outcome(study, item, field_number(form.votes_for),
+                                       field_number(form.votes_against),
+                                       field_number(form.votes_abstain),
                                        form.final_wording.data or "", actor())
     except DomainError as exc:
         form.form_errors.append(str(exc))

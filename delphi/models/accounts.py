@@ -292,7 +292,7 @@ class PasswordReset(Model):
 API_SCOPES = ("read", "read write")
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A personal API token: the holder acts as its facilitator on the JSON API.
 
     Only the SHA-256 of the secret is kept (the secret has 256 bits of entropy, so a fast

@@ -8,14 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from .types import UTCDateTime, utcnow
 
 WEBHOOK_EVENTS = ("round.closed", "study.finished", "panellist.withdrew")
 DELIVERY_STATES = ("pending", "sent", "failed")
 
 
-class Webhook(db.Model):
+class Webhook(Model):
     """A URL that is sent a signed JSON POST when one of ``events`` happens in the study.
 
     ``secret`` signs each body (HMAC-SHA256); it is kept as it is, since signing needs it.
@@ -40,7 +40,7 @@ class Webhook(db.Model):
         return self.events.split()
 
 
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     """One event for one webhook: sent by the worker, retried with backoff, logged."""
 
     __tablename__ = "webhook_delivery"

@@ -14,6 +14,7 @@ from ..console import (
     EmptyForm,
     actor,
     facilitator_blueprint,
+    field_text,
     get_study_or_404,
     requires,
     run_use_case,
@@ -332,7 +333,7 @@ def schedule(slug: str):
         if form.validate_on_submit():
             try:
                 with unit_of_work():
-                    ops.update_schedule(study, form.time_zone.data, form.days,
+                    ops.update_schedule(study, field_text(form.time_zone), form.days,
                                         form.suggestions_every_round.data, actor())
             except DomainError as exc:
                 form.form_errors.append(str(exc))
@@ -427,16 +428,18 @@ def email_text(slug: str, kind: str):
             abort(400)
         return _email_page(study, text_forms={kind: form}, status=400)
     try:
-        email_texts.check(kind, form.subject.data, form.body.data)
+        email_texts.check(kind, field_text(form.subject), field_text(form.body))
     except DomainError as exc:
         form.form_errors.append(str(exc))
         return _email_page(study, text_forms={kind: form}, status=400)
     if intent == "preview":
         return _email_page(study, text_forms={kind: form},
-                           preview=_preview(study, kind, form.subject.data, form.body.data))
+                           preview=_preview(study, kind, field_text(form.subject),
+                                            field_text(form.body)))
     try:
         with unit_of_work():
-            ops.update_email_text(study, kind, form.subject.data, form.body.data, actor())
+            ops.update_email_text(study, kind, field_text(form.subject),
+                                  field_text(form.body), actor())
     except DomainError as exc:
         form.form_errors.append(str(exc))
         return _email_page(study, text_forms={kind: form}, status=400)

@@ -13,6 +13,7 @@ from ..console import (
     actor,
     can,
     facilitator_blueprint,
+    field_text,
     get_study_or_404,
     requires,
     run_use_case,
@@ -53,7 +54,7 @@ def index(slug: str):
 def invite(slug: str):
     study = get_study_or_404(slug)
     form = InviteForm()
-    return run_use_case(lambda: ops.invite(study, form.email.data, form.role.data, actor()),
+    return run_use_case(lambda: ops.invite(study, field_text(form.email), form.role.data, actor()),
                         f"An invitation is on its way to {(form.email.data or '').strip()}.",
                         url_for("team.index", slug=slug), form=form,
                         failure="The invitation was not sent: ")
@@ -88,6 +89,8 @@ def leave(slug: str):
     study = get_study_or_404(slug)
     seat = db.session.scalar(sa.select(StudyMembership).where(
         StudyMembership.study_id == study.id, StudyMembership.facilitator_id == current_user.id))
+    if seat is None:  # taken off the team since this request's study was loaded
+        abort(404)
     response = run_use_case(lambda: ops.remove_member(study, seat, actor()),
                             f"You have left the team of {study.title}.",
                             url_for("studies.index"), failure="You are still on the team: ")
@@ -129,8 +132,9 @@ def join(token: str):
             try:
                 with unit_of_work():
                     if account is None:
+                        assert isinstance(form, NewAccountForm)  # made for no account above
                         who = ops.accept_with_new_account(invitation, form.name.data or "",
-                                                          form.password.data)
+                                                          field_text(form.password))
                         who.start_session()
                     else:
                         who = current_user._get_current_object()
