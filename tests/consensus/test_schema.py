@@ -66,6 +66,21 @@ def new(name):
                                    {"b-01": "grade-1-9"}))
 
 
+def computed_now(value):
+    """A result computed now, as the expected side of a comparison with a stored one:
+    floats compare to 12 significant digits. The conversion itself is exact (the stored
+    file round-trips byte for byte, below), but a statistic recomputed on another CPU can
+    differ in the last bit (numpy's SIMD sums: Krippendorff's alpha read
+    -0.13333333333333308 here and -0.1333333333333333 when the fixture was made)."""
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-12, abs=1e-15)
+    if isinstance(value, dict):
+        return {key: computed_now(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [computed_now(item) for item in value]
+    return value
+
+
 def strings(value):
     """Every string in a JSON value, keys included."""
     if isinstance(value, str):
@@ -93,9 +108,10 @@ def test_an_analysis_holds_codes_and_numbers_only(name):
 def test_an_old_stored_result_converts_to_exactly_what_the_engine_computes_now(name):
     stored = old(name)
     before = copy.deepcopy(stored)
-    assert upgrade_v1(stored) == new(name)
+    assert upgrade_v1(stored) == computed_now(new(name))
     assert stored == before  # a pure function: the input is left as it was
-    assert read_result(stored) == new(name) == to_current(stored)
+    assert read_result(stored) == computed_now(new(name))
+    assert read_result(stored) == to_current(stored)
 
 
 @pytest.mark.parametrize("name", ["two-rounds", "two-scales"])
@@ -104,7 +120,7 @@ def test_the_downgrade_gives_back_the_old_result_exactly(name):
     back = downgrade_v2(upgrade_v1(stored))
     assert back == stored
     assert json.dumps(back) == json.dumps(stored)  # the same keys in the same order
-    assert downgrade_v2(new(name)) == stored
+    assert stored == computed_now(downgrade_v2(new(name)))
 
 
 def test_delphi_analyze_prints_the_words_the_old_shape_stored():
