@@ -21,6 +21,7 @@ from werkzeug.serving import run_simple
 from . import mail
 from .analyze_cli import analyze_command
 from .api.cli import api_token_command
+from .auth import links
 from .auth import operations as accounts
 from .config import DEMO_SETTINGS_FILE, ConfigError, instance_path, read_demo_settings
 from .exports.cli import export_command
@@ -508,12 +509,17 @@ def archive_study_command(study: str, yes: bool, as_email: str | None) -> None:
 @as_option
 @with_appcontext
 def purge_expired_command(as_email: str | None) -> None:
-    """Delete every archived study whose retention date has passed (send-mail --loop
-    does this too)."""
+    """Delete every archived study whose retention date has passed, and password resets
+    and team invitations whose link expired over 30 days ago (send-mail --loop does
+    this too)."""
     who = _actor(as_email, None)
     deleted = purge_expired(who)
     click.echo(f"{len(deleted)} expired studies deleted"
                + (f": {', '.join(deleted)}." if deleted else "."))
+    with unit_of_work():
+        resets, invitations = links.purge_spent_links()
+    click.echo(f"{resets} password resets and {invitations} team invitations deleted "
+               f"({links.SPENT_LINK_DAYS} days after their link expired).")
 
 
 def purge_expired(actor: Actor) -> list[str]:
@@ -572,6 +578,11 @@ def periodic_jobs(purge: bool = True) -> None:
         current_app.logger.exception("delivering webhooks failed")
     if purge:
         purge_expired("system:retention")
+        try:
+            with unit_of_work():
+                links.purge_spent_links()
+        except Exception:
+            current_app.logger.exception("deleting spent resets and invitations failed")
 
 
 @click.command("send-mail")

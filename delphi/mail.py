@@ -48,6 +48,7 @@ from .models import (
     MailStatus,
     OutboxMessage,
     Panellist,
+    Round,
     RoundItem,
     Study,
     WorkerHeartbeat,
@@ -149,6 +150,22 @@ def queue(kind: str, panellist: Panellist, study: Study, dedupe_key: str,
     return message
 
 
+def queue_thank_yous(study: Study) -> int:
+    """Queue the thank-you message to every panellist invited to a round and still on the
+    panel (at most once each, by its dedupe key); how many were queued. Flushes."""
+    invited = set(db.session.scalars(
+        sa.select(Invitation.panellist_id).join(Round, Invitation.round_id == Round.id)
+        .where(Round.study_id == study.id)))
+    count = 0
+    for panellist in study.panellists:
+        if panellist.id not in invited or panellist.withdrawn_at is not None:
+            continue
+        queued = queue("thankyou", panellist, study, f"thankyou:{study.id}:{panellist.id}")
+        count += queued is not None
+    db.session.flush()
+    return count
+
+
 def queue_account_message(kind: str, to_address: str, dedupe_key: str,
                           **context: Any) -> OutboxMessage:
     """Add a message to a facilitator (a team invitation, a password reset) to the outbox.
@@ -175,6 +192,7 @@ class Rendered:
     text: str
     html: str
     reply_to: str = ""
+    sender_name: str = ""  # the From display name; the address is always MAIL_FROM's
 
 
 SECONDS_PER_STATEMENT = 30  # the invitation's time estimate (docs/running-a-study.md)
@@ -223,6 +241,7 @@ def render(message: OutboxMessage, link: str | None,
 
         values.update(links.message_values(message))
     reply_to = study.reply_to if study is not None else ""
+    sender_name = study.sender_name if study is not None else ""
     custom = email_texts.texts_for(study.email_texts if study else None, message.kind)
     if custom is None and message.kind in TEMPLATE_KINDS + ACCOUNT_KINDS \
             and not message.context.get("test"):
@@ -233,7 +252,7 @@ def render(message: OutboxMessage, link: str | None,
             subject=subject,
             text=render_template(f"email/{message.kind}.txt", **values),
             html=render_template(f"email/{message.kind}.html", **values),
-            reply_to=reply_to,
+            reply_to=reply_to, sender_name=sender_name,
         )
     texts = custom or email_texts.DEFAULTS[message.kind]
     filled = sandbox_values(study, panellist, rnd, link, statements, deadline, message.context)
@@ -243,7 +262,7 @@ def render(message: OutboxMessage, link: str | None,
         text=body if body.endswith("\n") else body + "\n",
         html=render_template("email/_custom.html",
                              body=email_texts.fill_html(texts["body"], filled, "body")),
-        reply_to=reply_to,
+        reply_to=reply_to, sender_name=sender_name,
     )
 
 
@@ -283,6 +302,10 @@ def build_email(message: OutboxMessage, rendered: Rendered) -> Message:
         raise UndeliverableMessage(f"the recipient's address cannot be used: {problem}")
     sender = str(current_app.config["MAIL_FROM"])
     name, address = parseaddr(sender)
+    # A study's sender name ("IMPACT steering committee") is what the panellist sees in
+    # their inbox; the address stays the deployment's own, which SPF and DKIM vouch for.
+    # One line only: the name comes from a form.
+    name = " ".join(rendered.sender_name.split()) or name
     email = MIMEMultipart("alternative")
     email["From"] = formataddr((name, address), charset="utf-8") if address else sender
     email["To"] = formataddr(("", message.to_address))

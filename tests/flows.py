@@ -41,6 +41,9 @@ def confirm_in_console(client: FlaskClient, path: str, query: str = ""):
     # The boxes the page asks to tick (statements without a decision), ticked as read.
     fields.update(re.findall(r'<input type="checkbox" name="([^"]+)" value="([^"]*)" required>',
                              form))
+    # The boxes ticked already (email the thank-you message at finish) stay ticked.
+    fields.update(re.findall(r'<input type="checkbox" name="([^"]+)" value="([^"]*)" checked>',
+                             form))
     assert fields.get("confirmed") == "yes", fields
     return client.post(path, data=fields, follow_redirects=True)
 

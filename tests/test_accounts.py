@@ -355,3 +355,36 @@ def test_make_admin_from_the_command_line(runner, factory):
     assert result.exit_code == 0 and _account("lee@example.org").is_admin
     result = runner.invoke(args=["make-admin", "nobody@example.org", "--as", "kim@example.org"])
     assert result.exit_code != 0 and "no facilitator" in result.output
+
+
+def test_spent_resets_and_invitations_are_deleted_thirty_days_after_they_expire(app, factory):
+    """An invitation keeps the invitee's address: it must not be kept for ever
+    (docs/personal-data.md). The worker's pass and ``purge-expired`` delete it, and spent
+    resets, 30 days after the link expired; younger ones stay for the team page."""
+    from delphi.cli import periodic_jobs
+    from delphi.models import TeamInvitation
+    from delphi.team import operations as team
+
+    owner = factory.facilitator("owner@example.org")
+    study = factory.study(owner)
+    old = team.invite(study, "old@example.org", "viewer", owner)
+    recent = team.invite(study, "recent@example.org", "viewer", owner)
+    now = utcnow()
+    old.expires_at = now - timedelta(days=31)
+    recent.expires_at = now - timedelta(days=29)
+    for days in (31, 29):
+        db.session.add(PasswordReset(facilitator_id=owner.id,
+                                     expires_at=now - timedelta(days=days)))
+    db.session.commit()
+    periodic_jobs()
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(TeamInvitation.email)).all() == ["recent@example.org"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasswordReset)) == 1
+
+    db.session.execute(sa.update(TeamInvitation).values(expires_at=now - timedelta(days=40)))
+    db.session.execute(sa.update(PasswordReset).values(expires_at=now - timedelta(days=40)))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["purge-expired", "--as", "owner@example.org"])
+    assert result.exit_code == 0, result.output
+    assert "1 password resets and 1 team invitations deleted" in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(TeamInvitation)) == 0

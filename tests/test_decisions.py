@@ -14,6 +14,7 @@ from delphi.models import (
     ItemLink,
     ItemOrigin,
     ItemStatus,
+    OutboxMessage,
     StudyState,
     Suggestion,
 )
@@ -191,7 +192,7 @@ def test_merge_split_and_add_through_the_console(client, after_round_one):
 
 
 def test_finishing_the_study(client, after_round_one):
-    study, _, owner = after_round_one
+    study, panel, owner = after_round_one
     login(client, owner.email)
     finish_url = f"/studies/{study.slug}/finish"
     page = client.get(finish_url).get_data(as_text=True)
@@ -202,13 +203,30 @@ def test_finishing_the_study(client, after_round_one):
     refused = client.post(finish_url, data={"csrf_token": token}, follow_redirects=True)
     assert "Nothing was changed" in refused.get_data(as_text=True)
     assert study.state is StudyState.RUNNING
+    assert 'name="thank_you" value="yes" checked' in page  # ticked unless untick
     done = confirm_in_console(client, finish_url)
     assert "The study is finished" in done.get_data(as_text=True)
+    assert "thank-you message to the panel is in the outbox" in done.get_data(as_text=True)
     assert study.state is StudyState.FINISHED
+    thanked = db.session.scalars(sa.select(OutboxMessage.panellist_id).where(
+        OutboxMessage.kind == "thankyou")).all()
+    assert sorted(thanked) == sorted(p.id for p in panel)
     page = client.get(finish_url).get_data(as_text=True)
     assert "cannot be finished: it is finished already" in page and "confirmed" not in page
     with pytest.raises(DomainError, match="finished"):
         ops.carry_forward(study, study.items, "late", owner)
+
+
+def test_finishing_without_the_thank_you_queues_none(client, after_round_one):
+    study, _, owner = after_round_one
+    login(client, owner.email)
+    token = csrf_token(client, f"/studies/{study.slug}/finish")
+    done = client.post(f"/studies/{study.slug}/finish", follow_redirects=True, data={
+        "csrf_token": token, "confirmed": "yes"})  # the box unticked
+    assert "The study is finished" in done.get_data(as_text=True)
+    assert "thank-you" not in done.get_data(as_text=True).split("The study is finished")[1][:80]
+    assert not db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.kind == "thankyou"))
 
 
 def _block(page, item):

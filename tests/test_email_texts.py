@@ -87,6 +87,7 @@ def test_an_edited_reminder_is_sent_with_reply_to_and_the_deadline_in_the_zone(
     message = smtp.to(panel[0].email)[0]
     assert message["Subject"] == "Nudge: A small study round 1"
     assert message["Reply-To"] == "team@example.org"
+    assert message["From"] == "The TEST committee <study@delphi.test>"  # the address: ours
     text = smtp.text(message)
     assert f"Hello {panel[0].name}," in text and "Asia/Tokyo (UTC+09:00)" in text
     assert "Ask Dr Ada Lovelace." in text and "The TEST committee" in text
@@ -267,3 +268,18 @@ def test_bad_schedule_or_texts_in_a_survey_file_name_their_path(block, problem):
     with pytest.raises(SurveyError) as info:
         parse_survey(SMALL_SURVEY.format(slug="bad-file") + block + "\n", "bad.yaml")
     assert any(problem in p for p in info.value.problems), info.value.problems
+
+
+def test_the_sender_name_is_the_from_display_name_in_any_script_and_one_line(
+        app, smtp, factory, owner_study):
+    owner, study = owner_study
+    panel = factory.panel(study)
+    study.sender_name = "Comité de pilotage IMPACT – Genève\r\nBcc: x@evil.test"
+    db.session.commit()
+    launch(study)
+    mail.deliver_batch()
+    message = smtp.to(panel[0].email)[0]
+    # one quoted display name (it holds ':' and '@'), never a second header
+    assert str(message["From"]) == ('"Comité de pilotage IMPACT – Genève Bcc: x@evil.test" '
+                                    "<study@delphi.test>")
+    assert "Bcc" not in message and all(len(r) == 1 for r in smtp.envelopes)

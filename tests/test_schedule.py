@@ -303,3 +303,25 @@ def test_times_read_and_shown_in_a_zone():
     assert shown(datetime(2030, 1, 1, 12, 0, tzinfo=UTC), "UTC") == "01 January 2030 at 12:00 UTC"
     with pytest.raises(DomainError, match="does not exist"):
         to_utc(datetime(2030, 3, 31, 1, 30), "Europe/London")  # the clocks skip it
+
+
+def test_a_panellist_sees_every_time_in_the_study_zone(app, client, smtp, factory):
+    """The deadline on the voting page, the saved and submitted times, the receipt page and
+    the receipt email: each in the study's zone with its offset, none in bare UTC."""
+    study = factory.study()
+    study.time_zone = "Asia/Tokyo"
+    panel = factory.panel(study, per_group=1)
+    db.session.commit()
+    launch(study, datetime(2031, 1, 15, 14, 0, tzinfo=UTC))
+    open_link(client, link_for_panellist(study, panel[0].id))
+    page = client.get("/vote").get_data(as_text=True)
+    assert "open until 15 January 2031, 23:00 Asia/Tokyo (UTC+09:00)" in page
+    response = vote(client, {i.id: 8 for i in study.items})
+    receipt = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Asia/Tokyo (UTC+09:00): 3 of 3 statements rated" in receipt
+    assert "closes on 15 January 2031 at 23:00 Asia/Tokyo (UTC+09:00)" in receipt
+    page = client.get("/vote").get_data(as_text=True)
+    assert "You submitted your answers on" in page and " UTC." not in page
+    mail.deliver_batch()
+    text = smtp.text([m for m in smtp.to(panel[0].email) if "Received" in m["Subject"]][0])
+    assert "Asia/Tokyo (UTC+09:00))" in " ".join(text.split())

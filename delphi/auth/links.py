@@ -9,13 +9,14 @@ worker (``link_for_message``) and only its SHA-256 is stored; building the messa
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
+import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import OutboxMessage, PasswordReset, TeamInvitation
+from ..models import OutboxMessage, PasswordReset, TeamInvitation, utcnow
 from ..roles import Role
 from ..tokens import TOKEN_BYTES, hash_token
 
@@ -23,6 +24,10 @@ INVITATION_DAYS = 7
 RESET_MINUTES = 30
 INVITATION_LIFETIME = timedelta(days=INVITATION_DAYS)
 RESET_LIFETIME = timedelta(minutes=RESET_MINUTES)
+# How long a reset or invitation row is kept after its link expired (used, cancelled or
+# not): long enough for the team page and an enquiry ("I never got the invitation"),
+# short enough that an invitee's address is not kept for ever. docs/personal-data.md.
+SPENT_LINK_DAYS = 30
 
 
 def _base() -> str:
@@ -33,6 +38,21 @@ def _mint(row: TeamInvitation | PasswordReset) -> str:
     token = secrets.token_urlsafe(TOKEN_BYTES)
     row.token_hash = hash_token(token)
     return token
+
+
+def purge_spent_links(now: datetime | None = None) -> tuple[int, int]:
+    """Delete the password resets and team invitations whose link expired more than
+    ``SPENT_LINK_DAYS`` ago (each is useless by then, and an invitation holds an email
+    address); how many of each. Flushes; the caller commits."""
+    cutoff = (now or utcnow()) - timedelta(days=SPENT_LINK_DAYS)
+    resets = db.session.execute(sa.delete(PasswordReset).where(
+        PasswordReset.expires_at < cutoff))
+    invitations = db.session.execute(sa.delete(TeamInvitation).where(
+        TeamInvitation.expires_at < cutoff))
+    # a DELETE's result is a CursorResult, which has the row count; execute() is typed
+    # with the general Result
+    return (cast("sa.CursorResult[Any]", resets).rowcount,
+            cast("sa.CursorResult[Any]", invitations).rowcount)
 
 
 def link_for_message(message: OutboxMessage) -> str | None:

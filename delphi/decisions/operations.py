@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from .. import audit
+from .. import audit, mail
 from ..extensions import db
 from ..models import (
     DecisionKind,
@@ -310,16 +310,22 @@ def add_statement(study: Study, section: Section, key: str, text: str, rationale
     return item
 
 
-def finish_study(study: Study, actor: audit.Actor) -> None:
-    """Close the study for good after its final round."""
+def finish_study(study: Study, actor: audit.Actor, thank: bool = False) -> int:
+    """Close the study for good after its final round; with ``thank``, queue the
+    thank-you message to the panel in the same transaction. How many were queued."""
     last_closed_round_number(study)
     study.move_to(StudyState.FINISHED)
     study.finished_at = utcnow()  # the retention period runs from here
     db.session.flush()
     audit.record(actor, "study.finished", study, rounds=len(study.rounds))
+    thanked = 0
+    if thank:
+        thanked = mail.queue_thank_yous(study)
+        audit.record(actor, "study.thanked", study, messages=thanked)
     from .. import webhooks
 
     webhooks.emit(study, "study.finished", {"rounds": len(study.rounds)})
+    return thanked
 
 
 def _decision_facts(decision: ItemDecision) -> dict[str, object]:

@@ -261,8 +261,10 @@ def finish(slug: str):
                                   "the study is finished")
     if refused is not None:
         return refused
-    return _decide(study, EmptyForm(), lambda: ops.finish_study(study, actor()),
-                   "The study is finished. Its exports are final.")
+    thank = request.form.get("thank_you") == "yes"
+    return _decide(study, EmptyForm(), lambda: ops.finish_study(study, actor(), thank=thank),
+                   "The study is finished. Its exports are final." + (
+                       " The thank-you message to the panel is in the outbox." if thank else ""))
 
 
 @bp.route("/audit")

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from .. import audit, mail
+from .. import audit, mail, timezones
 from ..extensions import database_now, db
 from ..models import (
     DomainError,
@@ -251,7 +251,8 @@ def _submit(invitation: Invitation, response: Response, sheet: AnswerSheet,
     mail.queue("receipt", invitation.panellist, rnd.study,
                f"receipt:{rnd.id}:{invitation.panellist_id}:v{response.version}", invitation,
                answered=sheet.answered, total=len(sheet.answers),
-               submitted_at=now.strftime("%Y-%m-%d %H:%M"))
+               submitted_at=now.strftime("%Y-%m-%d %H:%M"),
+               submitted_shown=timezones.shown(now, rnd.study.time_zone, "%d %B %Y at %H:%M"))
     audit.record(f"panellist:{invitation.panellist.pseudonym}",
                  "response.submitted" if first else "response.resubmitted", rnd.study,
                  round=rnd.number)

@@ -619,17 +619,8 @@ def send_thank_you(study: Study, actor: audit.Actor) -> int:
     if study.state is not StudyState.FINISHED:
         raise DomainError("thankyou.study_not_finished", "The thank-you message goes out once the "
                           "study is finished.")
-    invited = set(db.session.scalars(
-        sa.select(Invitation.panellist_id).join(Round, Invitation.round_id == Round.id)
-        .where(Round.study_id == study.id)))
-    count = 0
-    for panellist in study.panellists:
-        if panellist.id not in invited or panellist.withdrawn_at is not None:
-            continue
-        queued = mail.queue("thankyou", panellist, study, f"thankyou:{study.id}:{panellist.id}")
-        count += queued is not None
+    count = mail.queue_thank_yous(study)
     if not count:
         raise DomainError("email.thankyou_sent", "Every panellist has been thanked already.")
-    db.session.flush()
     audit.record(actor, "study.thanked", study, messages=count)
     return count
