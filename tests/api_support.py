@@ -45,6 +45,9 @@ class Api:
     def patch(self, path: str, **kwargs: Any):
         return self.call("PATCH", path, **kwargs)
 
+    def delete(self, path: str, **kwargs: Any):
+        return self.call("DELETE", path, **kwargs)
+
 
 def submit_ratings(study: Study, values: list[int]) -> None:
     """Every invited panellist of the open round submits, the n-th giving ``values[n]``

@@ -1,6 +1,7 @@
-"""Who may open what: every role of a study's team on every study route (allowed, or 403),
-and anyone outside the team gets 404. The routes come from the app's URL map, so a new
-route is walked (and must name its permission) without anyone adding it here."""
+"""Who may open what: every role of a study's team on every study route of the console and
+of the API (allowed, or 403), and anyone outside the team gets 404. The routes come from
+the app's URL map, so a new route is walked (and must name its permission) without anyone
+adding it here."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def _walk_study(factory):
                                         .where(OutboxMessage.study_id == study.id)),
         "member_id": owner_seat, "invitation_id": invitation.id,
         # No decision or suggestion exists yet: the view runs and answers 404 for these.
-        "decision_id": 10**6, "suggestion_id": 10**6, "kind": "invitation",
+        "decision_id": 10**6, "suggestion_id": 10**6, "hook_id": 10**6, "kind": "invitation",
         "rating_id": db.session.scalar(sa.select(sa.func.min(Rating.id)).where(
             Rating.comment != "")),
         "builder.group:key": study.groups[0].key, "builder.delete_group:key": "nope",
@@ -222,3 +223,90 @@ def test_every_api_route_answers_404_for_another_facilitators_study(app, client,
             assert not re.search(r"expert\d+\.\d@example\.org", body)
     listed = api.get("/studies").get_json()["studies"]
     assert theirs.slug not in {s["slug"] for s in listed}
+
+
+API_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+
+def _api_study_rules(app: Flask):
+    return sorted((r for r in app.url_map.iter_rules()
+                   if r.endpoint.startswith("api.") and "slug" in r.arguments),
+                  key=lambda r: r.rule)
+
+
+def test_every_api_study_route_names_the_permission_it_needs(app):
+    rules = _api_study_rules(app)
+    assert len(rules) >= 20
+    for rule in rules:
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods & API_METHODS):
+            assert permission_for(view, method) is not None, (rule.endpoint, method)
+
+
+@pytest.mark.parametrize("role", [*Role, None], ids=[*(r.value for r in Role), "outsider"])
+def test_every_role_and_token_scope_on_every_api_route(app, client, factory, monkeypatch, role):
+    """Each API route against ROLE_PERMISSIONS, with a read and a read-write token: the view
+    runs where the role has the route's permission and the token the scope it needs
+    (``read`` only for GETs needing a view or export permission), else 403 before the view
+    (``auth.scope_missing`` first, then ``auth.role``); an outsider gets 404 everywhere."""
+    from delphi.api import auth as api_auth
+
+    from .api_support import Api, make_token
+
+    study, members, values = _walk_study(factory)
+    api_auth.windows.reset()
+    if role is None:
+        member = factory.facilitator("outsider@example.org")
+        factory.study(owner=member)
+    else:
+        member = members[role]
+    apis = {"read write": Api(client, make_token(member)),
+            "read": Api(client, make_token(member, scopes="read"))}
+    called = _record_calls(app, monkeypatch)
+    walked = 0
+    for rule in _api_study_rules(app):
+        view = app.view_functions[rule.endpoint]
+        url = _fill(rule, values).removeprefix("/api/v1")
+        for method in sorted(rule.methods & API_METHODS):
+            needed = permission_for(view, method)
+            assert needed is not None, (rule.endpoint, method)
+            for scopes, api in apis.items():
+                called.clear()
+                response = api.call(method, url, json={})
+                status = response.status_code
+                code = (response.get_json(silent=True) or {}).get("code")
+                walked += 1
+                where = (role, scopes, method, url, status, code)
+                if role is None:
+                    assert status == 404 and code == "study.not_found", where
+                    assert study.title not in response.get_data(as_text=True), where
+                elif api_auth.scope_for(method, needed) not in scopes.split():
+                    assert status == 403 and code == "auth.scope_missing", where
+                    assert rule.endpoint not in called, where
+                elif allows(role, needed):
+                    assert rule.endpoint in called, where  # the view ran
+                    assert status < 500 and status != 403, where
+                else:
+                    assert status == 403 and code == "auth.role", where
+                    assert rule.endpoint not in called, where
+    assert walked >= 50
+    api_auth.windows.reset()
+
+
+def test_the_api_docs_give_each_routes_permission_and_scope(app):
+    """docs/api.md's roles table has a row for every API study route, with its permission,
+    the token scope and the roles it allows, as the code has them."""
+    from pathlib import Path
+
+    from delphi.api.auth import scope_for
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    for rule in _api_study_rules(app):
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule).removeprefix("/api/v1")
+        for method in sorted(rule.methods & API_METHODS):
+            needed = permission_for(app.view_functions[rule.endpoint], method)
+            assert needed is not None
+            cells = " | ".join("yes" if allows(r, needed) else "–" for r in Role)
+            row = (f"| `{method} {path}` | `{needed.value}` | {scope_for(method, needed)} | "
+                   f"{cells} |")
+            assert row in text, row

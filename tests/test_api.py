@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from delphi.api import auth as api_auth
 from delphi.extensions import db
-from delphi.models import ApiToken, AuditEvent, Panellist, RoundResult, Study, utcnow
+from delphi.models import ApiToken, AuditEvent, Item, Panellist, RoundResult, Study, utcnow
 
 from .api_support import Api, make_token, submit_ratings
 from .conftest import login
@@ -467,7 +467,7 @@ def test_decisions_are_recorded_and_listed(api, study):
 
 
 @pytest.mark.parametrize("body, status", [
-    ({"kind": "drop", "items": ["a-01"], "reason": "x"}, 409),
+    ({"kind": "drop", "items": ["a-01"], "reason": "x"}, 422),  # no outcome
     ({"kind": "carry", "items": ["zz-99"], "reason": "x"}, 422),
     ({"kind": "carry", "items": [], "reason": "x"}, 422),
     ({"kind": "carry", "items": ["a-01"], "reason": ""}, 422),
@@ -483,6 +483,155 @@ def test_a_refused_decision_changes_nothing(api, study, body, status):
     assert_problem(api.post("/studies/alpha/decisions", json=body), status)
     assert api.get("/studies/alpha/decisions").get_json()["decisions"] == []
     assert audit_count() == before
+
+
+def _after_round_one(study):
+    launch(study)
+    submit_ratings(study, [8, 9, 7])
+    close(study)
+
+
+def _items() -> dict[str, Item]:
+    return {i.label: i for i in db.session.scalars(sa.select(Item))}
+
+
+def test_a_reword_takes_the_consoles_plain_language_and_rationale(api, study):
+    _after_round_one(study)
+    made = api.post("/studies/alpha/decisions", json={
+        "kind": "reword", "items": ["a-01"], "text": "First, clearer", "reason": "Clearer",
+        "plain_text": "First, simply", "rationale": "New evidence"})
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["new"] == ["a-01.v2"] and made.get_json()["items"] == ["a-01"]
+    new = _items()["a-01.v2"]
+    assert (new.text, new.plain_text, new.rationale) == ("First, clearer", "First, simply",
+                                                         "New evidence")
+    again = api.post("/studies/alpha/decisions", json={   # the label the API answers with
+        "kind": "reword", "items": ["a-01.v2"], "text": "x", "reason": "y"})
+    assert_problem(again, 409, "decision.item_not_rated")
+
+
+def test_a_split_makes_one_statement_per_text(api, study):
+    _after_round_one(study)
+    made = api.post("/studies/alpha/decisions", json={
+        "kind": "split", "items": ["b-01"], "texts": ["Third, part one", "Third, part two"],
+        "plain_texts": ["Part one, simply", "Part two, simply"], "rationale": "Two ideas",
+        "reason": "It asked two things"})
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert body["kind"] == "split" and body["new"] == ["b-01-a", "b-01-b"]
+    items = _items()
+    assert items["b-01"].status.value == "superseded"
+    assert items["b-01-b"].plain_text == "Part two, simply"
+    assert items["b-01-a"].rationale == "Two ideas"
+
+
+def test_a_merge_replaces_several_statements_by_one(api, study):
+    _after_round_one(study)
+    made = api.post("/studies/alpha/decisions", json={
+        "kind": "merge", "items": ["a-01", "a-02"], "key": "a-12", "text": "First and second",
+        "plain_text": "Both, simply", "reason": "They overlap"})
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["items"] == ["a-01", "a-02"] and made.get_json()["new"] == ["a-12"]
+    items = _items()
+    assert items["a-12"].plain_text == "Both, simply"
+    assert {items["a-01"].status.value, items["a-02"].status.value} == {"superseded"}
+
+
+def test_a_new_statement_is_added_to_a_section(api, study):
+    _after_round_one(study)
+    made = api.post("/studies/alpha/decisions", json={
+        "kind": "add", "section": "b", "key": "b-02", "text": "A new statement",
+        "plain_text": "New, simply", "rationale": "The committee's", "reason": "Missing"})
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["items"] == [] and made.get_json()["new"] == ["b-02"]
+    item = _items()["b-02"]
+    assert item.section.key == "b" and item.origin.value == "proposed"
+    assert (item.plain_text, item.rationale) == ("New, simply", "The committee's")
+
+
+def test_a_suggestion_is_listed_and_becomes_a_statement(api, study):
+    from delphi.models import Suggestion
+
+    _after_round_one(study)
+    db.session.add(Suggestion(round_id=study.rounds[0].id, panellist_id=study.panellists[0].id,
+                              text="Add school attendance"))
+    db.session.commit()
+    listed = api.get("/studies/alpha/rounds/1/suggestions").get_json()["suggestions"]
+    assert [(x["text"], x["item"]) for x in listed] == [("Add school attendance", None)]
+    made = api.post("/studies/alpha/decisions", json={
+        "kind": "add", "section": "a", "key": "a-03", "text": "School attendance",
+        "suggestion": listed[0]["id"], "reason": "Suggested in round 1"})
+    assert made.status_code == 201, made.get_json()
+    assert _items()["a-03"].origin.value == "suggested"
+    assert api.get("/studies/alpha/rounds/1/suggestions").get_json()["suggestions"] == []
+    used = api.post("/studies/alpha/decisions", json={
+        "kind": "add", "section": "a", "key": "a-04", "text": "Again",
+        "suggestion": listed[0]["id"], "reason": "again"})
+    body = assert_problem(used, 409, "decision.suggestion_used")
+    assert body["errors"] == [{"where": "body.suggestion", "message": body["detail"]}]
+    assert "a-04" not in _items()
+
+
+def test_a_decision_is_undone_before_the_next_launch(api, study):
+    _after_round_one(study)
+    split = api.post("/studies/alpha/decisions", json={
+        "kind": "split", "items": ["b-01"], "texts": ["One", "Two"], "reason": "r"}).get_json()
+    api.post("/studies/alpha/decisions", json={"kind": "carry", "items": ["a-01", "a-02"],
+                                               "reason": "r"})
+    assert api.delete(f"/studies/alpha/decisions/{split['id']}").status_code == 204
+    items = _items()
+    assert items["b-01"].status.value == "active" and "b-01-a" not in items
+    assert [d["kind"] for d in api.get("/studies/alpha/decisions").get_json()["decisions"]] \
+        == ["carry"]
+    assert db.session.scalar(sa.select(AuditEvent.action).order_by(AuditEvent.id.desc())
+                             .limit(1)) == "item.decision_undone"
+    assert_problem(api.delete(f"/studies/alpha/decisions/{split['id']}"), 404,
+                   "decision.not_found")
+    carry = api.get("/studies/alpha/decisions").get_json()["decisions"][0]
+    launch(study)
+    assert_problem(api.delete(f"/studies/alpha/decisions/{carry['id']}"), 409,
+                   "decision.round_not_closed")
+    assert len(api.get("/studies/alpha/decisions").get_json()["decisions"]) == 1
+
+
+@pytest.mark.parametrize("body, status, where", [
+    ({"kind": "split", "items": ["b-01"], "texts": ["only one"], "reason": "r"}, 422,
+     "body.texts"),
+    ({"kind": "split", "items": ["b-01"], "texts": ["One", "Two"], "plain_texts": ["one"],
+      "reason": "r"}, 409, "body.plain_texts"),
+    ({"kind": "split", "items": ["b-01"], "texts": ["One", "Tw\x01o"], "reason": "r"}, 409,
+     "body.texts"),
+    ({"kind": "split", "items": ["b-01", "a-01"], "texts": ["One", "Two"], "reason": "r"}, 422,
+     "body.items"),
+    ({"kind": "merge", "items": ["a-01"], "key": "a-12", "text": "t", "reason": "r"}, 422,
+     "body.items"),
+    ({"kind": "merge", "items": ["a-01", "a-02"], "key": "b-01", "text": "t", "reason": "r"},
+     409, "body.key"),
+    ({"kind": "merge", "items": ["a-01", "a-02"], "key": "no spaces", "text": "t",
+      "reason": "r"}, 422, "body.key"),
+    ({"kind": "merge", "items": ["a-01", "a-02"], "key": "a-12", "reason": "r"}, 422,
+     "body.text"),
+    ({"kind": "add", "section": "zz", "key": "z-01", "text": "t", "reason": "r"}, 422,
+     "body.section"),
+    ({"kind": "add", "section": "a", "key": "z-01", "text": "t", "reason": "r",
+      "suggestion": 999}, 422, "body.suggestion"),
+    ({"kind": "add", "section": "a", "key": "z-01", "text": "t", "reason": "   "}, 409,
+     "body.reason"),
+    ({"kind": "add", "section": "a", "key": "z-01", "text": "t"}, 422, "body.reason"),
+    ({"kind": "reword", "items": ["a-01"], "text": "t", "reason": "r", "plain": "x"}, 422,
+     "body.plain"),
+    ({"kind": "reword", "items": ["a-01"], "text": "t", "reason": "r",
+      "rationale": "bad\x07"}, 409, "body.rationale"),
+    ({"kind": "swap", "items": ["a-01"], "reason": "r"}, 422, "body.kind"),
+])
+def test_a_bad_decision_names_its_field_and_changes_nothing(api, study, body, status, where):
+    _after_round_one(study)
+    before = (audit_count(), len(_items()))
+    problem = assert_problem(api.post("/studies/alpha/decisions", json=body), status)
+    assert where in {e["where"] for e in problem["errors"]}, problem
+    assert api.get("/studies/alpha/decisions").get_json()["decisions"] == []
+    assert (audit_count(), len(_items())) == before
+    assert all(i.status.value == "active" for i in _items().values())
 
 
 def test_decisions_need_a_closed_round(api, study):
@@ -574,6 +723,7 @@ def test_the_reference_page_lists_every_operation_without_scripts(client):
     assert page.status_code == 200 and "<script" not in html
     assert "POST /api/v1/studies/{slug}/panel-import" in html
     assert 'id="schema-StudyOut"' in html
+    assert '<code>split</code>: <a href="#schema-SplitIn">SplitIn</a>' in html  # by kind
 
 
 def test_with_redis_the_shared_limiter_counts_per_token(app, api, study, monkeypatch):
@@ -593,13 +743,12 @@ def test_with_redis_the_shared_limiter_counts_per_token(app, api, study, monkeyp
     assert list(hits) == [("api-token", "1")]
 
 
-def test_a_viewer_may_read_but_not_write_and_a_statistician_has_no_api_access(
+def test_a_viewer_reads_but_never_writes_and_a_statistician_reads_results_and_exports(
         client, factory, study, owner):
-    """The API's roles come from the console's role table (delphi/roles.py)."""
+    """The API's roles are the console's (delphi/roles.py), route by route."""
     from delphi.studies import operations as study_ops
 
-    from .api_support import Api, make_token
-
+    _after_round_one(study)
     seats = {}
     for role in ("viewer", "statistician"):
         member = factory.facilitator(f"{role}@example.org")
@@ -607,12 +756,36 @@ def test_a_viewer_may_read_but_not_write_and_a_statistician_has_no_api_access(
         seats[role] = Api(client, make_token(member))
     db.session.commit()
     viewer, statistician = seats["viewer"], seats["statistician"]
-    assert viewer.get("/studies/alpha").status_code == 200
+    for path in ("/studies/alpha", "/studies/alpha/panel", "/studies/alpha/audit",
+                 "/studies/alpha/rounds", "/studies/alpha/rounds/1/results"):
+        assert viewer.get(path).status_code == 200, path
     body = assert_problem(viewer.post("/studies/alpha/rounds", json={}), 403, "auth.role")
-    assert body["role"] == "viewer"
-    assert study.rounds == []
-    body = assert_problem(statistician.get("/studies/alpha"), 403, "auth.role")
-    assert body["role"] == "statistician"
+    assert body["role"] == "viewer" and body["permission"] == "rounds.run"
+    body = assert_problem(viewer.post("/studies/alpha/decisions", json={
+        "kind": "carry", "items": ["a-01"], "reason": "r"}), 403, "auth.role")
+    assert body["permission"] == "decisions.make"
+    assert len(study.rounds) == 1
+    assert "alpha" in {x["slug"] for x in statistician.get("/studies").get_json()["studies"]}
+    for path in ("/studies/alpha/rounds/1/results", "/studies/alpha/decisions",
+                 "/studies/alpha/rounds/1/suggestions", "/studies/alpha/exports",
+                 "/studies/alpha/exports/ratings/csv"):
+        assert statistician.get(path).status_code == 200, path
+    for path in ("/studies/alpha", "/studies/alpha/panel", "/studies/alpha/panel/P0001",
+                 "/studies/alpha/audit", "/studies/alpha/rounds", "/studies/alpha/webhooks"):
+        body = assert_problem(statistician.get(path), 403, "auth.role")
+        assert body["role"] == "statistician", path
+    assert_problem(statistician.post("/studies/alpha/decisions", json={
+        "kind": "carry", "items": ["a-01"], "reason": "r"}), 403, "auth.role")
+
+
+def test_a_read_token_may_not_write_whatever_the_role(client, owner, study):
+    _after_round_one(study)
+    reader = Api(client, make_token(owner, scopes="read"))
+    assert reader.get("/studies/alpha/decisions").status_code == 200
+    body = assert_problem(reader.post("/studies/alpha/decisions", json={
+        "kind": "carry", "items": ["a-01"], "reason": "r"}), 403, "auth.scope_missing")
+    assert body["scope"] == "write"
+    assert_problem(reader.delete("/studies/alpha/decisions/1"), 403, "auth.scope_missing")
 
 
 def test_finishing_a_study_is_a_webhook_event(api, study):

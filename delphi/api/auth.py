@@ -2,7 +2,8 @@
 
 The token's facilitator is the actor of every write (the audit log names them). What a
 call may do is the token's scopes intersected with the facilitator's role on the study,
-through the same table the console uses (``ROLE_PERMISSIONS``). Each token is rate
+through the permission each route names and the table the console uses
+(``delphi.roles.ROLE_PERMISSIONS``); see below. Each token is rate
 limited: with Redis (``DELPHI_REDIS_URL``) by the shared Flask-Limiter, else by a
 fixed window kept in this process.
 """
@@ -16,30 +17,32 @@ import time
 import sqlalchemy as sa
 from flask import current_app, g, request
 
+from ..console import permission_for
 from ..extensions import db
 from ..models import ApiToken, Facilitator, Study, StudyMembership
-from ..roles import ROLE_VALUES, Permission, allows
+from ..roles import Permission, allows
 from ..uow import unit_of_work
 from . import tokens
 from .problems import ApiAbort
 
-
-# What each role on a study's team may do through the API, from the console's role table:
-# reading covers the panel and the audit log, so it needs what a viewer has; writing
-# launches rounds and records decisions, so it needs what an editor has. A statistician
-# (results and exports only in the console) has no API access yet: the API's resources
-# are not split finely enough to give them results without the panel.
-def _api_permissions(role: str) -> frozenset[str]:
-    granted = set()
-    if allows(role, Permission.VIEW_STUDY) and allows(role, Permission.VIEW_PANEL):
-        granted.add("read")
-    if allows(role, Permission.RUN_ROUNDS) and allows(role, Permission.DECIDE):
-        granted.add("write")
-    return frozenset(granted)
+# What a call may do is decided per route, as in the console: every route of a study (its
+# URL has ``<slug>``) names the ``Permission`` it needs with ``delphi.console.requires``,
+# the same marker and the same role table (``delphi.roles.ROLE_PERMISSIONS``) the console
+# checks. A statistician's token so reads results and exports but not the study page, the
+# panel, the rounds or the audit log; a viewer's reads all of those and writes nothing.
+# The token's scopes narrow it further: a ``read`` token may only GET routes that need one
+# of READ_PERMISSIONS; anything else needs the ``write`` scope. A study route that names no
+# permission is a programming error (tests/test_access.py walks every route and role).
+READ_PERMISSIONS = frozenset({Permission.VIEW_STUDY, Permission.VIEW_PANEL,
+                              Permission.VIEW_ROUNDS, Permission.VIEW_RESULTS,
+                              Permission.VIEW_TEAM, Permission.EXPORT})
 
 
-ROLE_PERMISSIONS: dict[str, frozenset[str]] = {role: _api_permissions(role)
-                                               for role in ROLE_VALUES}
+def scope_for(method: str, permission: Permission) -> str:
+    """The token scope a call with ``method`` on a route needing ``permission`` needs."""
+    return "read" if method in ("GET", "HEAD") and permission in READ_PERMISSIONS else "write"
+
+
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(second|minute|hour|day)\s*$")
 _SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -189,22 +192,29 @@ def _membership(slug: str) -> tuple[Study, str]:
 
 
 def check_study_in_path() -> None:
-    """Before the body is even validated: a study in the path must be one of the caller's,
-    so another team's study answers 404 whatever is sent."""
+    """Before the body is even validated: a study in the path must be one of the caller's
+    (else 404, so another team's study answers 404 whatever is sent), the token must have
+    the scope and the caller's role the permission the route names (else 403)."""
     slug = (request.view_args or {}).get("slug")
-    if slug is not None:
-        g.api_membership = _membership(str(slug))
+    if slug is None or request.endpoint is None:
+        return
+    study, role = _membership(str(slug))
+    view = current_app.view_functions[request.endpoint]
+    needed = permission_for(view, request.method)
+    if needed is None:
+        raise RuntimeError(f"{request.endpoint} names no permission (@requires)")
+    require_scope(scope_for(request.method, needed))
+    if not allows(role, needed):
+        raise ApiAbort(403, "auth.role", "Your role on {slug} ({role}) may not do this: it "
+                       "needs {permission}.",
+                       params={"slug": study.slug, "role": role, "permission": needed.value})
+    g.api_study, g.api_role = study, role
 
 
-def study_for(slug: str, permission: str = "read") -> Study:
-    """The study if the token's facilitator is on its committee (else 404), and the
-    permission is both in the token's scopes and the role's permissions (else 403)."""
-    # Read once per request, before the body was checked (``check_study_in_path``).
-    known = g.get("api_membership")
-    study, role = known if known is not None and known[0].slug == slug else _membership(slug)
-    require_scope(permission)
-    if permission not in ROLE_PERMISSIONS.get(role, frozenset()):
-        raise ApiAbort(403, "auth.role", "Your role on {slug} ({role}) may not {permission}.",
-                       params={"slug": slug, "role": role, "permission": permission})
-    g.api_role = role
+def study_for(slug: str) -> Study:
+    """The study of this call, loaded and checked before the view ran
+    (``check_study_in_path``)."""
+    study = g.get("api_study")
+    if study is None or study.slug != slug:  # a view of a route without <slug>: a bug
+        raise RuntimeError("study_for outside a checked study route")
     return study

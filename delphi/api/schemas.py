@@ -4,9 +4,9 @@ document's schemas (``spec.py``). Limits here match the columns and the console'
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 Text = str  # a free-text field; the use cases check control characters and lengths
 
@@ -170,7 +170,10 @@ class DecisionOut(BaseModel):
     kind: Literal["carry", "drop", "reword", "merge", "split", "add"]
     outcome: Literal["consensus_in", "consensus_out", "other"] | None
     reason: str
-    items: list[str]
+    items: list[str] = Field(description="The statements it is about (none for `add`).")
+    new: list[str] = Field(default_factory=list,
+                           description="The statements it made: a new version, the merged, "
+                                       "split or added statements.")
     actor: str
     created_at: datetime
 
@@ -179,14 +182,100 @@ class DecisionList(BaseModel):
     decisions: list[DecisionOut]
 
 
-class DecisionIn(Strict):
-    kind: Literal["carry", "drop", "reword"]
-    items: list[str] = Field(min_length=1, max_length=500,
-                             description="Statement labels, e.g. `a-01` or `a-01 v2`.")
-    reason: str = Field(min_length=1, max_length=2000)
-    outcome: Literal["consensus_in", "consensus_out", "other"] | None = Field(
-        None, description="For `drop`.")
-    text: str | None = Field(None, max_length=2000, description="For `reword`: the new wording.")
+Label = Annotated[str, Field(min_length=1, max_length=80,
+                             description="A statement's label, e.g. `a-01` or `a-01.v2`.")]
+Reason = Annotated[str, Field(min_length=1, max_length=5000,
+                              description="Why: kept with the decision and in the audit log.")]
+Wording = Annotated[str, Field(min_length=1, max_length=5000)]
+Note = Annotated[str, Field(max_length=5000)]
+PLAIN = "The plain-language version (optional)."
+RATIONALE = "The rationale (optional; empty keeps the old statement's)."
+KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # delphi.surveys.KEY_RE
+
+
+class CarryIn(Strict):
+    """Keep statements for the next round as they are."""
+
+    kind: Literal["carry"]
+    items: list[Label] = Field(min_length=1, max_length=500)
+    reason: Reason
+
+
+class DropIn(Strict):
+    """Take one statement out of later rounds."""
+
+    kind: Literal["drop"]
+    items: list[Label] = Field(min_length=1, max_length=1, description="The one statement.")
+    outcome: Literal["consensus_in", "consensus_out", "other"] = Field(
+        description="Why it leaves the questionnaire.")
+    reason: Reason
+
+
+class RewordIn(Strict):
+    """Replace one statement by a new version of itself (`a-01` becomes `a-01.v2`)."""
+
+    kind: Literal["reword"]
+    items: list[Label] = Field(min_length=1, max_length=1, description="The one statement.")
+    text: Wording = Field(description="The new wording.")
+    plain_text: Note = Field("", description=PLAIN)
+    rationale: Note = Field("", description=RATIONALE)
+    reason: Reason
+
+
+class SplitIn(Strict):
+    """Replace one statement by narrower ones, keyed `KEY-a`, `KEY-b`, ..."""
+
+    kind: Literal["split"]
+    items: list[Label] = Field(min_length=1, max_length=1, description="The one statement.")
+    texts: list[Wording] = Field(min_length=2, max_length=26, description="The new statements.")
+    plain_texts: list[Annotated[str, Field(max_length=5000)]] = Field(
+        default_factory=list, max_length=26,
+        description="Their plain-language versions, in the same order (optional: none, or "
+                    "one per new statement).")
+    rationale: Note = Field("", description=RATIONALE)
+    reason: Reason
+
+
+class MergeIn(Strict):
+    """Replace several statements by one new statement."""
+
+    kind: Literal["merge"]
+    items: list[Label] = Field(min_length=2, max_length=500)
+    key: str = Field(pattern=KEY, max_length=64, description="The merged statement's key.")
+    text: Wording = Field(description="The merged statement.")
+    plain_text: Note = Field("", description=PLAIN)
+    rationale: Note = Field("", description=RATIONALE)
+    reason: Reason
+
+
+class AddIn(Strict):
+    """Add a new statement for the next round: the committee's own, or from a panellist's
+    suggestion (`suggestion`: its id, from the round's suggestions)."""
+
+    kind: Literal["add"]
+    section: str = Field(min_length=1, max_length=64, description="The section's key.")
+    key: str = Field(pattern=KEY, max_length=64, description="The new statement's key.")
+    text: Wording = Field(description="The statement.")
+    plain_text: Note = Field("", description=PLAIN)
+    rationale: Note = Field("", description="The rationale (optional).")
+    suggestion: int | None = Field(None, ge=1, le=2**62,
+                                   description="The suggestion it comes from, if any.")
+    reason: Reason
+
+
+class DecisionIn(RootModel[Annotated[CarryIn | DropIn | RewordIn | SplitIn | MergeIn | AddIn,
+                                      Field(discriminator="kind")]]):
+    """A decision after a closed round; `kind` says which, and which fields it takes."""
+
+
+class SuggestionOut(BaseModel):
+    id: int
+    item: str | None = Field(description="The statement it is about; null for a new one.")
+    text: str
+
+
+class SuggestionList(BaseModel):
+    suggestions: list[SuggestionOut]
 
 
 class AuditEventOut(BaseModel):

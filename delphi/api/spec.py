@@ -25,9 +25,20 @@ def _before(req: Any, resp: Any, error: Exception | None, _instance: Any, _adapt
     if error is None or resp is None:
         return
     errors = []
+    # Where: `query.limit` for a query parameter, `body.texts` for the body's fields (a
+    # decision's body is a union on `kind`: pydantic names the kind first, left out here).
+    part = "query" if getattr(error, "title", "").endswith("Query") else "body"
+    sent = req.get_json(silent=True) if part == "body" else None
+    sent = sent if isinstance(sent, dict) else {}
+    kind = sent.get("kind")
     for item in error.errors(include_context=False, include_url=False):  # type: ignore[attr-defined]
-        where = ".".join(str(part) for part in item.get("loc", ())) or "body"
-        errors.append({"where": where, "message": item.get("msg", "is not valid")})
+        loc = [str(x) for x in item.get("loc", ())]
+        if len(loc) > 1 and loc[0] == kind and kind not in sent:
+            loc = loc[1:]
+        if item.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            loc = ["kind"]
+        errors.append({"where": ".".join([part, *loc]),
+                       "message": item.get("msg", "is not valid")})
     made = problem(422, "request.invalid",
                    "The request does not match the API's schema; nothing was changed.",
                    errors=errors)

@@ -14,12 +14,15 @@ from flask import Response as FlaskResponse
 from sqlalchemy.orm import joinedload
 
 from .. import webhooks
+from ..console import requires
 from ..decisions import operations as decision_ops
+from ..decisions.results import open_suggestions
 from ..exports import downloads
 from ..exports.formats import ExportError
 from ..extensions import db
 from ..models import (
     AuditEvent,
+    DecisionKind,
     DomainError,
     DropOutcome,
     Invitation,
@@ -30,11 +33,14 @@ from ..models import (
     ResponseState,
     Round,
     RoundResult,
+    Section,
     Study,
     StudyMembership,
+    Suggestion,
     Webhook,
     WebhookDelivery,
 )
+from ..roles import Permission
 from ..rounds import operations as round_ops
 from ..studies import operations as study_ops
 from ..studies.operations import PanelImportError
@@ -187,6 +193,7 @@ def _study_out(study: Study) -> s.StudyOut:
 
 
 @bp.get("/studies/<slug>")
+@requires(Permission.VIEW_STUDY)
 @validate(resp=responds(s.StudyOut, cached=True), tags=["studies"])
 def get_study(slug: str):
     """One study: its state, groups, statements and survey definition."""
@@ -217,10 +224,11 @@ def create_study(json: s.SurveyInput):
 
 
 @bp.put("/studies/<slug>/definition")
+@requires(Permission.EDIT_DEFINITION)
 @validate(json=s.SurveyInput, resp=responds(s.StudyOut, extra=(409,)), tags=["studies"])
 def update_study(slug: str, json: s.SurveyInput):
     """Replace a draft study's definition (before round 1); the slug cannot change."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     parse = _definition(json)
 
     def action() -> Study:
@@ -252,6 +260,7 @@ def _panellist(study: Study, pseudonym: str) -> Panellist:
 
 
 @bp.get("/studies/<slug>/panel")
+@requires(Permission.VIEW_PANEL)
 @validate(query=s.PageQuery, resp=responds(s.PanelList, cached=True, extra=(400,)),
           tags=["panel"])
 def list_panel(slug: str, query: s.PageQuery):
@@ -270,10 +279,11 @@ def _csv(rows: list[list[str]]) -> str:
 
 
 @bp.post("/studies/<slug>/panel")
+@requires(Permission.MANAGE_PANEL)
 @validate(json=s.PanellistIn, resp=responds(s.PanellistOut, 201, extra=(409,)), tags=["panel"])
 def add_panellist(slug: str, json: s.PanellistIn):
     """Add one panellist (checked as a line of the panel file is)."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     extra = sorted(json.attributes)
     text = _csv([["name", "email", "group", *extra],
                  [json.name, json.email, json.group, *(json.attributes[k] for k in extra)]])
@@ -282,16 +292,18 @@ def add_panellist(slug: str, json: s.PanellistIn):
 
 
 @bp.post("/studies/<slug>/panel-import")
+@requires(Permission.MANAGE_PANEL)
 @validate(json=s.PanelImportIn, resp=responds(s.PanelImportOut, 201, extra=(409,)),
           tags=["panel"])
 def import_panel(slug: str, json: s.PanelImportIn):
     """Add the panellists of a panel file (CSV text), all or none; each bad line is named."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     added = _write(lambda: study_ops.import_panel(study, json.csv, actor()))
     return s.PanelImportOut(added=[p.pseudonym for p in added]), 201
 
 
 @bp.get("/studies/<slug>/panel/<pseudonym>")
+@requires(Permission.VIEW_PANEL)
 @validate(resp=responds(s.PanellistOut, cached=True), tags=["panel"])
 def get_panellist(slug: str, pseudonym: str):
     """One panellist."""
@@ -299,11 +311,12 @@ def get_panellist(slug: str, pseudonym: str):
 
 
 @bp.patch("/studies/<slug>/panel/<pseudonym>")
+@requires(Permission.MANAGE_PANEL)
 @validate(json=s.PanellistPatch, resp=responds(s.PanellistOut, extra=(409,)), tags=["panel"])
 def update_panellist(slug: str, pseudonym: str, json: s.PanellistPatch):
     """Correct a panellist's name, email, group or language (the console's edit: a new
     address takes over their unsent emails)."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     person = _panellist(study, pseudonym)
     details = PanellistDetails(
         name=person.name if json.name is None else json.name,
@@ -325,10 +338,11 @@ def update_panellist(slug: str, pseudonym: str, json: s.PanellistPatch):
 
 
 @bp.post("/studies/<slug>/panel/<pseudonym>/withdraw")
+@requires(Permission.MANAGE_PANEL)
 @validate(json=s.WithdrawIn, resp=responds(s.PanellistOut, extra=(409,)), tags=["panel"])
 def withdraw_panellist(slug: str, pseudonym: str, json: s.WithdrawIn):
     """Withdraw a panellist: their links stop working and later rounds skip them."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     person = _panellist(study, pseudonym)
     return _panellist_out(_write(lambda: round_ops.withdraw_panellist(
         study, person, json.reason, actor())))
@@ -366,6 +380,7 @@ def _round(study: Study, number: int) -> Round:
 
 
 @bp.get("/studies/<slug>/rounds")
+@requires(Permission.VIEW_ROUNDS)
 @validate(resp=responds(s.RoundList, cached=True), tags=["rounds"])
 def list_rounds(slug: str):
     """Every round, with invited and submitted counts per stakeholder group."""
@@ -374,6 +389,7 @@ def list_rounds(slug: str):
 
 
 @bp.get("/studies/<slug>/rounds/<int:number>")
+@requires(Permission.VIEW_ROUNDS)
 @validate(resp=responds(s.RoundOut, cached=True), tags=["rounds"])
 def get_round(slug: str, number: int):
     """One round and its progress per group."""
@@ -381,39 +397,44 @@ def get_round(slug: str, number: int):
 
 
 @bp.post("/studies/<slug>/rounds")
+@requires(Permission.RUN_ROUNDS)
 @validate(json=s.LaunchIn, resp=responds(s.RoundOut, 201, extra=(409,)), tags=["rounds"])
 def launch_round(slug: str, json: s.LaunchIn):
     """Launch the next round: invitations go to the outbox."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     rnd = _write(lambda: round_ops.launch_round(study, actor(), json.closes_at))
     return _round_out(rnd), 201
 
 
 @bp.post("/studies/<slug>/rounds/current/close")
+@requires(Permission.RUN_ROUNDS)
 @validate(resp=responds(s.RoundOut, extra=(409,)), tags=["rounds"])
 def close_round(slug: str):
     """Close the open round and compute its results."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     return _round_out(_write(lambda: round_ops.close_round(study, actor())))
 
 
 @bp.post("/studies/<slug>/rounds/current/remind")
+@requires(Permission.RUN_ROUNDS)
 @validate(resp=responds(s.RemindOut, extra=(409,)), tags=["rounds"])
 def remind(slug: str):
     """Queue a reminder to everyone invited to the open round who has not submitted."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     return s.RemindOut(reminders=_write(lambda: round_ops.remind(study, actor())))
 
 
 @bp.post("/studies/<slug>/rounds/current/extend")
+@requires(Permission.RUN_ROUNDS)
 @validate(json=s.ExtendIn, resp=responds(s.RoundOut, extra=(409,)), tags=["rounds"])
 def extend(slug: str, json: s.ExtendIn):
     """Move the open round's deadline."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     return _round_out(_write(lambda: round_ops.set_deadline(study, json.closes_at, actor())))
 
 
 @bp.get("/studies/<slug>/rounds/<int:number>/results")
+@requires(Permission.VIEW_RESULTS)
 @validate(resp=responds(s.ResultsOut, cached=True, extra=(409,)), tags=["results"])
 def results(slug: str, number: int):
     """The analysis stored when the round closed: the numbers of the results page."""
@@ -428,13 +449,18 @@ def results(slug: str, number: int):
 # -- decisions ----------------------------------------------------------------------------
 
 def _decision_out(d: ItemDecision) -> s.DecisionOut:
+    made = [link.child.label for link in d.links]
+    if d.kind is DecisionKind.ADD:
+        made = [x.item.label for x in d.subjects]
     return s.DecisionOut(id=d.id, after_round=d.after_round, kind=d.kind.value,
                          outcome=d.outcome.value if d.outcome else None, reason=d.reason,
-                         items=[x.item.label for x in d.subjects], actor=d.actor,
-                         created_at=d.created_at)
+                         items=[] if d.kind is DecisionKind.ADD else
+                         [x.item.label for x in d.subjects],
+                         new=list(dict.fromkeys(made)), actor=d.actor, created_at=d.created_at)
 
 
 @bp.get("/studies/<slug>/decisions")
+@requires(Permission.VIEW_RESULTS)
 @validate(resp=responds(s.DecisionList, cached=True), tags=["decisions"])
 def list_decisions(slug: str):
     """The decisions taken between rounds, oldest first."""
@@ -444,55 +470,147 @@ def list_decisions(slug: str):
     return s.DecisionList(decisions=[_decision_out(d) for d in rows])
 
 
+@bp.get("/studies/<slug>/rounds/<int:number>/suggestions")
+@requires(Permission.VIEW_RESULTS)
+@validate(resp=responds(s.SuggestionList, cached=True), tags=["decisions"])
+def list_suggestions(slug: str, number: int):
+    """The panel's suggestions of a round that are still open (not yet a statement, set
+    aside, split or merged): an `add` decision may take one by its `id`."""
+    rnd = _round(study_for(slug), number)
+    return s.SuggestionList(suggestions=[
+        s.SuggestionOut(id=x.id, item=x.item.label if x.item else None, text=x.text)
+        for x in open_suggestions(rnd)])
+
+
+def _bad(field: str, code: str, detail: str, **params: Any) -> ApiAbort:
+    return ApiAbort(422, code, detail, params=params,
+                    errors=[{"where": f"body.{field}", "message": detail.format_map(params)}])
+
+
 def _item(study: Study, label: str) -> Item:
-    key, _, version = label.strip().partition(" v")
-    number = int(version) if version.isdigit() else 1 if not version else None
-    item = db.session.scalar(sa.select(Item).where(
-        Item.study_id == study.id, Item.key == key, Item.version == number)) \
-        if number is not None else None
-    if item is None:
-        raise ApiAbort(422, "decision.item_unknown", "There is no statement {label}.",
-                       params={"label": label[:80]},
-                       errors=[{"where": "body.items", "message": f"unknown {label[:80]!r}"}])
-    return item
+    """A statement by its label (``a-01``, ``a-01.v2``; ``a-01 v2`` is also understood)."""
+    text = label.strip()
+    candidates = [(text, 1)]
+    for mark in (".v", " v"):
+        key, found, version = text.rpartition(mark)
+        if found and version.isdigit() and key:
+            candidates.append((key, int(version)))
+    for key, number in candidates:
+        item = db.session.scalar(sa.select(Item).where(
+            Item.study_id == study.id, Item.key == key, Item.version == number))
+        if item is not None:
+            return item
+    raise _bad("items", "decision.item_unknown", "There is no statement {label}.",
+               label=label[:80])
+
+
+def _section(study: Study, key: str) -> Section:
+    section = next((x for x in study.sections if x.key == key), None)
+    if section is None:
+        raise _bad("section", "decision.section_unknown", "There is no section {key}.",
+                   key=key[:64])
+    return section
+
+
+def _suggestion(study: Study, suggestion_id: int) -> Suggestion:
+    suggestion = db.session.get(Suggestion, suggestion_id)
+    if suggestion is None or suggestion.round.study_id != study.id:
+        raise _bad("suggestion", "decision.suggestion_unknown", "There is no suggestion {id} "
+                   "in this study.", id=suggestion_id)
+    return suggestion
+
+
+# The field of the body a use case's refusal is about, so the problem names it.
+_REFUSED_FIELD = {
+    "decision.bad_key": "key", "decision.key_taken": "key", "decision.same_wording": "text",
+    "decision.split_too_few": "texts", "decision.split_too_many": "texts",
+    "decision.split_plain_count": "plain_texts", "decision.merge_too_few": "items",
+    "decision.item_not_active": "items", "decision.item_not_rated": "items",
+    "decision.suggestion_used": "suggestion", "suggestion.not_open": "suggestion",
+}
+# ``_clean``'s refusals name the text by the words the console shows.
+_TEXT_FIELD = {"The reason": "reason", "The new wording": "text", "The merged statement": "text",
+               "The statement": "text", "A new statement": "texts", "The rationale": "rationale",
+               "The plain-language version": "plain_text",
+               "A plain-language version": "plain_texts"}
+
+
+def _refused(exc: DomainError) -> ApiAbort:
+    """A use case's refusal of a decision, as the 409 every refusal is, naming the field."""
+    field = _REFUSED_FIELD.get(exc.code) or _TEXT_FIELD.get(str(exc.params.get("what")))
+    detail = exc.render()
+    errors = [{"where": f"body.{field}", "message": detail}] if field else None
+    return ApiAbort(409, exc.code, detail.replace("{", "{{").replace("}", "}}"),
+                    params=exc.params, errors=errors)
 
 
 @bp.post("/studies/<slug>/decisions")
-@validate(json=s.DecisionIn, resp=responds(s.DecisionOut, 201, extra=(409,)),
+@requires(Permission.DECIDE)
+@validate(json=s.DecisionIn, resp=responds(s.DecisionOut, 201, extra=(409, 422)),
           tags=["decisions"])
 def record_decision(slug: str, json: s.DecisionIn):
-    """Record a decision after a closed round: carry forward, drop or reword statements."""
-    study = study_for(slug, "write")
-    items = [_item(study, label) for label in json.items]
-    if json.kind != "carry" and len(items) != 1:
-        raise ApiAbort(422, "decision.one_item", "A {kind} is about exactly one statement.",
-                       params={"kind": json.kind},
-                       errors=[{"where": "body.items", "message": "exactly one"}])
+    """Record a decision after the latest round closed, before the next launch: carry
+    statements forward, drop, reword, split or merge them, or add a new statement (the
+    committee's or from a panel suggestion). The console's use cases, with its fields."""
+    study = study_for(slug)
+    body = json.root
+    items = [_item(study, label) for label in getattr(body, "items", [])]
+    section = _section(study, body.section) if isinstance(body, s.AddIn) else None
+    suggestion = _suggestion(study, body.suggestion) \
+        if isinstance(body, s.AddIn) and body.suggestion else None
 
-    def action() -> ItemDecision:
+    def decide() -> ItemDecision:
         me_ = actor()
-        if json.kind == "carry":
-            return decision_ops.carry_forward(study, items, json.reason, me_)
-        if json.kind == "drop":
-            if json.outcome is None:
-                raise DomainError("decision.outcome_missing", "Say why it is dropped: "
-                                  "consensus_in, consensus_out or other.")
-            return decision_ops.drop(study, items[0], DropOutcome(json.outcome), json.reason,
-                                     me_)
-        decision_ops.reword(study, items[0], json.text or "", json.reason, me_)
-        reworded = db.session.scalar(sa.select(ItemDecision)
-                                     .where(ItemDecision.study_id == study.id)
-                                     .order_by(ItemDecision.id.desc()).limit(1))
-        assert reworded is not None  # reword has just added (and flushed) this decision
-        return reworded
+        match body:
+            case s.CarryIn():
+                decision_ops.carry_forward(study, items, body.reason, me_)
+            case s.DropIn():
+                decision_ops.drop(study, items[0], DropOutcome(body.outcome), body.reason, me_)
+            case s.RewordIn():
+                decision_ops.reword(study, items[0], body.text, body.reason, me_,
+                                    body.plain_text, body.rationale)
+            case s.SplitIn():
+                decision_ops.split(study, items[0], body.texts, body.reason, me_,
+                                   body.plain_texts, body.rationale)
+            case s.MergeIn():
+                decision_ops.merge(study, items, body.key, body.text, body.reason, me_,
+                                   body.plain_text, body.rationale)
+            case s.AddIn():
+                assert section is not None
+                decision_ops.add_statement(study, section, body.key, body.text,
+                                           body.rationale, body.reason, me_, suggestion,
+                                           body.plain_text)
+        return db.session.scalars(sa.select(ItemDecision).where(  # the one just made
+            ItemDecision.study_id == study.id).order_by(ItemDecision.id.desc()).limit(1)).one()
 
-    decision = _write(action)
-    return _decision_out(decision), 201
+    try:
+        decision = _write(decide)
+    except DomainError as exc:
+        raise _refused(exc) from None
+    return _decision_out(decision), 201, {"Location": url_for(
+        "api.list_decisions", slug=study.slug)}
+
+
+@bp.delete("/studies/<slug>/decisions/<int:decision_id>")
+@requires(Permission.DECIDE)
+@validate(resp=responds(None, 204, extra=(409,)), tags=["decisions"])
+def undo_decision(slug: str, decision_id: int):
+    """Undo a decision made after the latest round, before the next launch: its statements
+    are as they were when the round closed; the ones it made are removed (the console's
+    undo)."""
+    study = study_for(slug)
+    decision = db.session.get(ItemDecision, decision_id)
+    if decision is None or decision.study_id != study.id:
+        raise ApiAbort(404, "decision.not_found", "This study has no decision {id}.",
+                       params={"id": decision_id})
+    _write(lambda: decision_ops.undo_decision(study, decision, actor()))
+    return FlaskResponse(status=204)
 
 
 # -- exports and audit --------------------------------------------------------------------
 
 @bp.get("/studies/<slug>/exports")
+@requires(Permission.EXPORT)
 @validate(resp=responds(s.ExportList, cached=True), tags=["exports"])
 def list_exports(slug: str):
     """Every export (what x format) with its URL."""
@@ -504,6 +622,7 @@ def list_exports(slug: str):
 
 
 @bp.get("/studies/<slug>/exports/<what>/<fmt>")
+@requires(Permission.EXPORT)
 @validate(resp=responds(None, extra=(409,)), tags=["exports"])
 def export(slug: str, what: str, fmt: str):
     """Download one export, e.g. `ratings/csv`: the long format `delphi analyze` reads."""
@@ -521,6 +640,7 @@ def export(slug: str, what: str, fmt: str):
 
 
 @bp.get("/studies/<slug>/audit")
+@requires(Permission.VIEW_STUDY)
 @validate(query=s.PageQuery, resp=responds(s.AuditList, cached=True, extra=(400,)),
           tags=["audit"])
 def audit_log(slug: str, query: s.PageQuery):
@@ -550,6 +670,7 @@ def _webhook(study: Study, hook_id: int) -> Webhook:
 
 
 @bp.get("/studies/<slug>/webhooks")
+@requires(Permission.VIEW_STUDY)
 @validate(resp=responds(s.WebhookList, cached=True), tags=["webhooks"])
 def list_webhooks(slug: str):
     """The study's webhooks (their secrets are shown only when created)."""
@@ -558,10 +679,11 @@ def list_webhooks(slug: str):
 
 
 @bp.post("/studies/<slug>/webhooks")
+@requires(Permission.EDIT_DEFINITION)
 @validate(json=s.WebhookIn, resp=responds(s.WebhookOut, 201, extra=(409,)), tags=["webhooks"])
 def add_webhook(slug: str, json: s.WebhookIn):
     """Register a URL for events; the answer holds the signing secret, once."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     try:
         hook, secret = _write(lambda: webhooks.add_webhook(study, json.url, json.events, actor()))
     except DomainError as exc:
@@ -571,16 +693,18 @@ def add_webhook(slug: str, json: s.WebhookIn):
 
 
 @bp.delete("/studies/<slug>/webhooks/<int:hook_id>")
+@requires(Permission.EDIT_DEFINITION)
 @validate(resp=responds(None, 204), tags=["webhooks"])
 def remove_webhook(slug: str, hook_id: int):
     """Stop sending to a webhook (its delivery log stays)."""
-    study = study_for(slug, "write")
+    study = study_for(slug)
     hook = _webhook(study, hook_id)
     _write(lambda: webhooks.remove_webhook(study, hook, actor()))
     return FlaskResponse(status=204)
 
 
 @bp.get("/studies/<slug>/webhooks/<int:hook_id>/deliveries")
+@requires(Permission.VIEW_STUDY)
 @validate(query=s.PageQuery, resp=responds(s.DeliveryList, cached=True), tags=["webhooks"])
 def list_deliveries(slug: str, hook_id: int, query: s.PageQuery):
     """The delivery log of a webhook, newest first."""
