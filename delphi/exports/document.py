@@ -37,7 +37,10 @@ class Node:
         if self.tag == "svg":
             title = next((c for c in self.children if isinstance(c, Node) and c.tag == "title"),
                          None)
-            return title.text() if title is not None else ""
+            if title is None:
+                return ""
+            return re.sub(r"\s+", " ", "".join(c for c in title.children
+                                                 if isinstance(c, str))).strip()
         if self.tag in SKIP or self.tag in ("title", "desc"):
             return ""
         parts = []
