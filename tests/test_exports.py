@@ -22,10 +22,13 @@ from delphi.auth import operations as accounts
 from delphi.decisions import operations as decisions
 from delphi.exports import formats as formats_module
 from delphi.exports import pdf as pdf_module
+from delphi.exports.data import load
+from delphi.exports.document import blocks
 from delphi.exports.downloads import EXPORTS, export
 from delphi.exports.formats import Table, csv_text, xlsx_bytes
 from delphi.exports.pdf import BASE_URL, PdfUnavailable, RefusedResource, StaticOnlyFetcher
 from delphi.exports.raw import AUDIT_COLUMNS, COMMENT_COLUMNS, ITEM_COLUMNS
+from delphi.exports.report import report_html
 from delphi.exports.statements import BASE_COLUMNS, ROUND_KEYS
 from delphi.extensions import db
 from delphi.models import AuditEvent, DropOutcome, RoundResult, Study
@@ -543,18 +546,64 @@ def test_no_table_is_wider_than_its_page(app, monkeypatch):
     db.session.commit()
     html = _export(study, "report", "html").decode()
     assert _tables_wider_than_their_page(html) == []
+    # the PDF's own version of the page, with its compact round tables
+    pdf_html = report_html(load(study, GENERATED_AT), paged=True)
+    assert 'class="round-matrix"' in pdf_html
+    assert _tables_wider_than_their_page(pdf_html) == []
 
 
 def test_the_pdf_is_tagged_pdf_ua_with_a_bookmark_per_heading(app, monkeypatch):
     pytest.importorskip("weasyprint")
     study = build_study(monkeypatch)
-    html = _export(study, "report", "html").decode()
+    html = report_html(load(study, GENERATED_AT), paged=True)  # what the PDF is made of
     pdf = pdf_module.html_to_pdf(html, Path(app.static_folder), uncompressed=True)
     for marker in (b"/StructTreeRoot", b"/MarkInfo", b"pdfuaid:part", b"/Lang (en)",
                    b"/DisplayDocTitle true", b"/S /Table", b"/S /TH", b"/Outlines"):
         assert marker in pdf, marker
     outline = set(re.findall(rb"/Title \((.*?)\)", pdf))
     assert {b"Methods", b"Results", b"Reporting checklist", b"Round 2"} <= outline
+
+
+def test_the_pdf_round_tables_show_every_number_and_distribution_of_the_screen_tables(
+        app, monkeypatch):
+    """The PDF shows each round as one row per statement with a column per group; every
+    number, verdict and rating distribution of the page's round tables is in it."""
+    study = build_study(monkeypatch)
+    data = load(study, GENERATED_AT)
+    screen_html, paged_html = report_html(data), report_html(data, paged=True)
+    assert '<table class="round-table"' not in paged_html
+    assert '<svg class="histogram' not in paged_html
+
+    def round_tables(html: str) -> list[list[list[str]]]:
+        return [b.rows for b in blocks(html) if b.kind == "table" and b.text.startswith("Round ")]
+
+    screen, paged = round_tables(screen_html), round_tables(paged_html)
+    assert len(screen) == len(paged) == 2
+    checked = 0
+    for screen_rows, paged_rows in zip(screen, paged, strict=True):
+        columns = paged_rows[0][1:]
+        expected: dict[tuple[str, str], str] = {}
+        ratings: dict[str, str] = {}
+        label = ""
+        for row in screen_rows[1:]:
+            if row[-1]:  # a statement's whole-panel row carries its chart
+                label, name = row[0].split()[0], "Whole panel"
+                ratings[label] = row[-1]
+            else:
+                name = row[0]
+            numbers = ("not shown on its own" if row[1] == "not shown on its own"
+                       else f"{row[1]} {row[2]} ({row[3]}) {row[4]} / {row[5]} {row[6]}")
+            expected[label, name] = numbers
+        found: dict[tuple[str, str], str] = {}
+        for text_row, numbers_row in zip(paged_rows[1::2], paged_rows[2::2], strict=True):
+            label = text_row[0].split()[0]
+            assert text_row[0] == next(r[0] for r in screen_rows if r[0].split()[0] == label)
+            assert numbers_row[0] == ratings[label]
+            found.update({(label, name): cell for name, cell in zip(columns, numbers_row[1:],
+                                                                    strict=True) if cell != "–"})
+        assert found == expected
+        checked += len(found)
+    assert checked > 12
 
 
 def test_the_report_as_markdown_and_docx_has_the_same_sections_and_tables(
@@ -576,6 +625,8 @@ def test_the_report_as_markdown_and_docx_has_the_same_sections_and_tables(
     assert md.count("\n|---|") == n_tables
     assert "| Statement | n | Median | IQR | Agree | Disagree | Verdict | Ratings |" in md
     assert "<" not in md.replace("&lt;", "")  # no HTML left over
+    # a chart becomes its text alternative: the ratings per scale point
+    assert "| 6 ratings: 1: 0; 2: 1; 3: 0; 4: 0; 5: 0; 6: 0; 7: 2; 8: 2; 9: 1. |" in md
     document = docx.Document(str(tmp_path / "report.docx"))
     doc_headings = [p.text for p in document.paragraphs if p.style.name.startswith(
         ("Heading", "Title"))]

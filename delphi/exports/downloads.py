@@ -74,7 +74,7 @@ def _raw_zip(data: StudyData) -> bytes:
 
 
 def _report_pdf(data: StudyData) -> bytes:
-    return html_to_pdf(report_html(data), Path(current_app.static_folder or "static"))
+    return html_to_pdf(report_html(data, paged=True), Path(current_app.static_folder or "static"))
 
 
 EXPORTS: dict[str, dict[str, tuple[str, Renderer]]] = {

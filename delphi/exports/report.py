@@ -14,6 +14,7 @@ from flask import current_app, render_template
 from markupsafe import Markup
 
 from ..consensus.methods import methods_sentences
+from ..consensus.scales import Scale
 from ..consensus.settings import Settings
 from ..consensus.words import fleiss_reason
 from ..models import Round
@@ -42,6 +43,34 @@ from .statements import STATUS_TEXT, statement_rows
 CHART_STYLE = ("<style>svg.histogram .bar-disagree{fill:#d9776f} svg.histogram .bar-mid"
                "{fill:#a5a5a5} svg.histogram .bar-agree{fill:#4c9a5a} svg.histogram text"
                "{font-size:10px;text-anchor:middle;fill:#333;font-family:sans-serif}</style>")
+# The histogram's band colours (static/report.css), for the PDF's distribution strip.
+BAND_COLOURS = {"agree": "#4c9a5a", "mid": "#a5a5a5", "disagree": "#d9776f"}
+
+
+def distribution_strip(counts: list[int], scale: Scale) -> str:
+    """A CSS background drawing a rating distribution as one strip: each scale point a
+    segment as wide as its share, in its band's colour, with a thin white gap between.
+
+    One box with a gradient instead of a chart of boxes or an SVG per statement keeps the
+    PDF's round tables cheap to lay out and draw."""
+    total = sum(counts)
+    if not total:
+        return "none"
+    stops, start = [], 0.0
+    for offset, count in enumerate(counts):
+        if not count:
+            continue
+        value = scale.low + offset
+        band = ("agree" if value in scale.agree_band else
+                "disagree" if value in scale.disagree_band else "mid")
+        end = start + 100 * count / total
+        colour = BAND_COLOURS[band]
+        stops += [f"{colour} {start:.1f}%", f"{colour} {max(start, end - 0.6):.1f}%",
+                  f"#fff {max(start, end - 0.6):.1f}%", f"#fff {end:.1f}%"]
+        start = end
+    return f"linear-gradient(to right, {', '.join(stops)})"
+
+
 def report_fields(data: StudyData) -> dict[str, str]:
     """The team's texts, one per field key (empty when not written yet)."""
     stored = data.study.report_fields or {}
@@ -96,18 +125,26 @@ def round_tables(data: StudyData) -> list[dict[str, Any]]:
     study's minimum group size, or withheld so that such a group's answers cannot be
     worked out from the whole panel's) is listed without its numbers, as on the feedback
     page; ``hidden`` tells the table to explain why.
+
+    The PDF shows the same numbers as one row per statement with a column per group
+    (``columns``: the groups rated in that round, in the study's order; ``by_key``: each
+    row's group objects, None where hidden, absent where the group gave no rating).
     """
     tables = []
     for rnd in data.closed_rounds:
         rows: list[dict[str, Any]] = []
+        rated: set[str] = set()
         for item in rnd.items:
             pooled = data.row(rnd.number, item.label)
             if pooled is None:
                 continue
-            groups = [(data.group_name(k), row)
-                      for k, row in data.shown_group_rows(rnd.number, item.label)]
-            rows.append({"item": item, "label": item.label, "stats": pooled, "groups": groups})
-        tables.append({"number": rnd.number, "rows": rows,
+            shown = data.shown_group_rows(rnd.number, item.label)
+            rated.update(k for k, _ in shown)
+            groups = [(data.group_name(k), row) for k, row in shown]
+            rows.append({"item": item, "label": item.label, "stats": pooled, "groups": groups,
+                         "by_key": dict(shown)})
+        columns = [(g.key, g.name) for g in data.study.groups if g.key in rated]
+        tables.append({"number": rnd.number, "rows": rows, "columns": columns,
                        "hidden": any(g is None for r in rows for _, g in r["groups"])})
     return tables
 
@@ -212,8 +249,13 @@ def report_css() -> Markup:
     return Markup(path.read_text(encoding="utf-8"))  # noqa: S704 - our file, not user text
 
 
-def report_html(data: StudyData, standalone: bool = True) -> str:
-    """The report page; ``standalone`` inlines the CSS (downloads, PDF), else links it."""
-    return render_template("exports/report.html", standalone=standalone,
+def report_html(data: StudyData, standalone: bool = True, paged: bool = False) -> str:
+    """The report page; ``standalone`` inlines the CSS (downloads, PDF), else links it.
+
+    ``paged`` is the PDF's version: the same content, with the per-round results as one
+    compact row per statement (see ``round_matrix`` in the template).
+    """
+    return render_template("exports/report.html", standalone=standalone, paged=paged,
                            css=report_css() if standalone else None,
-                           chart=chart_function(standalone), **report_context(data))
+                           chart=chart_function(standalone), strip=distribution_strip,
+                           **report_context(data))
