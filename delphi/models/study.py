@@ -135,6 +135,10 @@ class Study(Model):
     contact_person: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     email_texts: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
                                                         server_default="{}")
+    # Ask each panellist to declare potential conflicts of interest on their first visit
+    # (``declarations.conflicts`` in the survey file; see delphi/declarations).
+    asks_conflict_declarations: Mapped[bool] = mapped_column(default=False,
+                                                             server_default=sa.false())
 
     consensus: Mapped[ConsensusSettings] = relationship(
         back_populates="study", cascade="all, delete-orphan", uselist=False
