@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from . import audit
 from .extensions import db
 from .models import (
+    ConflictDeclaration,
     ConsentDocument,
     ConsentRecord,
     DomainError,
@@ -139,7 +140,8 @@ def _end(panellist: Panellist, kind: str, now: Any) -> dict[str, Any]:
 
 
 def has_answers(panellist: Panellist) -> bool:
-    """Whether anything the panellist answered is stored (answer sheets or suggestions)."""
+    """Whether anything the panellist answered is stored (answer sheets, suggestions or a
+    declaration of interests)."""
     pid = panellist.id
     return any(db.session.scalar(sa.select(sa.exists().where(model.panellist_id == pid)))
-               for model in (Response, Rating, Suggestion))
+               for model in (Response, Rating, Suggestion, ConflictDeclaration))

@@ -80,6 +80,7 @@ def apply_definition(study: Study, d: SurveyDefinition) -> None:
     study.contact_person = d.contact_person
     study.email_texts = {kind: {"subject": subject, "body": body}
                          for kind, subject, body in d.email_texts}
+    study.asks_conflict_declarations = d.asks_conflict_declarations
     _apply_consent(study, d.information_sheet, d.consent_statement)
     for name, value in d.consensus.items():
         setattr(study.consensus, name, value)
@@ -179,6 +180,7 @@ def study_definition(study: Study) -> SurveyDefinition:
                                  key=lambda kv: _kind_order(kv[0]))),
         information_sheet=consent.information_sheet if consent else "",
         consent_statement=consent.statement if consent else "",
+        asks_conflict_declarations=study.asks_conflict_declarations,
         groups=tuple(GroupDef(g.key, g.name, g.description) for g in study.groups),
         sections=tuple(
             SectionDef(

@@ -301,6 +301,12 @@ class Consent(Strict):
         "panellists are not asked for consent on the platform).")
 
 
+class Declarations(Strict):
+    conflicts: Annotated[bool, Flag()] = Field(
+        False, description="Ask each panellist to declare potential conflicts of interest on "
+        "their first visit (after consent); the report counts the declarations.")
+
+
 def _time_zone(value: Any) -> str:
     from .timezones import zone_names
 
@@ -553,6 +559,7 @@ class SurveyFile(Strict):
     schedule: Schedule = Field(default_factory=Schedule)
     emails: Emails = Field(default_factory=Emails)
     consent: Consent = Field(default_factory=Consent)
+    declarations: Declarations = Field(default_factory=Declarations)
     groups: list[Group]
     sections: list[Section]
 

@@ -141,6 +141,8 @@ class SurveyDefinition:
     # both empty: panellists are not asked for consent on the platform.
     information_sheet: str = ""
     consent_statement: str = ""
+    # Panellists declare potential conflicts of interest (``declarations.conflicts``).
+    asks_conflict_declarations: bool = False
 
 
 
@@ -313,6 +315,7 @@ def _from_model(model: BaseModel) -> SurveyDefinition:
         email_texts=model.emails.texts(),
         information_sheet=model.consent.information_sheet,
         consent_statement=model.consent.statement,
+        asks_conflict_declarations=model.declarations.conflicts,
         groups=tuple(GroupDef(g.key, g.name, g.description) for g in model.groups),
         sections=tuple(SectionDef(
             key=s.key or f"section-{i + 1}", title=s.title, description=s.description,
@@ -447,6 +450,8 @@ def survey_document(definition: SurveyDefinition) -> dict[str, Any]:
         **({"consent": {"information_sheet": definition.information_sheet,
                         "statement": definition.consent_statement}}
            if definition.information_sheet or definition.consent_statement else {}),
+        **({"declarations": {"conflicts": True}}
+           if definition.asks_conflict_declarations else {}),
         "groups": [_without_empty(g.__dict__) for g in definition.groups],
         "sections": [
             _without_empty({

@@ -127,3 +127,40 @@ def test_a_facilitator_fixes_an_address_and_moderates_a_comment(app, browser, li
     assert db.session.get(Rating, rating_id).moderation == "redacted"
     assert db.session.get(Panellist, panel[1].id).email == "fixed@example.org"
     context.close()
+
+
+def test_a_panellist_declares_interests_by_keyboard_before_rating(app, browser, live_server,
+                                                                  factory):
+    """A study that asks for declarations: the first visit lands on the declaration page
+    (no JavaScript), the keyboard alone answers it, and the questionnaire follows."""
+    from delphi.models import ConflictDeclaration
+
+    study = factory.study(slug="browser-declares")
+    study.asks_conflict_declarations = True
+    db.session.commit()
+    panel = factory.panel(study, per_group=1)
+    launch(study)
+    link = link_for_panellist(study, panel[0].id)
+    base = live_server.url
+    context = browser.new_context(java_script_enabled=False,
+                                  viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(_local(link, base))
+    page.wait_for_url(re.compile(r"/declaration$"))
+    assert "Declaration of interests" in page.content()
+    _both_widths(page, "declaration")
+    page.get_by_role("button", name="Save my declaration").click()  # nothing chosen
+    assert "Choose one of the two answers." in page.content()
+    page.get_by_label("I declare:").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Speaker fees from a CAR-T manufacturer in 2025")
+    page.keyboard.press("Tab")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/vote"))
+    assert study.items[0].text in page.content()
+    db.session.commit()  # read what the server wrote
+    declared = db.session.scalar(sa.select(ConflictDeclaration))
+    assert declared.has_conflicts and declared.details.startswith("Speaker fees")
+    context.close()

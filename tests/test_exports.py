@@ -489,9 +489,12 @@ def test_an_item_is_answered_only_when_the_studys_data_answers_it(app, factory, 
     # SEMI items give their numbers and wait for the team's reasons
     assert status["M3"] == ("6 panellists: Clinician 3, Parent 3",
                             "numbers given; the team adds the reasons")
-    # the platform records no pilot: M16 is for the team until the data can say
-    assert status["M16"] == ("–", "to write")
-    assert "ACCORD (35 items): 15 answered from the data" in html
+    # the platform has no pilot round: every round it ran counted toward consensus
+    assert status["M16"] == ("no pilot round was run on the platform; both its rounds "
+                             "counted toward consensus", "answered in the report")
+    assert "ACCORD (35 items): 16 answered from the data" in html
+    # the study asked no declarations and no organiser declared: O2 is the team's
+    assert status["O2"] == ("–", "to write")
     credes = html[html.index("<caption>CREDES"):]
     assert "<td>Definition of consensus</td>" in credes
     assert "<td>M12, M1</td><td>answered in the report</td>" in credes

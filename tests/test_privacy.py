@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from delphi import invitations
 from delphi.cli import periodic_jobs
 from delphi.decisions import operations as decision_ops
 from delphi.exports.data import load
@@ -206,7 +207,7 @@ def test_an_erased_panellists_link_stops_working_and_no_new_one_is_sent(app, cli
     # and no way of sending them a new one: no reissue, no resend, no reminder
     invitation = round_ops.find_invitation(study.current_round, panel[1])
     with pytest.raises(DomainError, match="erased"):
-        round_ops.reissue_link(invitation, "test")
+        invitations.reissue_link(invitation, "test")
     db.session.rollback()
     message = db.session.scalars(sa.select(OutboxMessage).where(
         OutboxMessage.panellist_id == panel[1].id)).first()

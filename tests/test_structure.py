@@ -15,7 +15,7 @@ FEATURES = ("auth", "builder", "decisions", "exports", "panel", "rounds", "studi
 # Known and named, to be removed: the study page draws the exports' item flow diagram
 # (it needs the exports' final statuses of the statements).
 # Editing a panellist re-sends their link to the open round through the rounds' use case.
-KNOWN = {("studies/views.py", "exports"), ("studies/panellists.py", "rounds")}
+KNOWN = {("studies/views.py", "exports")}
 
 
 def _imported_features(path: Path) -> set[str]:

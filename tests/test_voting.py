@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.datastructures import MultiDict
 
+from delphi import invitations
 from delphi.extensions import db, write_transaction
 from delphi.models import (
     AuditEvent,
@@ -79,7 +80,7 @@ def test_wrong_revoked_and_closed_links_get_the_same_404(client, running, factor
     revoked = link_for_panellist(study, panel[1].id)
     invitation = db.session.scalar(sa.select(Invitation).where(
         Invitation.panellist_id == panel[1].id))
-    round_ops.revoke_links(invitation, "test")
+    invitations.revoke_links(invitation, "test")
     db.session.commit()
     pages = [client.get("/p/" + "x" * 43), client.get(path_of(revoked))]
     close(study)
@@ -93,7 +94,7 @@ def test_a_session_from_a_revoked_link_stops_working(client, running):
     open_link(client, link_for_panellist(study, panel[0].id))
     invitation = db.session.scalar(sa.select(Invitation).where(
         Invitation.panellist_id == panel[0].id))
-    round_ops.revoke_links(invitation, "test")
+    invitations.revoke_links(invitation, "test")
     db.session.commit()
     page = client.get("/vote")
     assert page.status_code == 403

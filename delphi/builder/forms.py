@@ -59,6 +59,8 @@ class SettingsForm(FlaskForm):
     min_group_size = IntegerField("Minimum group size shown on its own",
                                   validators=[InputRequired(NUMBER)])
     ask_reason = BooleanField("Ask why when a panellist moves a rating to another band")
+    conflicts = BooleanField("Ask each panellist to declare potential conflicts of interest "
+                             "on their first visit")
 
 
 # The consensus settings the builder edits (those with a label in the registry), by their

@@ -179,6 +179,7 @@ def _settings_values(doc: dict[str, Any]) -> dict[str, Any]:
         **{name: _get(c, spec.survey) for name, spec in CONSENSUS_FIELDS.items()},
         "by_group": f["by_group"], "min_group_size": f["min_group_size"],
         "ask_reason": f["ask_reason"],
+        "conflicts": bool(doc.get("declarations", {}).get("conflicts", False)),
     }
 
 
@@ -207,6 +208,10 @@ def _put_settings(doc: dict[str, Any], v: dict[str, Any]) -> None:
             target[key] = v[name]
     doc["feedback"] = {"by_group": v["by_group"], "min_group_size": v["min_group_size"],
                        "ask_reason": v["ask_reason"]}
+    if v["conflicts"]:
+        doc["declarations"] = {"conflicts": True}
+    else:
+        doc.pop("declarations", None)
 
 
 @bp.route("/studies/<slug>/build", methods=["GET", "POST"])

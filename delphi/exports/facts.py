@@ -154,7 +154,14 @@ def analysis(data: StudyData) -> Fact:
 
 
 def pilot(data: StudyData) -> Fact:
-    return None  # the platform has no pilot round: the team says whether there was one
+    """The platform has no pilot round: every round run on it counted toward consensus.
+    A pilot run outside the platform is the team's to describe (field ``pilot``)."""
+    rounds = _rounds_launched(data)
+    if not rounds:
+        return None
+    counted = {1: "its one round", 2: "both its rounds"}.get(len(rounds),
+                                                           f"all {len(rounds)} of its rounds")
+    return f"no pilot round was run on the platform; {counted} counted toward consensus"
 
 
 def feedback(data: StudyData) -> Fact:
@@ -244,13 +251,37 @@ def limitations(data: StudyData) -> Fact:
             "and group is reported")
 
 
+def conflicts(data: StudyData) -> Fact:
+    """How many panellists declared potential conflicts of interest (never who or what),
+    and each organiser's declaration by name (they are the authors)."""
+    from ..declarations.operations import organisers, panel_counts
+
+    study = data.study
+    declared = [(f, d) for f, d in organisers(study) if d is not None]
+    if not study.asks_conflict_declarations and not declared:
+        return None
+    parts = []
+    if study.asks_conflict_declarations:
+        with_conflicts, answered = panel_counts(study)
+        parts.append(f"{with_conflicts} of {_plural(answered, 'panellist')} who answered "
+                     f"declared potential conflicts of interest ({answered} of "
+                     f"{len(study.panellists)} on the panel answered)")
+    else:
+        parts.append("panellists were not asked to declare on the platform")
+    parts.append("the organisers' declarations: " + ("; ".join(
+        f"{f.name or 'a team member'}: "
+        + (f"declares {d.details}" if d.has_conflicts else "none to declare")
+        for f, d in declared) or "none recorded on the platform"))
+    return "; ".join(parts)
+
+
 FACTS: dict[str, Callable[[StudyData], Fact]] = {
     "T1": title, "I2": aim, "M1": registration, "M2": leaders, "M3": panel_size,
     "M4": invitations, "M5": public_groups, "M6": origins, "M8": evidence, "M9": method,
     "M10": questionnaire, "M11": steps, "M12": definition, "M13": carried, "M14": collected,
     "M15": analysis, "M16": pilot, "M17": feedback, "M18": anonymity, "M19": roles,
     "M20": reminders, "M21": languages, "R1": timing, "R2": changes, "R3": response,
-    "R4": outcome, "R5": modified, "D1": limitations,
+    "R4": outcome, "R5": modified, "D1": limitations, "O2": conflicts,
 }
 
 

@@ -224,6 +224,7 @@ def report_context(data: StudyData) -> dict[str, Any]:
         "attrition": attrition_table(data), "consent": consent,
         "characteristics": characteristics(described, study.min_group_size),
         "panel_size": len(described),
+        "pilot": facts["M16"], "conflicts": facts["O2"],
         "status_text": STATUS_TEXT, "accord": accord_rows(fields, facts),
         "credes": credes_rows(fields, facts), "delphistar": delphistar_rows(),
     }

@@ -18,6 +18,7 @@ from .decisions import (
     ItemLink,
     MeetingOutcome,
 )
+from .declarations import MAX_DECLARATION, ConflictDeclaration
 from .mail import MailStatus, OutboxMessage, WorkerHeartbeat
 from .rounds import (
     MODERATIONS,
@@ -54,9 +55,11 @@ from .webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiToken",
+    "MAX_DECLARATION",
     "MODERATIONS",
     "AccessToken",
     "AuditEvent",
+    "ConflictDeclaration",
     "ConsensusSettings",
     "ConsentDocument",
     "ConsentRecord",

@@ -135,6 +135,10 @@ class Study(Model):
     contact_person: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
     email_texts: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict,
                                                         server_default="{}")
+    # Ask each panellist to declare potential conflicts of interest on their first visit
+    # (``declarations.conflicts`` in the survey file; see delphi/declarations).
+    asks_conflict_declarations: Mapped[bool] = mapped_column(default=False,
+                                                             server_default=sa.false())
 
     consensus: Mapped[ConsensusSettings] = relationship(
         back_populates="study", cascade="all, delete-orphan", uselist=False
@@ -503,19 +507,12 @@ class Panellist(Model):
         has one, and their latest answer is not consent to its version in force.
 
         One query (every page view and autosave asks): the version in force and the
-        panellist's latest answer, as two scalar subqueries; nothing else is loaded."""
+        panellist's latest answer, as two scalar subqueries; nothing else is loaded. The
+        statement is built once (``CONSENT_STATE``): a call only binds the two ids."""
         from ..extensions import db
 
-        in_force = (sa.select(ConsentDocument.id)
-                    .where(ConsentDocument.study_id == self.study_id)
-                    .order_by(ConsentDocument.version.desc()).limit(1).scalar_subquery())
-        latest = (sa.select(ConsentRecord.id).where(ConsentRecord.panellist_id == self.id)
-                  .order_by(ConsentRecord.id.desc()).limit(1).scalar_subquery())
-        document_id, consented = db.session.execute(sa.select(
-            in_force,
-            sa.select(ConsentRecord.document_id).where(
-                ConsentRecord.id == latest, ConsentRecord.decision == "consented",
-            ).scalar_subquery())).one()
+        document_id, consented = db.session.execute(
+            CONSENT_STATE, {"study_id": self.study_id, "panellist_id": self.id}).one()
         return document_id is not None and consented != document_id
 
 
@@ -564,6 +561,19 @@ class ConsentRecord(Model):
 
     panellist: Mapped[Panellist] = relationship(back_populates="consent_records")
     document: Mapped[ConsentDocument] = relationship()
+
+
+# ``Panellist.needs_consent``: the id of the study's consent version in force, and the
+# document the panellist's latest answer consented to (None unless it was a consent).
+_LATEST_ANSWER = (sa.select(ConsentRecord.id)
+                  .where(ConsentRecord.panellist_id == sa.bindparam("panellist_id"))
+                  .order_by(ConsentRecord.id.desc()).limit(1).scalar_subquery())
+CONSENT_STATE = sa.select(
+    sa.select(ConsentDocument.id).where(ConsentDocument.study_id == sa.bindparam("study_id"))
+    .order_by(ConsentDocument.version.desc()).limit(1).scalar_subquery(),
+    sa.select(ConsentRecord.document_id).where(ConsentRecord.id == _LATEST_ANSWER,
+                                               ConsentRecord.decision == "consented")
+    .scalar_subquery())
 
 
 @event.listens_for(Session, "before_flush")

@@ -1,5 +1,6 @@
 """Panellist pages around the voting page: the information sheet and consent question on
-the first visit, and withdrawing from the study (from every email and the voting page).
+the first visit, then the declaration of interests where the study asks for one, and
+withdrawing from the study (from every email and the voting page).
 
 GET never changes anything (mail scanners open links); every answer is a POST with CSRF.
 """
@@ -13,6 +14,8 @@ from flask import abort, current_app, jsonify, redirect, render_template, sessio
 
 from .. import consent as consent_ops
 from .. import tokens
+from ..declarations import operations as declarations
+from ..declarations.forms import DeclarationForm
 from ..extensions import db
 from ..models import AccessToken, DomainError, Invitation, Panellist
 from ..security import client_address, is_throttled, record_failure
@@ -33,6 +36,20 @@ def consent_first(invitation: Invitation, wants_json: bool = False) -> Any:
     if wants_json:
         return jsonify(errors={"consent": NEEDS_CONSENT}), 409
     return redirect(url_for("panel.consent"))
+
+
+NEEDS_DECLARATION = ("Please answer the declaration of interests first: nothing can be "
+                     "saved before that.")
+
+
+def declaration_first(invitation: Invitation, wants_json: bool = False) -> Any:
+    """A redirect to the declaration page (or a JSON refusal) while the study asks for a
+    declaration the panellist has not made; None once they have (or none is asked)."""
+    if not declarations.needs_declaration(invitation.panellist):
+        return None
+    if wants_json:
+        return jsonify(errors={"declaration": NEEDS_DECLARATION}), 409
+    return redirect(url_for("panel.declaration"))
 
 
 def paragraphs(text: str) -> list[str]:
@@ -100,6 +117,49 @@ def answer_consent():
 @bp.route("/declined")
 def declined():
     return render_template("panel/left.html", declined=True)
+
+
+# -- declaration of interests ---------------------------------------------------------------
+
+def _declaration_page(invitation: Invitation, form: DeclarationForm, status: int = 200,
+                      problem: str = ""):
+    study = invitation.round.study
+    if not study.asks_conflict_declarations:
+        return redirect(url_for("panel.vote"))
+    return render_template("panel/declaration.html", study=study, form=form, problem=problem,
+                           declaration=declarations.of_panellist(invitation.panellist)), status
+
+
+@bp.route("/declaration", methods=["GET"])
+def declaration():
+    invitation = current_invitation()
+    if (first := consent_first(invitation)) is not None:
+        return first
+    stored = declarations.of_panellist(invitation.panellist)
+    return _declaration_page(invitation, DeclarationForm(formdata=None).fill(stored))
+
+
+@bp.route("/declaration", methods=["POST"])
+def answer_declaration():
+    """Record the declaration; bad input is answered on the page with what was typed, and
+    nothing is saved."""
+    invitation = current_invitation()
+    if (first := consent_first(invitation)) is not None:
+        return first
+    form = DeclarationForm()
+    if not form.validate_on_submit():
+        problem = ("This page had been open too long to answer safely; nothing was recorded. "
+                   "Please answer again." if "csrf_token" in form.errors
+                   else " ".join(e for errors in form.errors.values() for e in errors))
+        return _declaration_page(invitation, form, 400, problem)
+    try:
+        with unit_of_work():
+            panellist = db.session.get_one(Panellist, invitation.panellist_id)
+            declarations.declare_as_panellist(panellist, form.has_conflicts,
+                                              form.details.data or "")
+    except DomainError as exc:
+        return _declaration_page(invitation, form, 400, exc.render())
+    return redirect(url_for("panel.vote"))
 
 
 # -- withdrawing ---------------------------------------------------------------------------

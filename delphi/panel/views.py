@@ -101,9 +101,12 @@ def open_link(token: str):
 
 
 def _consent_first(invitation: Invitation, wants_json: bool = False) -> Any:
-    from .participation import consent_first
+    """The consent page, then the declaration of interests, before anything else (see
+    participation.py); None when neither is owed."""
+    from .participation import consent_first, declaration_first
 
-    return consent_first(invitation, wants_json)
+    first = consent_first(invitation, wants_json)
+    return first if first is not None else declaration_first(invitation, wants_json)
 
 
 def _vote_url(invitation: Invitation, answers: dict[int, Answer] | None = None) -> str:
@@ -344,7 +347,8 @@ def _posted_sheet(form: VoteForm) -> tuple[AnswerSheet, SheetVersion | None]:
     return sheet, seen
 
 
-OWN_REFUSAL_PAGES = ("panel.answer_consent", "panel.confirm_withdraw")
+OWN_REFUSAL_PAGES = ("panel.answer_consent", "panel.confirm_withdraw",
+                     "panel.answer_declaration")
 
 
 @bp.errorhandler(CSRFError)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
-from .. import mail
+from .. import invitations, mail
 from ..console import (
     EmptyForm,
     actor,
@@ -204,7 +204,7 @@ def _back(slug: str) -> str:
 def reissue(slug: str, pseudonym: str):
     study = get_study_or_404(slug)
     panellist = _panellist_or_404(study, pseudonym)
-    return _run(lambda: ops.reissue_for(study, panellist, actor()),
+    return _run(lambda: invitations.reissue_for(study, panellist, actor()),
                 f"A new link for {pseudonym} is in the outbox; the old links no longer work.",
                 slug, _back(slug))
 

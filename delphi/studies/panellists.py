@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .. import audit, mail
+from .. import audit, invitations, mail
 from ..extensions import db
 from ..models import (
     DomainError,
@@ -222,9 +222,7 @@ def edit_panellist(study: Study, panellist: Panellist, details: PanellistDetails
                      before={k: before[k] for k in changed},
                      after={k: after[k] for k in changed})
     if resend:
-        from ..rounds.operations import reissue_for
-
-        reissue_for(study, panellist, actor)
+        invitations.reissue_for(study, panellist, actor)
     elif not changed:
         raise DomainError("panellist.unchanged", "Nothing was changed.")
     return changed

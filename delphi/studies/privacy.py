@@ -30,6 +30,7 @@ from ..extensions import affected_rows, db
 from ..models import (
     AccessToken,
     AuditEvent,
+    ConflictDeclaration,
     DomainError,
     Facilitator,
     Invitation,
@@ -123,6 +124,7 @@ def panellist_data(panellist: Panellist, generated_at: datetime | None = None) -
             if panellist.consent_at else []),
         "withdrawal": {"by": panellist.withdrawal_kind, "at": _iso(panellist.withdrawn_at)}
         if panellist.withdrawn_at else None,
+        "declaration": _declaration(panellist),
         "invitations": [{
             "round": rounds.get(inv.round_id),
             "invited_at": _iso(inv.created_at),
@@ -154,6 +156,16 @@ def panellist_data(panellist: Panellist, generated_at: datetime | None = None) -
                     "attempts": m.attempts} for m in emails],
         "audit": _audit_about(panellist),
     }
+
+
+def _declaration(panellist: Panellist) -> dict[str, Any] | None:
+    """Their declaration of interests, if they made one."""
+    found = db.session.scalar(sa.select(ConflictDeclaration).where(
+        ConflictDeclaration.panellist_id == panellist.id))
+    if found is None:
+        return None
+    return {"conflicts": found.has_conflicts, "details": found.details,
+            "declared_at": _iso(found.declared_at)}
 
 
 def _audit_about(panellist: Panellist) -> list[dict[str, Any]]:
@@ -210,6 +222,11 @@ def erase_panellist(panellist: Panellist, actor: audit.Actor) -> dict[str, Any]:
         sa.update(OutboxMessage).where(OutboxMessage.panellist_id == panellist.id)
         .values(to_address="", context={}, last_error="")
         .execution_options(synchronize_session=False))
+    # Whether they declared a conflict of interest stays (the report counts it); what
+    # they wrote goes.
+    db.session.execute(
+        sa.update(ConflictDeclaration).where(ConflictDeclaration.panellist_id == panellist.id)
+        .values(details="").execution_options(synchronize_session=False))
     detail: dict[str, Any] = {"panellist": panellist.pseudonym, "policy": study.erasure,
                               "emails_cancelled": cancelled}
     if study.erasure == "delete-answers":
@@ -245,7 +262,8 @@ def delete_answers(study: Study, panellist: Panellist) -> dict[str, Any]:
         sa.select(Suggestion.round_id).where(Suggestion.panellist_id == panellist.id)))
     counts = {}
     for name, model in (("ratings_deleted", Rating), ("suggestions_deleted", Suggestion),
-                        ("answer_sheets_deleted", Response)):
+                        ("answer_sheets_deleted", Response),
+                        ("declarations_deleted", ConflictDeclaration)):
         counts[name] = affected_rows(
             sa.delete(model).where(model.panellist_id == panellist.id)
             .execution_options(synchronize_session=False))

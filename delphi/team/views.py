@@ -18,6 +18,8 @@ from ..console import (
     requires,
     run_use_case,
 )
+from ..declarations import operations as declarations
+from ..declarations.forms import DeclarationForm
 from ..extensions import db
 from ..models import DomainError, StudyMembership, TeamInvitation
 from ..roles import Permission, Role
@@ -45,8 +47,24 @@ def index(slug: str):
         sa.select(StudyMembership).where(StudyMembership.study_id == study.id)
         .order_by(StudyMembership.created_at, StudyMembership.id)).all()
     invitations = ops.open_invitations(study) if can(Permission.MANAGE_TEAM) else []
+    declared = {f.id: d for f, d in declarations.organisers(study)}
+    own = DeclarationForm(formdata=None).fill(declared.get(current_user.id))
     return render_template("team/index.html", study=study, seats=seats, roles=list(Role),
-                           invitations=invitations, invite=InviteForm(), form=EmptyForm())
+                           invitations=invitations, invite=InviteForm(), form=EmptyForm(),
+                           declared=declared, declaration=own)
+
+
+@bp.route("/declaration", methods=["POST"])
+@requires(Permission.VIEW_TEAM)
+def declare(slug: str):
+    """The member's own declaration of interests for this study (ACCORD O2)."""
+    study = get_study_or_404(slug)
+    form = DeclarationForm()
+    return run_use_case(lambda: declarations.declare_as_member(
+                            study, actor(), form.has_conflicts, form.details.data or ""),
+                        "Your declaration of interests was saved.",
+                        url_for("team.index", slug=slug), form=form,
+                        failure="Your declaration was not saved: ")
 
 
 @bp.route("/invite", methods=["POST"])
