@@ -660,6 +660,19 @@ def test_every_export_is_offered_and_downloads(api, study):
     assert_problem(api.get("/studies/alpha/exports/nothing/csv"), 404, "export.unknown")
 
 
+def test_a_pdf_without_weasyprint_is_a_problem_not_a_500(api, study, monkeypatch):
+    """Where the pdf extra is not installed (a plain `pip install -e .`), asking for a PDF
+    is answered 409 with the install hint; it was an unhandled PdfUnavailable."""
+    import sys
+
+    launch(study)
+    close(study)
+    monkeypatch.setitem(sys.modules, "weasyprint", None)  # as if it were not installed
+    response = api.get("/studies/alpha/exports/report/pdf")
+    assert_problem(response, 409, "export.unavailable")
+    assert "pip install" in response.get_json()["detail"]
+
+
 def test_the_audit_log_is_paged_newest_first(api, study):
     for n in range(3):
         api.post("/studies/alpha/panel", json={"name": f"N{n}", "email": f"n{n}@example.org",

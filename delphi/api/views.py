@@ -19,6 +19,7 @@ from ..decisions import operations as decision_ops
 from ..decisions.results import open_suggestions
 from ..exports import downloads
 from ..exports.formats import ExportError
+from ..exports.pdf import PdfUnavailable
 from ..extensions import db
 from ..models import (
     AuditEvent,
@@ -634,7 +635,8 @@ def export(slug: str, what: str, fmt: str):
                        params={"what": what[:40], "format": fmt[:40]}) from None
     try:
         made = downloads.export(study, what, fmt)
-    except ExportError as exc:  # a PDF without WeasyPrint
+    except (ExportError, PdfUnavailable) as exc:  # a PDF without WeasyPrint (or a DOCX
+        # without python-docx: DocxUnavailable is a PdfUnavailable)
         raise ApiAbort(409, "export.unavailable", str(exc)) from None
     return downloads.send(made)
 
