@@ -31,7 +31,7 @@ from delphi.models import (
 )
 
 from .browser import shot
-from .flows import open_link, page_fields, vote
+from .flows import open_link, vote
 from .test_browser_console import DESKTOP, PHONE, _login
 
 pytestmark = pytest.mark.browser
@@ -62,10 +62,9 @@ def _links_from_the_outbox(page, base: str, slug: str, count: int) -> dict[str, 
     """The personal links of the newest ``count`` invitations (the outbox lists the
     newest first), as its "Show with link" gives them: email address -> link."""
     links = {}
-    kind = "invitation"
     for n in range(count):
         page.goto(f"{base}/studies/{slug}/outbox")
-        row = page.locator("tr", has_text=kind).nth(n)
+        row = page.locator("tr", has_text="invitation").nth(n)
         address = row.locator("td").nth(1).inner_text()
         row.get_by_role("button", name="Show with link").click()
         links[address] = page.locator("a.panel-link").get_attribute("href")
@@ -76,11 +75,9 @@ def _answers(app, link: str, rating, comment: str | None = None) -> None:
     """A panellist opens their link and submits a rating for every statement."""
     client = app.test_client()
     open_link(client, link)
-    fields = page_fields(client)
-    ids = sorted(int(name.split("-")[1]) for name in fields if name.startswith("rating-"))
-    if not ids:  # no statement rated yet: read the ids from the form's radio groups
-        html = client.get("/vote").get_data(as_text=True)
-        ids = sorted({int(i) for i in re.findall(r'name="rating-(\d+)"', html)})
+    html = client.get("/vote").get_data(as_text=True)  # the statements: its radio groups
+    ids = sorted({int(i) for i in re.findall(r'name="rating-(\d+)"', html)})
+    assert ids, "the voting page shows no statement"
     extra = {f"comment-{ids[-1]}": comment} if comment else None  # a statement that goes on
     response = vote(client, {item_id: rating(k) for k, item_id in enumerate(ids)}, extra=extra)
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
